@@ -1,0 +1,158 @@
+// Package api holds the JSON shapes of lbd's HTTP API (/api/v1), shared by
+// the director (which produces them), the console (which serves them) and
+// lbctl (which reads them). It has no logic and imports nothing of ours.
+//
+// Routes (all under /api/v1, bearer-token or session auth):
+//
+//	GET  /status                         Status
+//	GET  /config                         ConfigDoc (the running config + version)
+//	PUT  /config                         ConfigDoc -> Status | Error (409 on stale version, 422 invalid)
+//	POST /reload                         -> Status | Error (422 with Problems)
+//	POST /check                          body: TOML text -> CheckResult
+//	GET  /services                       []Service
+//	GET  /services/{vs}                  Service
+//	GET  /services/{vs}/real/{rs}        RealServer
+//	POST /services/{vs}/real/{rs}/drain  -> RealServer
+//	POST /services/{vs}/real/{rs}/enable -> RealServer
+//	POST /services/{vs}/real/{rs}/weight body: WeightRequest -> RealServer
+//	POST /failover                       body: FailoverRequest -> VRRP
+//	GET  /events?since=SEQ               []Event (oldest first)
+//	GET  /events/stream                  text/event-stream of Event
+package api
+
+import "time"
+
+// Prefix is the API's path prefix.
+const Prefix = "/api/v1"
+
+// Status is the whole picture of one director.
+type Status struct {
+	Node          string    `json:"node"`
+	Version       string    `json:"version"`        // lbd build version
+	ConfigVersion string    `json:"config_version"` // hash of the running config
+	ConfigPath    string    `json:"config_path"`
+	Started       time.Time `json:"started"`
+	VRRP          *VRRP     `json:"vrrp,omitempty"` // nil when no [vrrp]
+	Services      []Service `json:"services"`
+	// LastReconcile is the last time the IPVS table was verified.
+	LastReconcile time.Time `json:"last_reconcile"`
+	ReconcileErr  string    `json:"reconcile_error,omitempty"`
+	// Counters: reconcile_writes, reconcile_errors, reloads, reload_failures, ...
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// VRRP is this director's redundancy state.
+type VRRP struct {
+	State             string         `json:"state"` // init | backup | master | fault
+	VRID              int            `json:"vrid"`
+	Version           int            `json:"version"`
+	Interface         string         `json:"interface"`
+	Priority          int            `json:"priority"`           // configured
+	EffectivePriority int            `json:"effective_priority"` // after tracking penalties
+	MasterAddr        string         `json:"master_addr,omitempty"`
+	AdvertInterval    time.Duration  `json:"advert_interval_ns"`
+	MasterAdvertIntvl time.Duration  `json:"master_advert_interval_ns"`
+	VIPs              []string       `json:"vips"`
+	LastTransition    time.Time      `json:"last_transition"`
+	Reason            string         `json:"reason"`
+	Counters          map[string]int `json:"counters"` // adverts sent/received, drops by reason, transitions
+}
+
+// Service is one virtual service with its real servers.
+type Service struct {
+	Name       string `json:"name"`
+	VIP        string `json:"vip,omitempty"`
+	Port       int    `json:"port,omitempty"`
+	Protocol   string `json:"protocol,omitempty"`
+	Fwmark     uint32 `json:"fwmark,omitempty"`
+	Scheduler  string `json:"scheduler"`
+	Forwarding string `json:"forwarding"`
+	Active     bool   `json:"active"`
+	// Healthy is false when the up weight is below Quorum.
+	Healthy     bool         `json:"healthy"`
+	UpWeight    int          `json:"up_weight"`
+	Quorum      int          `json:"quorum"`
+	SorryActive bool         `json:"sorry_active"`
+	Stats       Stats        `json:"stats"`
+	RealServers []RealServer `json:"real_servers"`
+}
+
+// RealServer is one destination as lbd sees it.
+type RealServer struct {
+	Name             string `json:"name"`
+	Address          string `json:"address"`
+	Port             int    `json:"port"`
+	Forwarding       string `json:"forwarding"`
+	ConfiguredWeight int    `json:"configured_weight"`
+	Weight           int    `json:"weight"` // what IPVS has now
+	Active           bool   `json:"active"`
+	Drained          bool   `json:"drained"`
+	// Health: up | down | unknown | unchecked
+	Health       string    `json:"health"`
+	HealthReason string    `json:"health_reason,omitempty"`
+	LastCheck    time.Time `json:"last_check"`
+	InKernel     bool      `json:"in_kernel"`
+	ActiveConns  int       `json:"active_conns"`
+	InactConns   int       `json:"inactive_conns"`
+	Stats        Stats     `json:"stats"`
+}
+
+// Stats are IPVS counters and rates (per second, kernel-estimated).
+type Stats struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"in_pkts"`
+	OutPkts  uint64 `json:"out_pkts"`
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+	CPS      uint64 `json:"cps"`
+	InPPS    uint64 `json:"in_pps"`
+	OutPPS   uint64 `json:"out_pps"`
+	InBPS    uint64 `json:"in_bps"`
+	OutBPS   uint64 `json:"out_bps"`
+}
+
+// Event is one transition in the director's event log.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`    // vrrp | health | edit | reload | drain | reconcile | start
+	Subject string    `json:"subject"` // e.g. "web/rs1" or "vrid 51"
+	Message string    `json:"message"`
+}
+
+// ConfigDoc carries the running configuration as TOML with its version.
+type ConfigDoc struct {
+	Version string `json:"version"`
+	TOML    string `json:"toml"`
+}
+
+// Problem is one validation error.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// CheckResult is the answer to an offline config check.
+type CheckResult struct {
+	OK       bool      `json:"ok"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// WeightRequest sets a real server's configured weight.
+type WeightRequest struct {
+	Weight int `json:"weight"`
+}
+
+// FailoverRequest asks the master to resign and hold back from preempting.
+type FailoverRequest struct {
+	Holdoff time.Duration `json:"holdoff_ns"`
+}
+
+// Error is every non-2xx answer's body.
+type Error struct {
+	Error    string    `json:"error"`
+	Problems []Problem `json:"problems,omitempty"`
+	// Suggestion names the closest existing name for an unknown VS/RS.
+	Suggestion string `json:"suggestion,omitempty"`
+}

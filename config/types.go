@@ -1,0 +1,173 @@
+// Package config is lbd's TOML schema: parsing, defaults, validation (every
+// problem reported as FILE:LINE: message) and atomic write-back.
+//
+// The schema types below are shared by the director, the console and lbctl.
+// Optional settings whose zero value is meaningful are pointers, so a
+// canonical write-back does not invent values the operator never wrote.
+package config
+
+import "time"
+
+// Config is one director's whole configuration: one TOML file.
+type Config struct {
+	Global         Global          `toml:"global"`
+	Console        Console         `toml:"console"`
+	VRRP           *VRRP           `toml:"vrrp,omitempty"`
+	VirtualServers []VirtualServer `toml:"virtual_server"`
+
+	// Path is the file the config was read from (not part of the TOML).
+	Path string `toml:"-" json:"-"`
+}
+
+// Global holds director-wide settings (piranha's GLOBAL SETTINGS screen).
+type Global struct {
+	NodeName   string `toml:"node_name"`  // default: the host name
+	Interface  string `toml:"interface"`  // public interface for VIPs and VRRP
+	Forwarding string `toml:"forwarding"` // dr | nat | tun; default dr
+	Listen     string `toml:"listen"`     // console listen address; default ":3636"
+
+	// ResyncInterval is how often the reconciler re-reads the kernel to
+	// repair drift. Default 5s.
+	ResyncInterval Duration `toml:"resync_interval"`
+	// RemoveGrace bounds how long a real server removed from the config is
+	// kept at weight 0 waiting for its active connections to end. Default 5m.
+	RemoveGrace Duration `toml:"remove_grace"`
+}
+
+// Console holds web console and API security settings.
+type Console struct {
+	// PasswordHash is a bcrypt hash set by `lbd passwd`; the console refuses
+	// to start without one.
+	PasswordHash string `toml:"password_hash,omitempty"`
+	// TokenHashes are SHA-256 hex digests of API bearer tokens (`lbd token`).
+	TokenHashes    []string `toml:"token_hashes,omitempty"`
+	TLSCert        string   `toml:"tls_cert,omitempty"`
+	TLSKey         string   `toml:"tls_key,omitempty"`
+	SessionTimeout Duration `toml:"session_timeout"` // default 8h
+	MetricsAuth    bool     `toml:"metrics_auth"`    // /metrics needs a token
+}
+
+// VRRP configures the redundancy instance (piranha's REDUNDANCY screen).
+type VRRP struct {
+	VRID           int      `toml:"vrid"`            // 1..255
+	Priority       int      `toml:"priority"`        // 1..255; 255 = address owner
+	AdvertInterval Duration `toml:"advert_interval"` // default 1s; v3 0.01s..40.95s in 10ms steps, v2 whole seconds
+	Version        int      `toml:"version"`         // 2 | 3; default 3
+	Interface      string   `toml:"interface,omitempty"`
+	// VIPs the instance owns; empty means every virtual server's VIP.
+	VIPs         []string `toml:"vips,omitempty"`
+	UnicastPeers []string `toml:"unicast_peers,omitempty"`
+	// UnicastSource is the source address for unicast adverts; default the
+	// interface's primary address.
+	UnicastSource string   `toml:"unicast_source,omitempty"`
+	Preempt       *bool    `toml:"preempt,omitempty"` // default true
+	PreemptDelay  Duration `toml:"preempt_delay"`
+	// AuthPass is VRRPv2 simple-text authentication: INSECURE, interop only.
+	AuthPass        string           `toml:"auth_pass,omitempty"`
+	TrackInterfaces []TrackInterface `toml:"track_interface,omitempty"`
+	// ServicePenalty lowers the priority by this much while any virtual
+	// service is below its quorum. 0 disables service tracking.
+	ServicePenalty int `toml:"service_penalty"`
+	// GARP burst at takeover and optional periodic refresh.
+	GARPCount    int      `toml:"garp_count"`    // default 5
+	GARPInterval Duration `toml:"garp_interval"` // default 100ms between burst frames
+	GARPRefresh  Duration `toml:"garp_refresh"`  // 0 = off
+	// Notify is a command run on every transition with instance, old and
+	// new state appended as arguments.
+	Notify        []string `toml:"notify,omitempty"`
+	NotifyTimeout Duration `toml:"notify_timeout"` // default 10s
+}
+
+// TrackInterface is an interface whose link state the VRRP instance follows:
+// Weight 0 puts the instance in Fault when the link is down, otherwise the
+// priority is lowered by Weight.
+type TrackInterface struct {
+	Name   string `toml:"name"`
+	Weight int    `toml:"weight"`
+}
+
+// VirtualServer is a virtual service: VIP:port/protocol or a firewall mark.
+type VirtualServer struct {
+	Name     string `toml:"name"`
+	VIP      string `toml:"vip,omitempty"`
+	Port     int    `toml:"port,omitempty"`
+	Protocol string `toml:"protocol,omitempty"` // tcp | udp | sctp; default tcp
+	// Fwmark selects packets by firewall mark instead of VIP:port; Family
+	// (inet | inet6) then says the address family, default inet.
+	Fwmark    uint32 `toml:"fwmark,omitempty"`
+	Family    string `toml:"family,omitempty"`
+	Scheduler string `toml:"scheduler"` // default wlc
+	// SchedulerFlags: sh-fallback, sh-port, mh-fallback, mh-port.
+	SchedulerFlags     []string `toml:"scheduler_flags,omitempty"`
+	Persistence        Duration `toml:"persistence"`         // 0 = off
+	PersistenceNetmask int      `toml:"persistence_netmask"` // prefix length; default 32 / 128
+	Forwarding         string   `toml:"forwarding,omitempty"`
+	Active             *bool    `toml:"active,omitempty"` // default true
+	// Quorum is the minimum total weight of healthy real servers for the
+	// service to count as healthy. Default 1.
+	Quorum int `toml:"quorum"`
+	// OnFailure: quiesce (weight 0, default) or remove.
+	OnFailure string `toml:"on_failure,omitempty"`
+	// SorryServer (address or address:port) is added while no real server
+	// is up.
+	SorryServer string       `toml:"sorry_server,omitempty"`
+	HealthCheck *HealthCheck `toml:"health_check,omitempty"`
+	RealServers []RealServer `toml:"real_server"`
+}
+
+// RealServer is one destination of a virtual service.
+type RealServer struct {
+	Name       string `toml:"name"`
+	Address    string `toml:"address"`
+	Port       int    `toml:"port,omitempty"`       // default: the service's port
+	Weight     *int   `toml:"weight,omitempty"`     // 0..65535; default 1
+	Forwarding string `toml:"forwarding,omitempty"` // default: the service's
+	Active     *bool  `toml:"active,omitempty"`     // default true; false = not in IPVS
+	// Drained keeps the real server at weight 0 (no new connections,
+	// existing ones finish) until it is enabled again.
+	Drained bool `toml:"drained,omitempty"`
+}
+
+// HealthCheck is a virtual service's real-server check (piranha's
+// MONITORING screen).
+type HealthCheck struct {
+	Type     string   `toml:"type"` // tcp | http | https | send_expect | exec | none
+	Address  string   `toml:"address,omitempty"`
+	Port     int      `toml:"port,omitempty"`
+	Interval Duration `toml:"interval"` // default 2s
+	Timeout  Duration `toml:"timeout"`  // default 1s; must be < interval
+	Rise     int      `toml:"rise"`     // default 2
+	Fall     int      `toml:"fall"`     // default 3
+
+	// http / https
+	Method       string   `toml:"method,omitempty"` // default GET
+	Path         string   `toml:"path,omitempty"`   // default /
+	Host         string   `toml:"host,omitempty"`
+	SNI          string   `toml:"sni,omitempty"`
+	ExpectStatus []string `toml:"expect_status,omitempty"` // "200", "200-399"; default 200-399
+	ExpectBody   string   `toml:"expect_body,omitempty"`   // regular expression
+	TLSVerify    *bool    `toml:"tls_verify,omitempty"`    // default false
+
+	// send_expect
+	Send   string `toml:"send,omitempty"`
+	Expect string `toml:"expect,omitempty"` // regular expression
+
+	// exec: argv; %h and %p are replaced by address and port.
+	Command []string `toml:"command,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("1.5s").
+type Duration struct{ time.Duration }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
