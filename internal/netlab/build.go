@@ -1,0 +1,63 @@
+package netlab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+var builds struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+// BuildBinary builds the Go main package pkg (an import path such as
+// "lbd/cmd/lbd") once per test process and returns the binary's path.
+// Binaries go to a per-process directory under $TMPDIR; since a test process
+// cannot remove it at exit without a TestMain, each build first removes the
+// directories of earlier test processes that are gone.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	builds.Lock()
+	defer builds.Unlock()
+	if p, ok := builds.paths[pkg]; ok {
+		return p
+	}
+	if builds.dir == "" {
+		removeStaleBuildDirs()
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("netlab-bin-%d", os.Getpid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("netlab: %v", err)
+		}
+		builds.dir, builds.paths = dir, map[string]string{}
+	}
+	out := filepath.Join(builds.dir, path.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("netlab: go build %s: %v\n%s", pkg, err, b)
+	}
+	builds.paths[pkg] = out
+	return out
+}
+
+func removeStaleBuildDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "netlab-bin-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "netlab-bin-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
