@@ -1,0 +1,303 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"lbd/api"
+)
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func hostPort(addr string, port int) string {
+	if port == 0 {
+		if strings.Contains(addr, ":") {
+			return "[" + addr + "]"
+		}
+		return addr
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port))
+}
+
+// serviceAddr is how ipvsadm names a service: "TCP 192.0.2.10:80", "FWM 5".
+func serviceAddr(s *api.Service) string {
+	if s.Fwmark != 0 {
+		return fmt.Sprintf("FWM %d", s.Fwmark)
+	}
+	proto := strings.ToUpper(s.Protocol)
+	if proto == "" {
+		proto = "TCP"
+	}
+	return proto + " " + hostPort(s.VIP, s.Port)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// rate prints a per-second figure compactly: 950, 1.2k, 34M.
+func rate(v uint64) string {
+	units := []string{"", "k", "M", "G", "T"}
+	f := float64(v)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if i == 0 {
+		return strconv.FormatUint(v, 10)
+	}
+	if f < 10 {
+		return fmt.Sprintf("%.1f%s", f, units[i])
+	}
+	return fmt.Sprintf("%.0f%s", f, units[i])
+}
+
+// roundDur shortens a duration for people: 3h12m, 4m5s, 12s, 0.3s.
+func roundDur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 48*time.Hour:
+		days := d / (24 * time.Hour)
+		return fmt.Sprintf("%dd%dh", days, (d-days*24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	case d >= 10*time.Second:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(10 * time.Millisecond).String()
+	}
+}
+
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return roundDur(now.Sub(t)) + " ago"
+}
+
+func shortVersion(v string) string {
+	if len(v) > 12 {
+		return v[:12]
+	}
+	if v == "" {
+		return "-"
+	}
+	return v
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// serviceHealth and serviceState are the service row's HEALTH and STATE.
+func serviceHealth(s *api.Service) string {
+	if s.Healthy {
+		return "healthy"
+	}
+	return fmt.Sprintf("DOWN (up weight %d < quorum %d)", s.UpWeight, s.Quorum)
+}
+
+func serviceState(s *api.Service) string {
+	switch {
+	case !s.Active:
+		return "inactive"
+	case s.SorryActive:
+		return "sorry-server"
+	default:
+		return "active"
+	}
+}
+
+// realState says whether the real server takes new connections and, if not,
+// why: drained by an operator, inactive in the config, or missing from IPVS.
+func realState(r *api.RealServer) string {
+	switch {
+	case r.Drained:
+		return "drained"
+	case !r.Active:
+		return "inactive"
+	case !r.InKernel:
+		return "not-in-ipvs"
+	case r.Weight == 0:
+		return "quiesced"
+	default:
+		return "serving"
+	}
+}
+
+func realWeight(r *api.RealServer) string {
+	if r.Weight == r.ConfiguredWeight {
+		return strconv.Itoa(r.Weight)
+	}
+	return fmt.Sprintf("%d of %d", r.Weight, r.ConfiguredWeight)
+}
+
+func realHealth(r *api.RealServer) string {
+	if r.Health == "" {
+		return "unknown"
+	}
+	return r.Health
+}
+
+func serviceConns(s *api.Service) (active, inact int) {
+	for _, r := range s.RealServers {
+		active += r.ActiveConns
+		inact += r.InactConns
+	}
+	return
+}
+
+const tableHeader = "NAME\tADDRESS\tSCHED\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n"
+
+func serviceRow(w io.Writer, s *api.Service) {
+	act, inact := serviceConns(s)
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
+		s.Name, serviceAddr(s), s.Scheduler, s.Forwarding, s.UpWeight, serviceHealth(s), serviceState(s),
+		act, inact, rate(s.Stats.CPS), rate(s.Stats.InBPS), rate(s.Stats.OutBPS))
+}
+
+func realRow(w io.Writer, indent string, r *api.RealServer) {
+	fmt.Fprintf(w, "%s%s\t%s\t\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
+		indent, r.Name, hostPort(r.Address, r.Port), r.Forwarding, realWeight(r), realHealth(r), realState(r),
+		r.ActiveConns, r.InactConns, rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
+}
+
+func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "director\t%s (lbd %s, up %s)\n", st.Node, st.Version, roundDur(now.Sub(st.Started)))
+	fmt.Fprintf(tw, "config\t%s (version %s)\n", st.ConfigPath, shortVersion(st.ConfigVersion))
+	if v := st.VRRP; v != nil {
+		role := strings.ToUpper(v.State) + " since " + ago(v.LastTransition, now)
+		if v.Reason != "" {
+			role += ": " + v.Reason
+		}
+		fmt.Fprintf(tw, "role\t%s\n", role)
+		prio := strconv.Itoa(v.Priority)
+		if v.EffectivePriority != v.Priority {
+			prio = fmt.Sprintf("%d (configured %d)", v.EffectivePriority, v.Priority)
+		}
+		line := fmt.Sprintf("vrid %d v%d on %s, priority %s, vips %s", v.VRID, v.Version, v.Interface, prio, strings.Join(v.VIPs, " "))
+		if v.MasterAddr != "" {
+			line += ", master " + v.MasterAddr
+		}
+		fmt.Fprintf(tw, "vrrp\t%s\n", line)
+	} else {
+		fmt.Fprintf(tw, "role\tstandalone (no [vrrp])\n")
+	}
+	if st.ReconcileErr != "" {
+		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, ago(st.LastReconcile, now))
+	} else {
+		fmt.Fprintf(tw, "ipvs\tin sync, checked %s\n", ago(st.LastReconcile, now))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(st.Services) == 0 {
+		fmt.Fprintln(w, "no virtual services configured")
+		return nil
+	}
+	tw = newTable(w)
+	fmt.Fprint(tw, tableHeader)
+	for i := range st.Services {
+		s := &st.Services[i]
+		serviceRow(tw, s)
+		for j := range s.RealServers {
+			realRow(tw, "  -> ", &s.RealServers[j])
+		}
+	}
+	return tw.Flush()
+}
+
+func renderServiceList(w io.Writer, svcs []api.Service) error {
+	if len(svcs) == 0 {
+		fmt.Fprintln(w, "no virtual services configured")
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprint(tw, "NAME\tADDRESS\tSCHED\tFWD\tREAL\tUP WEIGHT\tHEALTH\tSTATE\tACTIVE\tCONN/S\n")
+	for i := range svcs {
+		s := &svcs[i]
+		act, _ := serviceConns(s)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, serviceAddr(s), s.Scheduler, s.Forwarding,
+			len(s.RealServers), s.UpWeight, serviceHealth(s), serviceState(s), act, rate(s.Stats.CPS))
+	}
+	return tw.Flush()
+}
+
+func renderRealList(w io.Writer, rss []api.RealServer) error {
+	if len(rss) == 0 {
+		fmt.Fprintln(w, "no real servers")
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprint(tw, "NAME\tADDRESS\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n")
+	for i := range rss {
+		r := &rss[i]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, hostPort(r.Address, r.Port), r.Forwarding,
+			realWeight(r), realHealth(r), realState(r), r.ActiveConns, r.InactConns,
+			rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
+	}
+	return tw.Flush()
+}
+
+func statsLines(tw io.Writer, st api.Stats) {
+	fmt.Fprintf(tw, "totals\t%d connections, in %d packets (%d bytes), out %d packets (%d bytes)\n",
+		st.Conns, st.InPkts, st.InBytes, st.OutPkts, st.OutBytes)
+	fmt.Fprintf(tw, "rates\t%s conn/s, in %s pkt/s (%s B/s), out %s pkt/s (%s B/s)\n",
+		rate(st.CPS), rate(st.InPPS), rate(st.InBPS), rate(st.OutPPS), rate(st.OutBPS))
+}
+
+func renderService(w io.Writer, s *api.Service, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "service\t%s\n", s.Name)
+	fmt.Fprintf(tw, "address\t%s\n", serviceAddr(s))
+	fmt.Fprintf(tw, "scheduler\t%s\n", s.Scheduler)
+	fmt.Fprintf(tw, "forwarding\t%s\n", s.Forwarding)
+	fmt.Fprintf(tw, "state\t%s\n", serviceState(s))
+	fmt.Fprintf(tw, "health\t%s (up weight %d, quorum %d)\n", map[bool]string{true: "healthy", false: "DOWN"}[s.Healthy], s.UpWeight, s.Quorum)
+	fmt.Fprintf(tw, "sorry server\t%s\n", map[bool]string{true: "in use", false: "not in use"}[s.SorryActive])
+	act, inact := serviceConns(s)
+	fmt.Fprintf(tw, "connections\t%d active, %d inactive\n", act, inact)
+	statsLines(tw, s.Stats)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return renderRealList(w, s.RealServers)
+}
+
+func renderReal(w io.Writer, vs string, r *api.RealServer, now time.Time) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "real server\t%s/%s\n", vs, r.Name)
+	fmt.Fprintf(tw, "address\t%s\n", hostPort(r.Address, r.Port))
+	fmt.Fprintf(tw, "forwarding\t%s\n", r.Forwarding)
+	fmt.Fprintf(tw, "state\t%s\n", realState(r))
+	fmt.Fprintf(tw, "weight\t%d in IPVS, %d configured\n", r.Weight, r.ConfiguredWeight)
+	fmt.Fprintf(tw, "drained\t%s\n", yesNo(r.Drained))
+	health := realHealth(r)
+	if r.HealthReason != "" {
+		health += ": " + r.HealthReason
+	}
+	fmt.Fprintf(tw, "health\t%s (checked %s)\n", health, ago(r.LastCheck, now))
+	fmt.Fprintf(tw, "in ipvs\t%s\n", yesNo(r.InKernel))
+	fmt.Fprintf(tw, "connections\t%d active, %d inactive\n", r.ActiveConns, r.InactConns)
+	statsLines(tw, r.Stats)
+	return tw.Flush()
+}
