@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Builds (or reuses) the base initramfs of the test VM: busybox, the kernel
+# modules IPVS and the network tests need, iproute2 and ipvsadm with their
+# libraries, and /init. The per-run payload (test binary, lbd, args) is a
+# second cpio archive appended by scripts/vm/run.
+#
+# The image name carries a hash of everything it is made of, so a change to
+# the kernel, a host tool or this script yields a new image. Prints its path.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${LBD_VM_CACHE:-$root/.cache/vm}
+mkdir -p "$cache"
+
+log() { echo "vm-initramfs: $*" >&2; }
+
+[ -f "$cache/kernel.env" ] || "$here/kernel.sh" >/dev/null
+# shellcheck source=/dev/null
+. "$cache/kernel.env"
+
+# Modules in load order. Dependencies come from modprobe --show-depends, so
+# only the leaves matter here. crc32c is a softdep of libcrc32c that
+# --show-depends lists on this kernel but is named first to be sure. A
+# module this kernel lacks (ip_vs_twos appeared in 6.6) is left out.
+want=(
+	crc32c libcrc32c nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack ip_vs
+	ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh
+	ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_twos
+	veth dummy llc stp bridge macvlan
+)
+declare -A opts=([dummy]="numdummies=0")
+# Debian's static busybox runs its own applets before anything on PATH
+# (sh "standalone" mode): `ip` in a script would be busybox's ip. dash
+# becomes /bin/sh so that scripts get the real tools.
+tools=(/usr/sbin/ipvsadm /bin/ip /bin/ss /sbin/bridge /bin/dash)
+busybox=/bin/busybox
+for t in "$busybox" "${tools[@]}"; do
+	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm)"; exit 1; }
+done
+
+key=$( {
+	echo "$KVER $VMLINUZ"
+	printf '%s\n' "${want[@]}"
+	sha256sum "$here/initramfs.sh" "$here/init" "$busybox" "${tools[@]}"
+} | sha256sum | cut -c1-16)
+img=$cache/initramfs-$KVER-$key.cpio.gz
+if [ -f "$img" ]; then
+	echo "$img"
+	exit 0
+fi
+
+exec 9>"$cache/.initramfs.lock"
+flock 9
+[ -f "$img" ] && { echo "$img"; exit 0; } # built while we waited
+
+modlist=$(
+	seen=" "
+	for m in "${want[@]}"; do
+		if ! deps=$(modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null); then
+			log "kernel $KVER has no module $m; left out"
+			continue
+		fi
+		while read -r kind path _; do
+			[ "$kind" = insmod ] || continue # "builtin X": nothing to load
+			case "$seen" in *" $path "*) continue ;; esac
+			seen="$seen$path "
+			name=$(basename "$path"); name=${name%%.ko*}
+			echo "$path ${opts[${name//-/_}]:-}"
+		done <<<"$deps"
+	done
+)
+
+stage=$(mktemp -d "$cache/.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cd "$stage"
+mkdir -p bin sbin usr/bin usr/sbin usr/local/bin usr/local/sbin etc root \
+	proc sys dev tmp run var lib/modules payload
+ln -s ../run var/run
+cp "$busybox" bin/busybox
+for l in $(bin/busybox --list-full); do
+	[ -e "$l" ] || ln -s /bin/busybox "$l"
+done
+for t in "${tools[@]}"; do
+	rm -f ".$t" "sbin/$(basename "$t")" "usr/sbin/$(basename "$t")" "bin/$(basename "$t")"
+	mkdir -p ".$(dirname "$t")"
+	cp "$t" ".$t"
+	ldd "$t" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | while read -r lib; do
+		mkdir -p ".$(dirname "$lib")"
+		cp -L "$lib" ".$lib"
+	done
+done
+[ -d /etc/iproute2 ] && cp -r /etc/iproute2 etc/
+printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
+printf 'root:x:0:\n' >etc/group
+printf '127.0.0.1 localhost\n::1 localhost\n' >etc/hosts
+
+: >etc/vm-modules
+while read -r path args; do
+	[ -n "$path" ] || continue
+	rel=${path#"$KROOT/lib/modules/$KVER/"}
+	dst=lib/modules/${rel%.ko*}.ko
+	mkdir -p "$(dirname "$dst")"
+	# busybox insmod cannot read .zst; store every module uncompressed.
+	case "$path" in
+	*.ko) cp "$path" "$dst" ;;
+	*.ko.xz) xz -dc "$path" >"$dst" ;;
+	*.ko.gz) gzip -dc "$path" >"$dst" ;;
+	*.ko.zst) zstd -qdc "$path" >"$dst" ;;
+	*) log "unknown module format: $path"; exit 1 ;;
+	esac
+	echo "${dst#lib/modules/} $args" >>etc/vm-modules
+done <<<"$modlist"
+
+ln -sf dash bin/sh
+cp "$here/init" init
+chmod 755 init
+find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -6 >"$img.tmp"
+# The payload archive is appended uncompressed; the kernel skips zero
+# padding between archives, so align the end of this one.
+size=$(stat -c %s "$img.tmp")
+pad=$(( (512 - size % 512) % 512 ))
+head -c "$pad" /dev/zero >>"$img.tmp"
+mv "$img.tmp" "$img"
+# Keep only the newest few images.
+ls -1t "$cache"/initramfs-*.cpio.gz | tail -n +4 | xargs -r rm -f
+log "built $img ($(du -h "$img" | cut -f1))"
+echo "$img"

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Fetches and caches the stock Debian kernel the VM tests boot.
+#
+# The package is resolved through the linux-image-amd64 metapackage at run
+# time, never pinned: old ABI versions (6.1.0-NN) vanish from the archive.
+# The result is unpacked under $LBD_VM_CACHE/kernel/<package>/ and described
+# in $LBD_VM_CACHE/kernel.env (KVER, VMLINUZ, KROOT). A cached kernel is
+# reused without downloading; when apt cannot resolve or fetch a package
+# (offline, stale lists) the newest cached kernel is used with a warning.
+#
+# TCG spends seconds decompressing a bzImage, so when the kernel has a PVH
+# entry point the ELF vmlinux inside it is extracted once (VMLINUX) and
+# booted directly; qemu's -kernel loads it through the PVH note.
+#
+# Prints the path of kernel.env on stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${LBD_VM_CACHE:-$root/.cache/vm}
+kdir=$cache/kernel
+mkdir -p "$kdir"
+
+log() { echo "vm-kernel: $*" >&2; }
+
+resolve() {
+	# "  Depends: linux-image-6.1.0-56-amd64" -> linux-image-6.1.0-56-amd64
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+
+# extract_vmlinux BZIMAGE OUT: finds the compressed payload by its magic and
+# unpacks it; succeeds only if an ELF comes out.
+extract_vmlinux() {
+	local magic off cmd
+	for magic in 'xz:\xfd7zXZ\x00' 'gzip:\x1f\x8b\x08' 'zstd:\x28\xb5\x2f\xfd'; do
+		cmd=${magic%%:*}
+		command -v "$cmd" >/dev/null || continue
+		for off in $(LC_ALL=C grep -obUaP "${magic#*:}" "$1" | cut -d: -f1 | head -n 3); do
+			case $cmd in
+			xz) tail -c +$((off + 1)) "$1" | xz -dcq --single-stream >"$2.tmp" 2>/dev/null || true ;;
+			gzip) tail -c +$((off + 1)) "$1" | gzip -dcq >"$2.tmp" 2>/dev/null || true ;;
+			zstd) tail -c +$((off + 1)) "$1" | zstd -dcq >"$2.tmp" 2>/dev/null || true ;;
+			esac
+			if [ "$(head -c 4 "$2.tmp" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+				mv "$2.tmp" "$2"
+				return 0
+			fi
+		done
+	done
+	rm -f "$2.tmp"
+	return 1
+}
+
+write_env() { # $1 = unpacked package dir
+	local pkgroot=$1 vmlinuz kver boot
+	vmlinuz=$(find "$pkgroot/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -n1)
+	[ -n "$vmlinuz" ] || { log "no vmlinuz in $pkgroot/boot"; exit 1; }
+	kver=${vmlinuz##*/vmlinuz-}
+	[ -d "$pkgroot/lib/modules/$kver" ] || { log "no modules for $kver in $pkgroot"; exit 1; }
+	boot=$vmlinuz
+	if grep -qx 'CONFIG_PVH=y' "$pkgroot/boot/config-$kver" 2>/dev/null; then
+		if [ -f "$pkgroot/vmlinux" ] || extract_vmlinux "$vmlinuz" "$pkgroot/vmlinux"; then
+			boot=$pkgroot/vmlinux
+		else
+			log "cannot extract vmlinux from $vmlinuz; booting the bzImage (slower)"
+		fi
+	fi
+	{
+		echo "KVER=$kver"
+		echo "VMLINUZ=$vmlinuz"
+		echo "KERNEL=$boot"
+		echo "KROOT=$pkgroot"
+	} >"$cache/kernel.env.tmp"
+	mv "$cache/kernel.env.tmp" "$cache/kernel.env"
+	echo "$cache/kernel.env"
+}
+
+newest_cached() {
+	ls -1dt "$kdir"/linux-image-*/.ok 2>/dev/null | head -n1 | xargs -r dirname
+}
+
+fallback() {
+	local c
+	c=$(newest_cached)
+	[ -n "$c" ] || { log "$1, and no kernel is cached in $kdir"; exit 1; }
+	log "$1; using cached $(basename "$c")"
+	write_env "$c"
+	exit 0
+}
+
+pkg=$(resolve || true)
+if [ -z "$pkg" ]; then
+	# The package lists may be missing (fresh machine): refresh once.
+	[ "$(id -u)" -eq 0 ] && { log "apt-get update"; apt-get update -qq >&2 || true; }
+	pkg=$(resolve || true)
+fi
+[ -n "$pkg" ] || fallback "cannot resolve the package behind linux-image-amd64"
+
+dest=$kdir/$pkg
+if [ -f "$dest/.ok" ]; then
+	write_env "$dest"
+	exit 0
+fi
+
+tmp=$(mktemp -d "$kdir/.dl.XXXXXX")
+chmod 755 "$tmp" # lets apt fetch as its _apt user
+trap 'rm -rf "$tmp"' EXIT
+log "downloading $pkg"
+if ! (cd "$tmp" && apt-get download -q "$pkg" >&2); then
+	# The lists may name a version the mirror already dropped.
+	[ "$(id -u)" -eq 0 ] && { log "apt-get update"; apt-get update -qq >&2 || true; }
+	pkg2=$(resolve || true)
+	if [ -z "$pkg2" ] || ! (cd "$tmp" && apt-get download -q "$pkg2" >&2); then
+		fallback "cannot download $pkg"
+	fi
+	pkg=$pkg2
+	dest=$kdir/$pkg
+fi
+deb=$(ls "$tmp"/*.deb)
+mkdir -p "$tmp/x"
+dpkg-deb -x "$deb" "$tmp/x"
+kver=$(basename "$(ls -d "$tmp"/x/lib/modules/*/ | head -n1)")
+# Debian ships no modules.dep; build it so modprobe can order the modules.
+depmod -b "$tmp/x" "$kver"
+rm -rf "$dest"
+mv "$tmp/x" "$dest"
+touch "$dest/.ok"
+log "cached $pkg ($kver) in $dest"
+write_env "$dest"
