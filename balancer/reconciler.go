@@ -1,0 +1,584 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultResyncInterval  = 5 * time.Second
+	DefaultRemoveGrace     = 5 * time.Minute
+	DefaultPendingInterval = time.Second
+	DefaultRetryDelay      = time.Second
+)
+
+// Clock is the reconciler's time source; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options tune a Reconciler; zero values take the defaults.
+type Options struct {
+	// ResyncInterval is how often Run re-reads the whole kernel table and
+	// repairs drift.
+	ResyncInterval time.Duration
+	// RemoveGrace bounds how long a real server that left the desired
+	// table waits at weight 0 for its active connections to end.
+	RemoveGrace time.Duration
+	// PendingInterval is how often Run checks on such servers.
+	PendingInterval time.Duration
+	// RetryDelay is how soon Run resyncs after a failed kernel call; it
+	// doubles on each further failure up to ResyncInterval.
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+	Clock      Clock
+}
+
+func (o Options) withDefaults() Options {
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.RemoveGrace <= 0 {
+		o.RemoveGrace = DefaultRemoveGrace
+	}
+	if o.PendingInterval <= 0 {
+		o.PendingInterval = DefaultPendingInterval
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	return o
+}
+
+// Counters are the reconciler's running totals and health, for metrics and
+// the console.
+type Counters struct {
+	Writes  uint64 // kernel writes issued, failed ones included
+	Errors  uint64 // kernel calls that failed (reads and writes)
+	Resyncs uint64 // full passes (re-reading every managed service)
+	// LastResync is when a full pass last finished without error.
+	LastResync time.Time
+	// LastError is the error of the latest pass; empty when it succeeded.
+	LastError string
+	Managed   int // services in the desired table
+	Removing  int // real servers waiting at weight 0 to be removed
+	Foreign   int // kernel services lbd leaves alone
+}
+
+// Reconciler makes the kernel's IPVS table match a desired Table. It only
+// touches services in the table (and ones it is still removing), writes
+// only what differs, and is safe for concurrent use.
+type Reconciler struct {
+	k     Kernel
+	opt   Options
+	log   *slog.Logger
+	clock Clock
+
+	mu       sync.Mutex // one pass at a time; guards the fields below
+	started  bool       // Apply has been called
+	desired  []*wantService
+	byKey    map[Key]*wantService
+	removing map[Key]bool                  // services left out of the table, still in the kernel
+	verified map[Key]*wantService          // services whose last pass matched the kernel fully
+	view     map[Key]*kernelService        // the kernel as last read or written
+	pending  map[Key]map[DestKey]time.Time // real servers being removed: deadline
+	foreign  map[Key]bool                  // logged once each
+	lastFull time.Time
+	lastPass time.Time
+	failures int // consecutive failed passes
+	lastErr  error
+
+	writes, errs, resyncs atomic.Uint64
+	snap                  atomic.Pointer[[]ServiceSnapshot]
+	counters              atomic.Pointer[Counters]
+	kick                  chan struct{}
+}
+
+// wantService is a desired service, normalized as the kernel reports it.
+type wantService struct {
+	svc   Service
+	dests []Destination // sorted by key
+	byKey map[DestKey]Destination
+}
+
+func (w *wantService) equal(o *wantService) bool {
+	return o != nil && w.svc == o.svc && slices.Equal(w.dests, o.dests)
+}
+
+type kernelService struct {
+	st    ServiceStatus
+	dests map[DestKey]*DestinationStatus
+}
+
+// New returns a reconciler for k. Nothing is touched until Apply.
+func New(k Kernel, opt Options) *Reconciler {
+	opt = opt.withDefaults()
+	r := &Reconciler{
+		k: k, opt: opt, log: opt.Logger, clock: opt.Clock,
+		byKey:    map[Key]*wantService{},
+		removing: map[Key]bool{},
+		verified: map[Key]*wantService{},
+		view:     map[Key]*kernelService{},
+		pending:  map[Key]map[DestKey]time.Time{},
+		foreign:  map[Key]bool{},
+		kick:     make(chan struct{}, 1),
+	}
+	r.counters.Store(&Counters{})
+	r.snap.Store(&[]ServiceSnapshot{})
+	return r
+}
+
+// Apply makes t the desired table and brings the kernel to it. An invalid
+// table is refused whole, before any write. Otherwise Apply writes what
+// differs, carrying on past failed calls; the returned error lists them and
+// Run retries soon. Services dropped from t are removed from the kernel;
+// real servers dropped from a kept service are set to weight 0 and removed
+// once their active connections end or RemoveGrace passes.
+//
+// Apply re-reads the real servers only of services that changed since they
+// last matched; Resync re-reads everything.
+func (r *Reconciler) Apply(t Table) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	want := make([]*wantService, 0, len(t.Services))
+	byKey := make(map[Key]*wantService, len(t.Services))
+	for _, vs := range t.Services {
+		w := &wantService{svc: vs.Service.normalized(), byKey: make(map[DestKey]Destination, len(vs.Destinations))}
+		w.dests = slices.Clone(vs.Destinations)
+		for i := range w.dests {
+			w.dests[i].Addr = w.dests[i].Addr.Unmap()
+			w.byKey[w.dests[i].Key()] = w.dests[i]
+		}
+		sortDests(w.dests)
+		want = append(want, w)
+		byKey[w.svc.Key] = w
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.byKey {
+		if byKey[k] == nil {
+			r.removing[k] = true
+		}
+	}
+	for k := range byKey {
+		delete(r.removing, k)
+	}
+	r.desired, r.byKey, r.started = want, byKey, true
+	return r.pass(false)
+}
+
+// Resync re-reads every managed service from the kernel and repairs any
+// difference from the desired table (someone ran ipvsadm). It does nothing
+// before the first Apply.
+func (r *Reconciler) Resync() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return nil
+	}
+	return r.pass(true)
+}
+
+// Run resyncs every ResyncInterval, checks real servers waiting for removal
+// every PendingInterval, and resyncs soon after a failed pass, until ctx
+// ends. Errors are logged and counted, not returned.
+func (r *Reconciler) Run(ctx context.Context) error {
+	for {
+		wait, full := r.next()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.kick:
+			continue // the schedule changed: recompute
+		case <-r.clock.After(wait):
+		}
+		r.mu.Lock()
+		// Re-check: an Apply may have run while we waited.
+		if wait, full = r.nextLocked(); r.started && wait <= 0 {
+			_ = r.pass(full)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// next says how long Run sleeps and whether the pass after it is full.
+func (r *Reconciler) next() (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nextLocked()
+}
+
+func (r *Reconciler) nextLocked() (time.Duration, bool) {
+	now := r.clock.Now()
+	if !r.started {
+		return r.opt.ResyncInterval, false
+	}
+	fullAt := r.lastFull.Add(r.opt.ResyncInterval)
+	if r.failures > 0 {
+		d := r.opt.RetryDelay << min(r.failures-1, 16)
+		fullAt = minTime(fullAt, r.lastPass.Add(min(d, r.opt.ResyncInterval)))
+	}
+	at, full := fullAt, true
+	if len(r.pending) > 0 {
+		if p := r.lastPass.Add(r.opt.PendingInterval); p.Before(fullAt) {
+			at, full = p, false
+		}
+	}
+	return max(at.Sub(now), 0), full
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Snapshot returns the managed services as the kernel last showed them, with
+// counters, sorted by key. Stats are as fresh as the last pass that read the
+// service (a resync reads all of them every ResyncInterval).
+func (r *Reconciler) Snapshot() []ServiceSnapshot {
+	src := *r.snap.Load()
+	out := make([]ServiceSnapshot, len(src))
+	for i, s := range src {
+		out[i] = s
+		out[i].Destinations = slices.Clone(s.Destinations)
+	}
+	return out
+}
+
+// Counters returns the running totals.
+func (r *Reconciler) Counters() Counters {
+	c := *r.counters.Load()
+	c.Writes, c.Errors, c.Resyncs = r.writes.Load(), r.errs.Load(), r.resyncs.Load()
+	return c
+}
+
+// pass is one reconcile: read the service list, remove dropped services,
+// bring each desired service in line. full re-reads every service's real
+// servers; otherwise only those of services not known to match.
+func (r *Reconciler) pass(full bool) error {
+	start := r.clock.Now()
+	w0, e0 := r.writes.Load(), r.errs.Load()
+	p := &passErrs{}
+	r.sync(full, p)
+	now := r.clock.Now()
+	r.lastPass = now
+	err := p.err()
+	if r.lastFull.IsZero() {
+		// The first Apply read what it needed: the first resync is one
+		// interval later.
+		r.lastFull = now
+	}
+	if err == nil {
+		r.failures = 0
+		if full {
+			r.lastFull = now
+			r.resyncs.Add(1)
+		}
+	} else {
+		r.failures++
+		if full {
+			// Count the attempt for the schedule, not as a good resync.
+			r.lastFull = now
+		}
+	}
+	r.lastErr = err
+	r.publish(full && err == nil, now)
+
+	writes, errs := r.writes.Load()-w0, r.errs.Load()-e0
+	switch {
+	case err != nil:
+		r.log.Warn("balancer: reconcile failed", "full", full, "writes", writes, "errors", errs,
+			"took", now.Sub(start), "err", err)
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	case writes > 0 && full:
+		r.log.Info("balancer: repaired IPVS drift", "writes", writes, "took", now.Sub(start))
+	case writes > 0:
+		r.log.Info("balancer: IPVS updated", "writes", writes, "took", now.Sub(start))
+	}
+	return err
+}
+
+// passErrs collects a pass's errors, keeping the first few in full.
+type passErrs struct {
+	list []error
+	more int
+}
+
+const maxPassErrs = 8
+
+func (p *passErrs) add(err error) {
+	if len(p.list) < maxPassErrs {
+		p.list = append(p.list, err)
+		return
+	}
+	p.more++
+}
+
+func (p *passErrs) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	if p.more > 0 {
+		p.list = append(p.list, fmt.Errorf("balancer: and %d more errors", p.more))
+	}
+	return errors.Join(p.list...)
+}
+
+func (r *Reconciler) call(p *passErrs, write bool, err error) bool {
+	if write {
+		r.writes.Add(1)
+	}
+	if err != nil {
+		r.errs.Add(1)
+		p.add(err)
+		return false
+	}
+	return true
+}
+
+func (r *Reconciler) sync(full bool, p *passErrs) {
+	list, err := r.k.Services()
+	if !r.call(p, false, err) {
+		return
+	}
+	inKernel := make(map[Key]ServiceStatus, len(list))
+	for _, s := range list {
+		inKernel[s.Key] = s
+	}
+
+	// Foreign services: left alone, logged once each.
+	for k := range r.foreign {
+		if _, ok := inKernel[k]; !ok || r.byKey[k] != nil || r.removing[k] {
+			delete(r.foreign, k)
+		}
+	}
+	for _, s := range list {
+		if r.byKey[s.Key] == nil && !r.removing[s.Key] && !r.foreign[s.Key] {
+			r.foreign[s.Key] = true
+			r.log.Info("balancer: leaving IPVS service lbd does not manage alone", "service", s.Key.String(),
+				"scheduler", s.Scheduler)
+		}
+	}
+
+	// Services dropped from the table: delete them.
+	for k := range r.removing {
+		if _, ok := inKernel[k]; ok && !r.call(p, true, r.k.RemoveService(k)) {
+			continue
+		}
+		delete(r.removing, k)
+		delete(r.view, k)
+		delete(r.pending, k)
+	}
+	for k := range r.view {
+		if r.byKey[k] == nil && !r.removing[k] {
+			delete(r.view, k)
+		}
+	}
+	for k := range r.verified {
+		if r.byKey[k] == nil {
+			delete(r.verified, k)
+		}
+	}
+
+	for _, w := range r.desired {
+		ks, ok := inKernel[w.svc.Key]
+		if r.syncService(w, ks, ok, full, p) {
+			r.verified[w.svc.Key] = w
+		} else {
+			delete(r.verified, w.svc.Key)
+		}
+	}
+}
+
+// syncService brings one service in line and reports whether it now matches.
+func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full bool, p *passErrs) bool {
+	key := w.svc.Key
+	if !present {
+		delete(r.view, key)
+		delete(r.pending, key)
+		if !r.call(p, true, r.k.CreateService(w.svc)) {
+			return false
+		}
+		v := &kernelService{st: ServiceStatus{Service: w.svc}, dests: make(map[DestKey]*DestinationStatus, len(w.dests))}
+		r.view[key] = v
+		ok := true
+		for _, d := range w.dests {
+			if r.call(p, true, r.k.CreateDestination(key, d)) {
+				v.dests[d.Key()] = &DestinationStatus{Destination: d}
+			} else {
+				ok = false
+			}
+		}
+		return ok
+	}
+
+	v := r.view[key]
+	if v == nil {
+		v = &kernelService{}
+		r.view[key] = v
+	}
+	v.st = ks
+	ok := true
+	if !w.svc.sameSettings(ks.Service) {
+		if r.call(p, true, r.k.UpdateService(w.svc)) {
+			v.st.Service = w.svc
+		} else {
+			ok = false
+		}
+	}
+
+	if !full && w.equal(r.verified[key]) && len(r.pending[key]) == 0 && v.dests != nil {
+		return ok // unchanged since it last matched: Resync checks its servers
+	}
+	kds, err := r.k.Destinations(key)
+	if !r.call(p, false, err) {
+		return false
+	}
+	v.dests = make(map[DestKey]*DestinationStatus, len(kds))
+	for i := range kds {
+		kds[i].Addr = kds[i].Addr.Unmap()
+		v.dests[kds[i].Key()] = &kds[i]
+	}
+
+	// Add and update first, so the service never runs short while
+	// servers are swapped.
+	for _, d := range w.dests {
+		dk := d.Key()
+		cur := v.dests[dk]
+		switch {
+		case cur == nil:
+			if r.call(p, true, r.k.CreateDestination(key, d)) {
+				v.dests[dk] = &DestinationStatus{Destination: d}
+			} else {
+				ok = false
+			}
+		case cur.Weight != d.Weight || cur.Forwarding != d.Forwarding:
+			if r.call(p, true, r.k.UpdateDestination(key, d)) {
+				cur.Destination = d
+			} else {
+				ok = false
+			}
+		}
+		r.clearPending(key, dk)
+	}
+
+	now := r.clock.Now()
+	for dk, cur := range v.dests {
+		if _, wanted := w.byKey[dk]; wanted {
+			continue
+		}
+		if !r.removeGracefully(key, v, cur, now, p) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// removeGracefully handles one real server that left the table: with no
+// active connections it goes at once; otherwise it is quiesced (weight 0)
+// and removed when they end or the grace period is over.
+func (r *Reconciler) removeGracefully(key Key, v *kernelService, cur *DestinationStatus, now time.Time, p *passErrs) bool {
+	dk := cur.Key()
+	deadline, waiting := r.pending[key][dk]
+	expired := waiting && !now.Before(deadline)
+	if cur.ActiveConns == 0 || expired {
+		if !r.call(p, true, r.k.RemoveDestination(key, dk)) {
+			return false
+		}
+		if expired && cur.ActiveConns > 0 {
+			r.log.Info("balancer: removal grace ended, removing real server with connections",
+				"service", key.String(), "real_server", dk.String(), "active_conns", cur.ActiveConns)
+		}
+		delete(v.dests, dk)
+		r.clearPending(key, dk)
+		return true
+	}
+	if !waiting {
+		deadline = now.Add(r.opt.RemoveGrace)
+		if r.pending[key] == nil {
+			r.pending[key] = map[DestKey]time.Time{}
+		}
+		r.pending[key][dk] = deadline
+		r.log.Info("balancer: quiescing real server before removal", "service", key.String(),
+			"real_server", dk.String(), "active_conns", cur.ActiveConns, "remove_by", deadline)
+	}
+	if cur.Weight != 0 {
+		d := cur.Destination
+		d.Weight = 0
+		if !r.call(p, true, r.k.UpdateDestination(key, d)) {
+			return false
+		}
+		cur.Weight = 0
+	}
+	return true
+}
+
+func (r *Reconciler) clearPending(key Key, dk DestKey) {
+	if m := r.pending[key]; m != nil {
+		delete(m, dk)
+		if len(m) == 0 {
+			delete(r.pending, key)
+		}
+	}
+}
+
+// publish stores an immutable copy of the view for Snapshot and Counters.
+func (r *Reconciler) publish(fullOK bool, now time.Time) {
+	snap := make([]ServiceSnapshot, 0, len(r.view))
+	removing := 0
+	for k, v := range r.view {
+		if r.byKey[k] == nil {
+			continue // being deleted
+		}
+		s := ServiceSnapshot{ServiceStatus: v.st, Destinations: make([]DestSnapshot, 0, len(v.dests))}
+		for dk, d := range v.dests {
+			ds := DestSnapshot{DestinationStatus: *d}
+			if by, ok := r.pending[k][dk]; ok {
+				ds.Removing, ds.RemoveBy = true, by
+				removing++
+			}
+			s.Destinations = append(s.Destinations, ds)
+		}
+		slices.SortFunc(s.Destinations, func(a, b DestSnapshot) int { return compareDestKeys(a.Key(), b.Key()) })
+		snap = append(snap, s)
+	}
+	slices.SortFunc(snap, func(a, b ServiceSnapshot) int { return compareKeys(a.Key, b.Key) })
+	r.snap.Store(&snap)
+
+	c := *r.counters.Load()
+	if fullOK {
+		c.LastResync = now
+	}
+	c.LastError = ""
+	if r.lastErr != nil {
+		c.LastError = r.lastErr.Error()
+	}
+	c.Managed, c.Removing, c.Foreign = len(r.desired), removing, len(r.foreign)
+	r.counters.Store(&c)
+}
