@@ -1,0 +1,103 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+
+	"github.com/BurntSushi/toml"
+)
+
+// maxFileSize bounds what Load reads: a director's config is kilobytes;
+// anything near this is a mistake (wrong file), not a config.
+const maxFileSize = 8 << 20
+
+// ErrStale is returned when a change is based on a configuration version
+// that is no longer the current one (see Version).
+var ErrStale = errors.New("the configuration was changed by someone else since you loaded it; reload and redo your change")
+
+// Load reads, parses and validates the file at path. A file that cannot be
+// read is a plain error (errors.Is(err, fs.ErrNotExist) works); an invalid
+// one is Problems.
+func Load(path string) (*Config, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("config: %s is %d bytes; refusing files over %d bytes", path, fi.Size(), maxFileSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes TOML data, fills every default and validates the result.
+// name is the file name used in problems and stored in Config.Path. On any
+// problem it returns a nil config and Problems listing all of them, in line
+// order.
+//
+// After Parse every defaulted setting is explicit: pointer settings
+// (Weight, Active, Preempt, TLSVerify) are non-nil, a real server's Port
+// and Forwarding are resolved from its service, VRRP.Interface from
+// Global.Interface, VirtualServer.Family from the VIP.
+func Parse(name string, data []byte) (*Config, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, syntaxProblems(name, err)
+	}
+	col := newCollector(name)
+	col.pos = scanPositions(data)
+	c := &Config{}
+	d := &decoder{col: col, present: map[string]bool{}}
+	d.decode("", raw, reflect.ValueOf(c).Elem())
+	applyDefaults(c, d.present)
+	validate(c, col)
+	if ps := col.problems(c); len(ps) > 0 {
+		return nil, ps
+	}
+	c.Path = name
+	return c, nil
+}
+
+func syntaxProblems(name string, err error) Problems {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line := pe.Position.Line
+		if line == 0 {
+			line = pe.Line
+		}
+		return Problems{{File: name, Line: line, Message: "syntax error: " + pe.Message}}
+	}
+	return Problems{{File: name, Message: "syntax error: " + err.Error()}}
+}
+
+// Normalize validates a config edited in memory (the console) with exactly
+// the rules a file gets: it encodes c canonically and parses the result as
+// c.Path. It returns the parsed config, the canonical bytes (what Write
+// would store) and, when invalid, Problems whose lines refer to those bytes
+// and whose Keys name the fields. Unset zero values in c (an empty
+// scheduler, a nil weight) get their defaults.
+func Normalize(c *Config) (*Config, []byte, error) {
+	data, err := Encode(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := Parse(c.Path, data)
+	if err != nil {
+		return nil, data, err
+	}
+	return nc, data, nil
+}
+
+// Version identifies a config file's content: the hex SHA-256 of its bytes.
+// The console sends back the version it loaded; a mismatch means ErrStale.
+func Version(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

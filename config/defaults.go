@@ -1,0 +1,164 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"time"
+)
+
+// Defaults of settings that have one. Context-dependent defaults
+// (a real server's port and forwarding, the VRRP interface, the
+// persistence netmask, the node name) are computed in the functions below.
+const (
+	defaultForwarding     = "dr"
+	defaultListen         = ":3636"
+	defaultResync         = 5 * time.Second
+	defaultRemoveGrace    = 5 * time.Minute
+	defaultSessionTimeout = 8 * time.Hour
+
+	defaultVRRPVersion    = 3
+	defaultAdvertInterval = time.Second
+	defaultGARPCount      = 5
+	defaultGARPInterval   = 100 * time.Millisecond
+	defaultNotifyTimeout  = 10 * time.Second
+
+	defaultScheduler = "wlc"
+	defaultProtocol  = "tcp"
+	defaultQuorum    = 1
+	defaultOnFailure = "quiesce"
+	defaultWeight    = 1
+
+	defaultCheckInterval = 2 * time.Second
+	defaultCheckTimeout  = time.Second
+	defaultRise          = 2
+	defaultFall          = 3
+	defaultMethod        = "GET"
+	defaultPath          = "/"
+	defaultExpectStatus  = "200-399"
+)
+
+// presence reports whether a key of the table being defaulted was written
+// in the source. Defaults fill only absent keys.
+type presence func(key string) bool
+
+// applyDefaults fills every absent setting of c; present holds the key
+// paths written in the source.
+func applyDefaults(c *Config, present map[string]bool) {
+	has := func(base string) presence {
+		return func(k string) bool { return present[joinKey(base, k)] }
+	}
+	defaultGlobal(&c.Global, has("global"))
+	defaultConsole(&c.Console, has("console"))
+	if c.VRRP != nil {
+		defaultVRRP(c.VRRP, &c.Global, has("vrrp"))
+	}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		base := indexKey("virtual_server", i)
+		defaultVirtualServer(vs, &c.Global, has(base))
+		if vs.HealthCheck != nil {
+			defaultHealthCheck(vs.HealthCheck, has(joinKey(base, "health_check")))
+		}
+		for j := range vs.RealServers {
+			defaultRealServer(&vs.RealServers[j], vs, has(indexKey(joinKey(base, "real_server"), j)))
+		}
+	}
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+func setString(s *string, has presence, key, v string) {
+	if !has(key) {
+		*s = v
+	}
+}
+
+func setInt(n *int, has presence, key string, v int) {
+	if !has(key) {
+		*n = v
+	}
+}
+
+func setDuration(d *Duration, has presence, key string, v time.Duration) {
+	if !has(key) {
+		d.Duration = v
+	}
+}
+
+func setBool(b **bool, has presence, key string, v bool) {
+	if !has(key) || *b == nil {
+		*b = &v
+	}
+}
+
+func defaultGlobal(g *Global, has presence) {
+	if !has("node_name") {
+		g.NodeName = hostname()
+	}
+	setString(&g.Forwarding, has, "forwarding", defaultForwarding)
+	setString(&g.Listen, has, "listen", defaultListen)
+	setDuration(&g.ResyncInterval, has, "resync_interval", defaultResync)
+	setDuration(&g.RemoveGrace, has, "remove_grace", defaultRemoveGrace)
+}
+
+func defaultConsole(c *Console, has presence) {
+	setDuration(&c.SessionTimeout, has, "session_timeout", defaultSessionTimeout)
+}
+
+func defaultVRRP(v *VRRP, g *Global, has presence) {
+	setInt(&v.Version, has, "version", defaultVRRPVersion)
+	setDuration(&v.AdvertInterval, has, "advert_interval", defaultAdvertInterval)
+	setString(&v.Interface, has, "interface", g.Interface)
+	setBool(&v.Preempt, has, "preempt", true)
+	setInt(&v.GARPCount, has, "garp_count", defaultGARPCount)
+	setDuration(&v.GARPInterval, has, "garp_interval", defaultGARPInterval)
+	setDuration(&v.NotifyTimeout, has, "notify_timeout", defaultNotifyTimeout)
+}
+
+func defaultVirtualServer(vs *VirtualServer, g *Global, has presence) {
+	setString(&vs.Protocol, has, "protocol", defaultProtocol)
+	if !has("family") {
+		vs.Family = "inet"
+		if a, err := netip.ParseAddr(vs.VIP); err == nil && a.Is6() && !a.Is4In6() {
+			vs.Family = "inet6"
+		}
+	}
+	setString(&vs.Scheduler, has, "scheduler", defaultScheduler)
+	if vs.Family == "inet6" {
+		setInt(&vs.PersistenceNetmask, has, "persistence_netmask", 128)
+	} else {
+		setInt(&vs.PersistenceNetmask, has, "persistence_netmask", 32)
+	}
+	setString(&vs.Forwarding, has, "forwarding", g.Forwarding)
+	setBool(&vs.Active, has, "active", true)
+	setInt(&vs.Quorum, has, "quorum", defaultQuorum)
+	setString(&vs.OnFailure, has, "on_failure", defaultOnFailure)
+}
+
+func defaultRealServer(rs *RealServer, vs *VirtualServer, has presence) {
+	setInt(&rs.Port, has, "port", vs.Port)
+	if !has("weight") || rs.Weight == nil {
+		w := defaultWeight
+		rs.Weight = &w
+	}
+	setString(&rs.Forwarding, has, "forwarding", vs.Forwarding)
+	setBool(&rs.Active, has, "active", true)
+}
+
+func defaultHealthCheck(hc *HealthCheck, has presence) {
+	setDuration(&hc.Interval, has, "interval", defaultCheckInterval)
+	setDuration(&hc.Timeout, has, "timeout", defaultCheckTimeout)
+	setInt(&hc.Rise, has, "rise", defaultRise)
+	setInt(&hc.Fall, has, "fall", defaultFall)
+	setString(&hc.Method, has, "method", defaultMethod)
+	setString(&hc.Path, has, "path", defaultPath)
+	if !has("expect_status") {
+		hc.ExpectStatus = []string{defaultExpectStatus}
+	}
+	setBool(&hc.TLSVerify, has, "tls_verify", false)
+}

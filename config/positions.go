@@ -1,0 +1,476 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Key paths name a value in the document the way Problem.Key does:
+// dotted TOML keys with 0-based indexes for array elements, e.g.
+// virtual_server[1].real_server[0].weight. A key that is not a bare TOML
+// key is written quoted, so a path is never ambiguous.
+
+// joinKey appends the key name to the path parent.
+func joinKey(parent, name string) string {
+	if !isBareKey(name) {
+		name = strconv.Quote(name)
+	}
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+// indexKey names element i of the array at path.
+func indexKey(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
+}
+
+func isBareKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// splitKey splits a path into its segments: names (unquoted) and indexes
+// (kept as "[n]").
+func splitKey(path string) []string {
+	var segs []string
+	for i := 0; i < len(path); {
+		switch path[i] {
+		case '.':
+			i++
+		case '[':
+			j := strings.IndexByte(path[i:], ']')
+			if j < 0 {
+				return append(segs, path[i:])
+			}
+			segs = append(segs, path[i:i+j+1])
+			i += j + 1
+		case '"':
+			// Quoted by strconv.Quote: find the closing quote, skipping escapes.
+			j := i + 1
+			for j < len(path) && path[j] != '"' {
+				if path[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(path) {
+				return append(segs, path[i:])
+			}
+			s, err := strconv.Unquote(path[i : j+1])
+			if err != nil {
+				s = path[i : j+1]
+			}
+			segs = append(segs, s)
+			i = j + 1
+		default:
+			j := i
+			for j < len(path) && path[j] != '.' && path[j] != '[' {
+				j++
+			}
+			segs = append(segs, path[i:j])
+			i = j
+		}
+	}
+	return segs
+}
+
+// parentKey drops the last segment of a path ("" for a top-level key).
+func parentKey(path string) string {
+	segs := splitKey(path)
+	if len(segs) <= 1 {
+		return ""
+	}
+	return joinSegs(segs[:len(segs)-1])
+}
+
+func joinSegs(segs []string) string {
+	p := ""
+	for _, s := range segs {
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") && p != "" {
+			p += s
+			continue
+		}
+		p = joinKey(p, s)
+	}
+	return p
+}
+
+// positions maps the key path of every key, table header and array element
+// in a TOML document to the 1-based line it starts on.
+//
+// BurntSushi/toml keeps positions only per unindexed key (the last
+// [[virtual_server]] wins), so the lines of keys inside arrays of tables
+// would be wrong; this small scanner walks the source itself, tracking
+// table headers and array-of-tables indexes. It runs only on documents the
+// TOML parser accepted, so it can be lenient; it must still never panic or
+// loop on any input.
+type positions map[string]int
+
+// line returns the line of path or, when path is not written in the source
+// (a missing key), of its nearest ancestor that is: usually the table
+// header. 0 means unknown.
+func (p positions) line(path string) int {
+	for {
+		if l, ok := p[path]; ok {
+			return l
+		}
+		if path == "" {
+			return 0
+		}
+		path = parentKey(path)
+	}
+}
+
+func scanPositions(src []byte) positions {
+	sc := &scanner{s: src, line: 1, pos: positions{}, arrays: map[string]int{}}
+	sc.document()
+	return sc.pos
+}
+
+type scanner struct {
+	s    []byte
+	i    int
+	line int
+	pos  positions
+	// arrays counts the elements of each array of tables seen so far,
+	// keyed by its resolved path without index.
+	arrays map[string]int
+}
+
+func (sc *scanner) eof() bool { return sc.i >= len(sc.s) }
+
+func (sc *scanner) peek() byte {
+	if sc.eof() {
+		return 0
+	}
+	return sc.s[sc.i]
+}
+
+func (sc *scanner) hasPrefix(p string) bool {
+	return strings.HasPrefix(string(sc.s[sc.i:min(len(sc.s), sc.i+len(p))]), p)
+}
+
+// adv consumes one byte, counting lines.
+func (sc *scanner) adv() {
+	if sc.eof() {
+		return
+	}
+	if sc.s[sc.i] == '\n' {
+		sc.line++
+	}
+	sc.i++
+}
+
+// skipSpace skips blanks on the current line.
+func (sc *scanner) skipSpace() {
+	for !sc.eof() && (sc.s[sc.i] == ' ' || sc.s[sc.i] == '\t' || sc.s[sc.i] == '\r') {
+		sc.i++
+	}
+}
+
+// skipSpaceNL skips blanks, newlines and comments.
+func (sc *scanner) skipSpaceNL() {
+	for !sc.eof() {
+		switch sc.s[sc.i] {
+		case ' ', '\t', '\r', '\n':
+			sc.adv()
+		case '#':
+			for !sc.eof() && sc.s[sc.i] != '\n' {
+				sc.i++
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (sc *scanner) document() {
+	table := ""
+	for {
+		sc.skipSpaceNL()
+		if sc.eof() {
+			return
+		}
+		start := sc.i
+		if sc.peek() == '[' {
+			table = sc.header()
+		} else {
+			sc.keyValue(table)
+		}
+		// Whatever remains on the line is blanks or a comment.
+		for !sc.eof() && sc.s[sc.i] != '\n' {
+			sc.i++
+		}
+		if sc.i == start {
+			sc.adv()
+		}
+	}
+}
+
+// header reads [a.b] or [[a.b]] and returns the resolved table path.
+func (sc *scanner) header() string {
+	line := sc.line
+	sc.i++
+	array := false
+	if sc.peek() == '[' {
+		array = true
+		sc.i++
+	}
+	segs := sc.keySegs()
+	sc.skipSpace()
+	for sc.peek() == ']' {
+		sc.i++
+	}
+	p := ""
+	for k, seg := range segs {
+		p = joinKey(p, seg)
+		last := k == len(segs)-1
+		if last && array {
+			if _, ok := sc.pos[p]; !ok {
+				sc.pos[p] = line
+			}
+			n := sc.arrays[p]
+			sc.arrays[p] = n + 1
+			p = indexKey(p, n)
+			sc.pos[p] = line
+			continue
+		}
+		if n := sc.arrays[p]; n > 0 {
+			p = indexKey(p, n-1)
+		}
+		if _, ok := sc.pos[p]; !ok || last {
+			sc.pos[p] = line
+		}
+	}
+	return p
+}
+
+// keyValue reads key = value inside table.
+func (sc *scanner) keyValue(table string) {
+	p := sc.keyPath(table)
+	sc.skipSpace()
+	if sc.peek() == '=' {
+		sc.i++
+	}
+	sc.skipSpace()
+	sc.value(p)
+}
+
+// keyPath reads a (dotted) key, records the lines of it and its implicit
+// parent tables, and returns its path under base.
+func (sc *scanner) keyPath(base string) string {
+	line := sc.line
+	segs := sc.keySegs()
+	p := base
+	for k, seg := range segs {
+		p = joinKey(p, seg)
+		if _, ok := sc.pos[p]; !ok || k == len(segs)-1 {
+			sc.pos[p] = line
+		}
+	}
+	return p
+}
+
+// keySegs reads a dotted key: bare, "basic" or 'literal' parts.
+func (sc *scanner) keySegs() []string {
+	var segs []string
+	for {
+		sc.skipSpace()
+		switch sc.peek() {
+		case '"':
+			segs = append(segs, sc.basicString())
+		case '\'':
+			segs = append(segs, sc.literalString())
+		default:
+			j := sc.i
+			for j < len(sc.s) && !strings.ContainsRune(" \t\r\n=.#[]{},\"'", rune(sc.s[j])) {
+				j++
+			}
+			if j == sc.i {
+				return segs
+			}
+			segs = append(segs, string(sc.s[sc.i:j]))
+			sc.i = j
+		}
+		sc.skipSpace()
+		if sc.peek() != '.' {
+			return segs
+		}
+		sc.i++
+	}
+}
+
+// value skips one value, recording the lines of array elements and inline
+// table keys under path p.
+func (sc *scanner) value(p string) {
+	switch {
+	case sc.hasPrefix(`"""`):
+		sc.multiline(`"""`, true)
+	case sc.hasPrefix(`'''`):
+		sc.multiline(`'''`, false)
+	case sc.peek() == '"':
+		sc.basicString()
+	case sc.peek() == '\'':
+		sc.literalString()
+	case sc.peek() == '[':
+		sc.array(p)
+	case sc.peek() == '{':
+		sc.inlineTable(p)
+	default:
+		// Numbers, booleans, dates (which may contain a space).
+		for !sc.eof() && !strings.ContainsRune(",]}#\r\n", rune(sc.s[sc.i])) {
+			sc.i++
+		}
+	}
+}
+
+func (sc *scanner) array(p string) {
+	sc.i++ // [
+	n := 0
+	for {
+		sc.skipSpaceNL()
+		switch sc.peek() {
+		case 0:
+			if sc.eof() {
+				return
+			}
+		case ']':
+			sc.i++
+			return
+		case ',':
+			sc.i++
+			continue
+		}
+		start := sc.i
+		e := indexKey(p, n)
+		sc.pos[e] = sc.line
+		n++
+		sc.value(e)
+		if sc.i == start {
+			sc.adv()
+		}
+	}
+}
+
+func (sc *scanner) inlineTable(p string) {
+	sc.i++ // {
+	for {
+		sc.skipSpaceNL() // TOML 1.1 allows newlines and comments here
+		switch sc.peek() {
+		case 0:
+			if sc.eof() {
+				return
+			}
+		case '}':
+			sc.i++
+			return
+		case ',':
+			sc.i++
+			continue
+		}
+		start := sc.i
+		k := sc.keyPath(p)
+		sc.skipSpace()
+		if sc.peek() == '=' {
+			sc.i++
+		}
+		sc.skipSpace()
+		sc.value(k)
+		if sc.i == start {
+			sc.adv()
+		}
+	}
+}
+
+// multiline skips a triple-quoted (multi-line) basic or literal string.
+func (sc *scanner) multiline(delim string, escapes bool) {
+	sc.i += 3
+	for !sc.eof() {
+		if escapes && sc.s[sc.i] == '\\' {
+			sc.adv()
+			sc.adv()
+			continue
+		}
+		if sc.hasPrefix(delim) {
+			sc.i += 3
+			// Up to two more quotes belong to the string's content.
+			for k := 0; k < 2 && sc.peek() == delim[0]; k++ {
+				sc.i++
+			}
+			return
+		}
+		sc.adv()
+	}
+}
+
+// basicString reads a "..." string and returns its decoded content.
+func (sc *scanner) basicString() string {
+	sc.i++ // "
+	var b strings.Builder
+	for !sc.eof() {
+		c := sc.s[sc.i]
+		switch {
+		case c == '"':
+			sc.i++
+			return b.String()
+		case c == '\n':
+			return b.String() // not valid TOML; stop at the line end
+		case c == '\\' && sc.i+1 < len(sc.s):
+			sc.i++
+			sc.escape(&b)
+		default:
+			b.WriteByte(c)
+			sc.i++
+		}
+	}
+	return b.String()
+}
+
+// escape decodes the escape sequence after a backslash.
+func (sc *scanner) escape(b *strings.Builder) {
+	c := sc.s[sc.i]
+	sc.i++
+	simple := map[byte]byte{'b': '\b', 't': '\t', 'n': '\n', 'f': '\f', 'r': '\r', 'e': 0x1b, '"': '"', '\\': '\\'}
+	if r, ok := simple[c]; ok {
+		b.WriteByte(r)
+		return
+	}
+	digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[c]
+	if digits == 0 || sc.i+digits > len(sc.s) {
+		b.WriteByte(c)
+		return
+	}
+	v, err := strconv.ParseUint(string(sc.s[sc.i:sc.i+digits]), 16, 32)
+	if err != nil || !utf8.ValidRune(rune(v)) {
+		b.WriteByte(c)
+		return
+	}
+	sc.i += digits
+	b.WriteRune(rune(v))
+}
+
+// literalString reads a '...' string.
+func (sc *scanner) literalString() string {
+	sc.i++ // '
+	j := sc.i
+	for j < len(sc.s) && sc.s[j] != '\'' && sc.s[j] != '\n' {
+		j++
+	}
+	s := string(sc.s[sc.i:j])
+	sc.i = j
+	if sc.peek() == '\'' {
+		sc.i++
+	}
+	return s
+}

@@ -1,0 +1,558 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schedulers are the IPVS schedulers of the Linux kernel, by name.
+var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+
+// schedulerFlags are the scheduler-specific IPVS flags, by the scheduler
+// they belong to (ipvsadm's names).
+var schedulerFlags = map[string][]string{
+	"sh": {"sh-fallback", "sh-port"},
+	"mh": {"mh-fallback", "mh-port"},
+}
+
+var (
+	forwardings  = []string{"dr", "nat", "tun"}
+	protocols    = []string{"tcp", "udp", "sctp"}
+	families     = []string{"inet", "inet6"}
+	onFailures   = []string{"quiesce", "remove"}
+	checkTypes   = []string{"tcp", "http", "https", "send_expect", "exec", "none"}
+	safeName     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	statusRange  = regexp.MustCompile(`^([0-9]{3})(?:-([0-9]{3}))?$`)
+	methodToken  = regexp.MustCompile(`^[A-Z]+$`)
+	sha256Hex    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	maxPreemptDl = 1000 * time.Second
+)
+
+type validator struct {
+	col *collector
+}
+
+func (v *validator) addf(key, format string, args ...any) {
+	v.col.add(key, fmt.Sprintf(format, args...))
+}
+
+func oneOf(s string, set []string) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// enum checks that key's value s is one of set.
+func (v *validator) enum(key, what, s string, set []string) bool {
+	if oneOf(s, set) {
+		return true
+	}
+	v.addf(key, "unknown %s %q (valid: %s)", what, s, strings.Join(set, ", "))
+	return false
+}
+
+// intRange checks lo <= n <= hi.
+func (v *validator) intRange(key string, n, lo, hi int) bool {
+	if n >= lo && n <= hi {
+		return true
+	}
+	v.addf(key, "%d is out of range (%d..%d)", n, lo, hi)
+	return false
+}
+
+// addr parses an IP address (no zone, no IPv4-mapped IPv6 form).
+func (v *validator) addr(key, s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		v.addf(key, "%q is not an IP address", s)
+		return a, false
+	case a.Zone() != "":
+		v.addf(key, "%q: zones are not allowed", s)
+		return a, false
+	case a.Is4In6():
+		v.addf(key, "%q: write IPv4 addresses as IPv4 (%s)", s, a.Unmap())
+		return a, false
+	}
+	return a, true
+}
+
+func familyOf(a netip.Addr) string {
+	if a.Is4() {
+		return "inet"
+	}
+	return "inet6"
+}
+
+func familyName(f string) string {
+	if f == "inet6" {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// ifname checks a Linux interface name.
+func (v *validator) ifname(key, s string) {
+	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
+		v.addf(key, "%q is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)", s)
+	}
+}
+
+// name checks the name of a virtual or real server: required, and safe to
+// put in a URL path or a shell command line.
+func (v *validator) name(key, s string) {
+	if s == "" {
+		v.addf(key, "is required")
+		return
+	}
+	if !safeName.MatchString(s) {
+		v.addf(key, "%q may contain only letters, digits, '.', '_' and '-'", s)
+	}
+}
+
+// program checks that argv's program exists and is executable.
+func (v *validator) program(key string, argv []string) {
+	if len(argv) == 0 || argv[0] == "" {
+		v.addf(key, "is required (the program and its arguments)")
+		return
+	}
+	p := argv[0]
+	if !strings.Contains(p, "/") {
+		if _, err := exec.LookPath(p); err != nil {
+			v.addf(key, "program %q not found in PATH", p)
+		}
+		return
+	}
+	if !strings.HasPrefix(p, "/") {
+		v.addf(key, "program %q must be an absolute path or a name found in PATH", p)
+		return
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		v.addf(key, "program %q not found", p)
+	case fi.IsDir() || fi.Mode().Perm()&0o111 == 0:
+		v.addf(key, "program %q is not executable", p)
+	}
+}
+
+// validate checks c (decoded, defaults applied) and records every problem.
+func validate(c *Config, col *collector) {
+	v := &validator{col: col}
+	v.global(&c.Global)
+	v.console(&c.Console)
+	if c.VRRP != nil {
+		v.vrrp(c.VRRP)
+	}
+	v.virtualServers(c.VirtualServers)
+}
+
+func (v *validator) global(g *Global) {
+	if g.NodeName == "" {
+		v.addf("global.node_name", "must not be empty (leave it out to use the host name)")
+	}
+	if g.Interface != "" {
+		v.ifname("global.interface", g.Interface)
+	}
+	v.enum("global.forwarding", "forwarding method", g.Forwarding, forwardings)
+	v.listen("global.listen", g.Listen)
+	if g.ResyncInterval.Duration < time.Second {
+		v.addf("global.resync_interval", "%v is too short (at least 1s)", g.ResyncInterval)
+	}
+	if g.RemoveGrace.Duration < 0 {
+		v.addf("global.remove_grace", "must not be negative")
+	}
+}
+
+func (v *validator) listen(key, s string) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.addf(key, "%q is not host:port (for example \":3636\" or \"127.0.0.1:3636\")", s)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		v.addf(key, "%q: port must be 1..65535", s)
+	}
+}
+
+func (v *validator) console(c *Console) {
+	if c.PasswordHash != "" && (!strings.HasPrefix(c.PasswordHash, "$2") || len(c.PasswordHash) != 60) {
+		v.addf("console.password_hash", "is not a bcrypt hash (set it with `lbd passwd`)")
+	}
+	for i, h := range c.TokenHashes {
+		if !sha256Hex.MatchString(h) {
+			v.addf(indexKey("console.token_hashes", i), "is not a SHA-256 hex digest (create tokens with `lbd token`)")
+		}
+	}
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		v.addf("console.tls_key", "is required with tls_cert")
+	case c.TLSKey != "" && c.TLSCert == "":
+		v.addf("console.tls_cert", "is required with tls_key")
+	}
+	if c.SessionTimeout.Duration <= 0 {
+		v.addf("console.session_timeout", "must be positive")
+	}
+}
+
+func (v *validator) vrrp(r *VRRP) {
+	const k = "vrrp"
+	if r.VRID == 0 {
+		v.addf(k+".vrid", "is required (1..255, the same on both directors)")
+	} else {
+		v.intRange(k+".vrid", r.VRID, 1, 255)
+	}
+	if r.Priority == 0 {
+		v.addf(k+".priority", "is required (1..255, higher wins)")
+	} else {
+		v.intRange(k+".priority", r.Priority, 1, 255)
+	}
+	versionOK := r.Version == 2 || r.Version == 3
+	if !versionOK {
+		v.addf(k+".version", "must be 2 or 3, not %d", r.Version)
+	}
+	ai := r.AdvertInterval.Duration
+	switch {
+	case r.Version == 3 && (ai < 10*time.Millisecond || ai > 40950*time.Millisecond || ai%(10*time.Millisecond) != 0):
+		v.addf(k+".advert_interval", "%v: VRRPv3 needs 10ms..40.95s in steps of 10ms", ai)
+	case r.Version == 2 && (ai < time.Second || ai > 255*time.Second || ai%time.Second != 0):
+		v.addf(k+".advert_interval", "%v: VRRPv2 needs whole seconds from 1s to 255s", ai)
+	}
+	if r.Interface == "" {
+		v.addf(k+".interface", "is required (set vrrp.interface or global.interface)")
+	} else {
+		v.ifname(k+".interface", r.Interface)
+	}
+	for i, s := range r.VIPs {
+		key := indexKey(k+".vips", i)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				v.addf(key, "%q is not an IP address or address/prefix", s)
+			} else if p.Addr().Zone() != "" || p.Addr().Is4In6() {
+				v.addr(key, p.Addr().String())
+			}
+			continue
+		}
+		v.addr(key, s)
+	}
+	for i, s := range r.UnicastPeers {
+		v.addr(indexKey(k+".unicast_peers", i), s)
+	}
+	if r.UnicastSource != "" {
+		v.addr(k+".unicast_source", r.UnicastSource)
+	}
+	if r.PreemptDelay.Duration < 0 || r.PreemptDelay.Duration > maxPreemptDl {
+		v.addf(k+".preempt_delay", "%v is out of range (0s..%v)", r.PreemptDelay, maxPreemptDl)
+	}
+	if r.AuthPass != "" {
+		if versionOK && r.Version != 2 {
+			v.addf(k+".auth_pass", "needs version = 2 (VRRPv3 has no authentication)")
+		}
+		if len(r.AuthPass) > 8 {
+			v.addf(k+".auth_pass", "is %d bytes long; VRRPv2 allows at most 8", len(r.AuthPass))
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range r.TrackInterfaces {
+		key := indexKey(k+".track_interface", i)
+		if t.Name == "" {
+			v.addf(key+".name", "is required")
+		} else {
+			v.ifname(key+".name", t.Name)
+			if seen[t.Name] {
+				v.addf(key+".name", "interface %q is tracked twice", t.Name)
+			}
+			seen[t.Name] = true
+		}
+		v.intRange(key+".weight", t.Weight, 0, 254)
+	}
+	v.intRange(k+".service_penalty", r.ServicePenalty, 0, 254)
+	v.intRange(k+".garp_count", r.GARPCount, 0, 100)
+	if r.GARPInterval.Duration <= 0 || r.GARPInterval.Duration > 10*time.Second {
+		v.addf(k+".garp_interval", "%v is out of range (more than 0s, at most 10s)", r.GARPInterval)
+	}
+	if r.GARPRefresh.Duration < 0 {
+		v.addf(k+".garp_refresh", "must not be negative")
+	}
+	if len(r.Notify) > 0 {
+		v.program(k+".notify", r.Notify)
+	}
+	if r.NotifyTimeout.Duration <= 0 {
+		v.addf(k+".notify_timeout", "must be positive")
+	}
+}
+
+// vsIdentity is what makes two virtual services the same to the kernel.
+func vsIdentity(vs *VirtualServer) (string, bool) {
+	if vs.Fwmark != 0 {
+		return fmt.Sprintf("fwmark %d/%s", vs.Fwmark, vs.Family), true
+	}
+	a, err := netip.ParseAddr(vs.VIP)
+	if err != nil || vs.Port == 0 {
+		return "", false
+	}
+	return netip.AddrPortFrom(a, uint16(vs.Port)).String() + "/" + vs.Protocol, true
+}
+
+func (v *validator) virtualServers(vss []VirtualServer) {
+	names := map[string]int{}
+	ids := map[string]int{}
+	for i := range vss {
+		vs := &vss[i]
+		key := indexKey("virtual_server", i)
+		v.virtualServer(key, vs)
+		if vs.Name != "" {
+			if j, ok := names[vs.Name]; ok {
+				v.addf(key+".name", "duplicate name %q (also virtual_server[%d])", vs.Name, j)
+			} else {
+				names[vs.Name] = i
+			}
+		}
+		if id, ok := vsIdentity(vs); ok && !v.col.isBad(key) {
+			if j, dup := ids[id]; dup {
+				at := key + ".vip"
+				if vs.Fwmark != 0 {
+					at = key + ".fwmark"
+				}
+				v.addf(at, "duplicate virtual service %s (also virtual_server %q)", id, vss[j].Name)
+			} else {
+				ids[id] = i
+			}
+		}
+	}
+}
+
+func (v *validator) virtualServer(key string, vs *VirtualServer) {
+	v.name(key+".name", vs.Name)
+	vipOK := false
+	var vip netip.Addr
+	if vs.Fwmark != 0 {
+		if vs.VIP != "" {
+			v.addf(key+".vip", "a virtual server has either vip and port or fwmark, not both")
+		} else if vs.Port != 0 {
+			v.addf(key+".port", "a virtual server has either vip and port or fwmark, not both")
+		}
+	} else {
+		if vs.VIP == "" {
+			v.addf(key+".vip", "is required (or give a fwmark)")
+		} else {
+			vip, vipOK = v.addr(key+".vip", vs.VIP)
+		}
+		if vs.Port == 0 {
+			v.addf(key+".port", "is required with vip")
+		} else {
+			v.intRange(key+".port", vs.Port, 1, 65535)
+		}
+	}
+	v.enum(key+".protocol", "protocol", vs.Protocol, protocols)
+	familyOK := v.enum(key+".family", "family", vs.Family, families)
+	if vipOK && familyOK && familyOf(vip) != vs.Family {
+		v.addf(key+".family", "%s does not match vip %s", vs.Family, vs.VIP)
+		familyOK = false
+	}
+	if v.col.isBad(key+".vip") || v.col.isBad(key+".fwmark") || v.col.isBad(key+".family") || (vs.Fwmark == 0 && !vipOK) {
+		familyOK = false // no family to compare real servers against
+	}
+	if v.enum(key+".scheduler", "scheduler", vs.Scheduler, schedulers) {
+		seen := map[string]bool{}
+		for i, f := range vs.SchedulerFlags {
+			fk := indexKey(key+".scheduler_flags", i)
+			valid := schedulerFlags[vs.Scheduler]
+			switch {
+			case !oneOf(f, valid) && len(valid) == 0:
+				v.addf(fk, "scheduler %s takes no flags (got %q)", vs.Scheduler, f)
+			case !oneOf(f, valid):
+				v.addf(fk, "unknown flag %q for scheduler %s (valid: %s)", f, vs.Scheduler, strings.Join(valid, ", "))
+			case seen[f]:
+				v.addf(fk, "flag %q given twice", f)
+			}
+			seen[f] = true
+		}
+	}
+	p := vs.Persistence.Duration
+	if p < 0 || p%time.Second != 0 || p > 0xFFFFFFFF*time.Second {
+		v.addf(key+".persistence", "%v: must be whole seconds, 0s (off) or more", p)
+	}
+	if familyOK {
+		maxBits := 32
+		if vs.Family == "inet6" {
+			maxBits = 128
+		}
+		v.intRange(key+".persistence_netmask", vs.PersistenceNetmask, 1, maxBits)
+	}
+	fwdOK := v.enum(key+".forwarding", "forwarding method", vs.Forwarding, forwardings)
+	if vs.Quorum < 0 {
+		v.addf(key+".quorum", "must not be negative")
+	}
+	v.enum(key+".on_failure", "on_failure action", vs.OnFailure, onFailures)
+	if vs.SorryServer != "" {
+		if a, ok := v.sorryServer(key+".sorry_server", vs.SorryServer); ok && familyOK && familyOf(a) != vs.Family {
+			v.addf(key+".sorry_server", "%s is %s but the service is %s", vs.SorryServer, familyName(familyOf(a)), familyName(vs.Family))
+		}
+	}
+	if vs.HealthCheck != nil {
+		v.healthCheck(key+".health_check", vs.HealthCheck)
+	}
+
+	portOK := vs.Fwmark == 0 && vs.Port >= 1 && vs.Port <= 65535 && !v.col.isBad(key+".port")
+	names := map[string]int{}
+	dests := map[string]int{}
+	for j := range vs.RealServers {
+		rs := &vs.RealServers[j]
+		rk := indexKey(key+".real_server", j)
+		v.name(rk+".name", rs.Name)
+		if rs.Name != "" {
+			if o, ok := names[rs.Name]; ok {
+				v.addf(rk+".name", "duplicate name %q (also real_server[%d] of this service)", rs.Name, o)
+			} else {
+				names[rs.Name] = j
+			}
+		}
+		var a netip.Addr
+		addrOK := false
+		if rs.Address == "" {
+			v.addf(rk+".address", "is required")
+		} else if a, addrOK = v.addr(rk+".address", rs.Address); addrOK && familyOK && familyOf(a) != vs.Family {
+			v.addf(rk+".address", "%s is %s but the service is %s", rs.Address, familyName(familyOf(a)), familyName(vs.Family))
+		}
+		// A fwmark service may leave the port out: the kernel keeps the
+		// packet's destination port.
+		if rs.Port != 0 || vs.Fwmark == 0 && portOK {
+			v.intRange(rk+".port", rs.Port, 1, 65535)
+		}
+		if rs.Weight != nil {
+			v.intRange(rk+".weight", *rs.Weight, 0, 65535)
+		}
+		if v.enum(rk+".forwarding", "forwarding method", rs.Forwarding, forwardings) && fwdOK {
+			// DR and tunnelling deliver the packet unchanged, so the real
+			// server sees the service's port; only NAT rewrites it.
+			if rs.Forwarding != "nat" && portOK && rs.Port != vs.Port && !v.col.isBad(rk+".port") {
+				v.addf(rk+".port", "%d differs from the service port %d: %s cannot remap ports (use forwarding = \"nat\" or the same port)",
+					rs.Port, vs.Port, strings.ToUpper(rs.Forwarding))
+			}
+		}
+		if addrOK && !v.col.isBad(rk+".port") {
+			d := netip.AddrPortFrom(a, uint16(rs.Port)).String()
+			if o, dup := dests[d]; dup {
+				v.addf(rk+".address", "duplicate real server %s (also real_server %q)", d, vs.RealServers[o].Name)
+			} else {
+				dests[d] = j
+			}
+		}
+		if hc := vs.HealthCheck; hc != nil && vs.Fwmark != 0 && rs.Port == 0 && hc.Port == 0 && needsPort(hc.Type) {
+			v.addf(key+".health_check.port", "is required: real server %q has no port to check (fwmark service)", rs.Name)
+		}
+	}
+}
+
+func needsPort(checkType string) bool {
+	switch checkType {
+	case "tcp", "http", "https", "send_expect":
+		return true
+	}
+	return false
+}
+
+// sorryServer parses "addr" or "addr:port" ("[v6]:port").
+func (v *validator) sorryServer(key, s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Port() == 0 {
+			v.addf(key, "%q: port must be 1..65535", s)
+			return ap.Addr(), false
+		}
+		return v.addr(key, ap.Addr().String())
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return v.addr(key, s)
+	}
+	v.addf(key, "%q is not an address or address:port", s)
+	return netip.Addr{}, false
+}
+
+func (v *validator) healthCheck(key string, hc *HealthCheck) {
+	if hc.Type == "" {
+		v.addf(key+".type", "is required (valid: %s)", strings.Join(checkTypes, ", "))
+	} else if !v.enum(key+".type", "check type", hc.Type, checkTypes) {
+		return
+	}
+	if hc.Type == "none" {
+		return
+	}
+	if hc.Address != "" {
+		v.addr(key+".address", hc.Address)
+	}
+	if hc.Port != 0 {
+		v.intRange(key+".port", hc.Port, 1, 65535)
+	}
+	if hc.Interval.Duration <= 0 {
+		v.addf(key+".interval", "must be positive")
+	}
+	switch {
+	case hc.Timeout.Duration <= 0:
+		v.addf(key+".timeout", "must be positive")
+	case hc.Interval.Duration > 0 && hc.Timeout.Duration >= hc.Interval.Duration && !v.col.isBad(key+".interval"):
+		v.addf(key+".timeout", "%v must be shorter than interval %v", hc.Timeout, hc.Interval)
+	}
+	if hc.Rise < 1 {
+		v.addf(key+".rise", "must be at least 1")
+	}
+	if hc.Fall < 1 {
+		v.addf(key+".fall", "must be at least 1")
+	}
+	if !methodToken.MatchString(hc.Method) {
+		v.addf(key+".method", "%q is not an HTTP method (GET, HEAD, ...)", hc.Method)
+	}
+	if !strings.HasPrefix(hc.Path, "/") {
+		v.addf(key+".path", "%q must start with /", hc.Path)
+	}
+	if len(hc.ExpectStatus) == 0 {
+		v.addf(key+".expect_status", "must not be empty")
+	}
+	for i, s := range hc.ExpectStatus {
+		if !validStatus(s) {
+			v.addf(indexKey(key+".expect_status", i), "%q is not a status code or range (\"200\" or \"200-399\", 100..599)", s)
+		}
+	}
+	if hc.ExpectBody != "" {
+		if _, err := regexp.Compile(hc.ExpectBody); err != nil {
+			v.addf(key+".expect_body", "invalid regular expression: %v", err)
+		}
+	}
+	if hc.Expect != "" {
+		if _, err := regexp.Compile(hc.Expect); err != nil {
+			v.addf(key+".expect", "invalid regular expression: %v", err)
+		}
+	}
+	switch hc.Type {
+	case "send_expect":
+		if hc.Expect == "" {
+			v.addf(key+".expect", "is required for a send_expect check")
+		}
+	case "exec":
+		v.program(key+".command", hc.Command)
+	}
+}
+
+func validStatus(s string) bool {
+	m := statusRange.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	lo, _ := strconv.Atoi(m[1])
+	hi := lo
+	if m[2] != "" {
+		hi, _ = strconv.Atoi(m[2])
+	}
+	return lo >= 100 && hi <= 599 && lo <= hi
+}

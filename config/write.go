@@ -1,0 +1,163 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Write encodes c canonically and stores it at path atomically (see
+// WriteBytes).
+func Write(path string, c *Config) error {
+	data, err := Encode(c)
+	if err != nil {
+		return err
+	}
+	return WriteBytes(path, data)
+}
+
+// WriteBytes replaces the file at path with data so that a crash or error
+// at any point leaves either the old or the new file, never a mix: data
+// goes to a temporary file in the same directory, is synced, the previous
+// version is kept as path.bak, the temporary file is renamed over path and
+// the directory is synced. The file keeps its mode (a new file gets 0600:
+// it holds password and token hashes). If path is a symlink, its target is
+// replaced. On failure the old file is intact and the temporary file gone.
+func WriteBytes(path string, data []byte) error {
+	return writeAtomic(path, data, nil)
+}
+
+// writeHooks lets tests inject a failure after a given step.
+type writeHooks struct {
+	fail func(step string) error
+}
+
+func (h *writeHooks) check(step string) error {
+	if h == nil || h.fail == nil {
+		return nil
+	}
+	return h.fail(step)
+}
+
+func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	wrap := func(err error) error { return fmt.Errorf("config: write %s: %w", path, err) }
+
+	mode := fs.FileMode(0o600)
+	old, statErr := os.Stat(path)
+	switch {
+	case statErr == nil:
+		if !old.Mode().IsRegular() {
+			return wrap(errors.New("not a regular file"))
+		}
+		mode = old.Mode().Perm()
+	case !errors.Is(statErr, fs.ErrNotExist):
+		return wrap(statErr)
+	}
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return wrap(err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return wrap(err)
+	}
+	if err = hooks.check("write"); err != nil {
+		return wrap(err)
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		return wrap(err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return wrap(err)
+	}
+	if err = tmp.Close(); err != nil {
+		return wrap(err)
+	}
+	if statErr == nil {
+		if err = backup(path, hooks); err != nil {
+			return wrap(fmt.Errorf("keeping the previous version: %w", err))
+		}
+	}
+	if err = hooks.check("rename"); err != nil {
+		return wrap(err)
+	}
+	if err = os.Rename(tmpName, path); err != nil {
+		return wrap(err)
+	}
+	// The rename is durable only once the directory entry is on disk.
+	if err := syncDir(dir); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// backup makes path.bak a copy of path, replacing any older backup
+// atomically: a hard link when the filesystem allows it, else a copy.
+func backup(path string, hooks *writeHooks) error {
+	bak := path + ".bak"
+	tmp := fmt.Sprintf("%s.tmp-%d", bak, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Link(path, tmp); err != nil {
+		if err := copyFile(path, tmp); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := hooks.check("backup"); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, bak); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
