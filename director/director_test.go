@@ -1,0 +1,339 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lbd/balancer"
+	"lbd/config"
+	"lbd/healthcheck"
+	"lbd/vrrp"
+)
+
+const baseConfig = `
+[global]
+node_name = "lb1"
+interface = "eth0"
+forwarding = "dr"
+
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+scheduler = "wrr"
+sorry_server = "192.0.2.99"
+quorum = 2
+  [virtual_server.health_check]
+  type = "tcp"
+  interval = "1s"
+  timeout = "500ms"
+  rise = 1
+  fall = 1
+  [[virtual_server.real_server]]
+  name = "rs1"
+  address = "192.0.2.11"
+  weight = 3
+  [[virtual_server.real_server]]
+  name = "rs2"
+  address = "192.0.2.12"
+  weight = 2
+`
+
+// scripted is a health checker whose answer a test flips.
+type scripted struct {
+	mu   sync.Mutex
+	down map[string]bool // by address
+}
+
+func (s *scripted) set(addr string, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down[addr] = down
+}
+
+func (s *scripted) checker(sp healthcheck.Spec) (healthcheck.Checker, error) {
+	return checkFunc(func(context.Context) healthcheck.Result {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down[sp.Address] {
+			return healthcheck.Result{Reason: "connect: connection refused"}
+		}
+		return healthcheck.Result{Up: true, Reason: "connected"}
+	}), nil
+}
+
+type checkFunc func(context.Context) healthcheck.Result
+
+func (f checkFunc) Check(ctx context.Context) healthcheck.Result { return f(ctx) }
+
+type rig struct {
+	d      *Director
+	kernel *balancer.Fake
+	health *scripted
+	path   string
+}
+
+func newRig(t *testing.T, toml string) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lbd.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	r := &rig{kernel: balancer.NewFake(), health: &scripted{down: map[string]bool{}}, path: path}
+	d, err := New(Options{
+		Config:     cfg,
+		Logger:     slog.New(slog.DiscardHandler),
+		OpenKernel: func() (balancer.Kernel, error) { return r.kernel, nil },
+		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+		NewChecker: r.health.checker,
+		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { return &fakeVRRP{cfg: s}, nil },
+	})
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	r.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// weights returns the fake kernel's weights by destination address.
+func (r *rig) weights() map[string]int {
+	out := map[string]int{}
+	for _, s := range r.kernel.Table().Services {
+		for _, d := range s.Destinations {
+			out[d.Addr.String()] = d.Weight
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStartProgramsTable(t *testing.T) {
+	r := newRig(t, baseConfig)
+	w := r.weights()
+	if w["192.0.2.11"] != 3 || w["192.0.2.12"] != 2 || len(w) != 2 {
+		t.Fatalf("weights = %v", w)
+	}
+	st := r.d.Status()
+	if len(st.Services) != 1 || !st.Services[0].Healthy || st.Services[0].UpWeight != 5 {
+		t.Fatalf("status = %+v", st.Services)
+	}
+}
+
+func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
+	r := newRig(t, baseConfig)
+	r.health.set("192.0.2.11", true)
+	waitFor(t, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
+	st := r.d.Status().Services[0]
+	if st.Healthy || st.UpWeight != 2 {
+		t.Fatalf("service with up weight 2 < quorum 2? healthy=%v up=%d", st.Healthy, st.UpWeight)
+	}
+	if st.RealServers[0].Health != "down" || !strings.Contains(st.RealServers[0].HealthReason, "refused") {
+		t.Fatalf("rs1 health = %q %q", st.RealServers[0].Health, st.RealServers[0].HealthReason)
+	}
+	r.health.set("192.0.2.12", true)
+	waitFor(t, "sorry server in", func() bool { _, ok := r.weights()["192.0.2.99"]; return ok })
+	r.health.set("192.0.2.11", false)
+	waitFor(t, "rs1 back and sorry out", func() bool {
+		w := r.weights()
+		_, sorry := w["192.0.2.99"]
+		return w["192.0.2.11"] == 3 && !sorry
+	})
+	ev := r.d.Events(0)
+	var health int
+	for _, e := range ev {
+		if e.Kind == "health" {
+			health++
+		}
+	}
+	if health < 3 {
+		t.Fatalf("want health events for each transition, got %+v", ev)
+	}
+}
+
+func TestOnFailureRemove(t *testing.T) {
+	r := newRig(t, strings.Replace(baseConfig, `quorum = 2`, `quorum = 2
+on_failure = "remove"`, 1))
+	r.health.set("192.0.2.12", true)
+	waitFor(t, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
+}
+
+func TestApplyDrainWritesFileAndOneNetlinkWrite(t *testing.T) {
+	r := newRig(t, baseConfig)
+	before, _ := os.ReadFile(r.path)
+	cfg, version := r.d.Config()
+	cfg.FindVirtualServer("web").FindRealServer("rs1").Drained = true
+	r.kernel.ResetCounts()
+	nv, err := r.d.Apply(context.Background(), cfg, version, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nv == version {
+		t.Fatal("version did not change")
+	}
+	if got := r.kernel.Writes(); got != 1 {
+		t.Fatalf("drain took %d netlink writes, want 1", got)
+	}
+	if r.weights()["192.0.2.11"] != 0 {
+		t.Fatal("rs1 not at weight 0")
+	}
+	bak, err := os.ReadFile(r.path + ".bak")
+	if err != nil || string(bak) != string(before) {
+		t.Fatalf(".bak not the previous file: %v", err)
+	}
+	reread, err := config.Load(r.path)
+	if err != nil || !reread.FindVirtualServer("web").FindRealServer("rs1").Drained {
+		t.Fatalf("drain not persisted: %v", err)
+	}
+	// A second save on the old version is refused.
+	cfg.FindVirtualServer("web").FindRealServer("rs2").Drained = true
+	if _, err := r.d.Apply(context.Background(), cfg, version, "other"); !errors.Is(err, config.ErrStale) {
+		t.Fatalf("stale apply: err = %v", err)
+	}
+}
+
+func TestApplyInvalidChangesNothing(t *testing.T) {
+	r := newRig(t, baseConfig)
+	before, _ := os.ReadFile(r.path)
+	cfg, version := r.d.Config()
+	w := 70000
+	cfg.FindVirtualServer("web").FindRealServer("rs1").Weight = &w
+	r.kernel.ResetCounts()
+	_, err := r.d.Apply(context.Background(), cfg, version, "test")
+	var probs config.Problems
+	if !errors.As(err, &probs) || !strings.Contains(err.Error(), "weight") {
+		t.Fatalf("err = %v", err)
+	}
+	after, _ := os.ReadFile(r.path)
+	if string(after) != string(before) || r.kernel.Writes() != 0 {
+		t.Fatal("invalid edit changed the file or the kernel")
+	}
+}
+
+func TestReloadBrokenFileKeepsTable(t *testing.T) {
+	r := newRig(t, baseConfig)
+	os.WriteFile(r.path, []byte(baseConfig+"\nbogus = 1\n"), 0o640)
+	r.kernel.ResetCounts()
+	err := r.d.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("reload err = %v", err)
+	}
+	if r.kernel.Writes() != 0 || r.weights()["192.0.2.11"] != 3 {
+		t.Fatal("refused reload touched the table")
+	}
+	// A valid change applies just the difference.
+	os.WriteFile(r.path, []byte(strings.Replace(baseConfig, "weight = 2", "weight = 7", 1)), 0o640)
+	if err := r.d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.kernel.Writes() != 1 || r.weights()["192.0.2.12"] != 7 {
+		t.Fatalf("writes=%d weights=%v", r.kernel.Writes(), r.weights())
+	}
+}
+
+func TestVRRPOnlyNeedsNoIPVS(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lbd.toml")
+	os.WriteFile(path, []byte(`
+[global]
+interface = "eth0"
+[vrrp]
+vrid = 51
+priority = 150
+vips = ["192.0.2.100"]
+`), 0o640)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got vrrpSettings
+	d, err := New(Options{
+		Config:     cfg,
+		OpenKernel: func() (balancer.Kernel, error) { return nil, balancer.ErrUnavailable },
+		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { got = s; return &fakeVRRP{cfg: s}, nil },
+	})
+	if err != nil {
+		t.Fatalf("VRRP-only config needs no IPVS: %v", err)
+	}
+	if got.VRID != 51 || len(got.VIPs) != 1 || got.VIPs[0] != netip.MustParseAddr("192.0.2.100") || !got.Preempt {
+		t.Fatalf("vrrp settings = %+v", got)
+	}
+	if st := d.Status(); st.VRRP == nil || st.VRRP.VRID != 51 {
+		t.Fatalf("status vrrp = %+v", st.VRRP)
+	}
+	// Adding a virtual server on a kernel without IPVS is refused clearly.
+	os.WriteFile(path, []byte(`
+[global]
+interface = "eth0"
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.100"
+port = 80
+  [[virtual_server.real_server]]
+  name = "a"
+  address = "192.0.2.1"
+`), 0o640)
+	if err := d.Reload(context.Background()); !errors.Is(err, balancer.ErrUnavailable) {
+		t.Fatalf("reload without IPVS: %v", err)
+	}
+}
+
+func TestNoIPVSIsAClearError(t *testing.T) {
+	cfg, err := config.Parse("x.toml", []byte(baseConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{Config: cfg, OpenKernel: func() (balancer.Kernel, error) {
+		return nil, balancer.ErrUnavailable
+	}})
+	if err == nil || !strings.Contains(err.Error(), "IPVS is not available") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type fakeVRRP struct {
+	mu      sync.Mutex
+	cfg     vrrpSettings
+	penalty map[string]int
+	resign  time.Duration
+}
+
+func (f *fakeVRRP) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (f *fakeVRRP) Status() vrrp.Status {
+	return vrrp.Status{VRID: f.cfg.VRID, State: vrrp.Backup, Priority: f.cfg.Priority, VIPs: f.cfg.VIPs}
+}
+func (f *fakeVRRP) SetPenalty(src string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.penalty == nil {
+		f.penalty = map[string]int{}
+	}
+	f.penalty[src] = n
+}
+func (f *fakeVRRP) Resign(h time.Duration) { f.resign = h }

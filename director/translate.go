@@ -1,0 +1,245 @@
+package director
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"lbd/balancer"
+	"lbd/config"
+	"lbd/healthcheck"
+)
+
+// healthOf answers the health of one real server by its check ID. ok is
+// false when the real server has no check (it then counts as up).
+type healthOf func(id string) (st healthcheck.State, ok bool)
+
+// checkID names a real server's health check: "vs/rs".
+func checkID(vs, rs string) string { return vs + "/" + rs }
+
+// plan is the desired IPVS table and, per service, the figures the console
+// and VRRP tracking need. It is a pure function of the config and health.
+type plan struct {
+	table    balancer.Table
+	services map[string]servicePlan // by virtual server name
+}
+
+type servicePlan struct {
+	key         balancer.Key
+	upWeight    int
+	healthy     bool
+	sorryActive bool
+	sorry       *balancer.Destination
+	weights     map[string]int // desired weight by real-server name; absent = not in the table
+}
+
+// buildPlan translates a validated config and the current health into the
+// desired table. Rules (keepalived/piranha semantics):
+//   - inactive services and real servers are not in the table;
+//   - a drained real server stays with weight 0 (existing connections
+//     finish, no new ones);
+//   - a real server whose check is down gets weight 0 (quiesce, the
+//     default) or leaves the table (on_failure = "remove");
+//   - one not checked yet counts as up: a restarted lbd keeps the table it
+//     finds instead of emptying it while the first checks run;
+//   - the sorry server is added while no real server is up.
+func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
+	p := plan{services: map[string]servicePlan{}}
+	for _, vs := range cfg.VirtualServers {
+		if !boolOr(vs.Active, true) {
+			continue
+		}
+		key, err := serviceKey(vs)
+		if err != nil {
+			return plan{}, fmt.Errorf("virtual server %s: %w", vs.Name, err)
+		}
+		fwd := vs.Forwarding
+		if fwd == "" {
+			fwd = cfg.Global.Forwarding
+		}
+		svc := balancer.VirtualService{Service: balancer.Service{
+			Key:                key,
+			Scheduler:          vs.Scheduler,
+			Persistence:        vs.Persistence.Duration.Truncate(time.Second),
+			PersistenceNetmask: vs.PersistenceNetmask,
+		}}
+		for _, f := range vs.SchedulerFlags {
+			fl, err := balancer.ParseFlag(f)
+			if err != nil {
+				return plan{}, fmt.Errorf("virtual server %s: %w", vs.Name, err)
+			}
+			svc.Flags |= fl
+		}
+		sp := servicePlan{key: key, weights: map[string]int{}}
+		for _, rs := range vs.RealServers {
+			if !boolOr(rs.Active, true) {
+				continue
+			}
+			d, err := destination(rs, vs, fwd)
+			if err != nil {
+				return plan{}, fmt.Errorf("virtual server %s: real server %s: %w", vs.Name, rs.Name, err)
+			}
+			up := true
+			if vs.HealthCheck != nil && vs.HealthCheck.Type != "none" {
+				if st, ok := health(checkID(vs.Name, rs.Name)); ok && st == healthcheck.Down {
+					up = false
+				}
+			}
+			switch {
+			case !up && vs.OnFailure == "remove":
+				continue
+			case !up || rs.Drained:
+				d.Weight = 0
+			}
+			if up && !rs.Drained {
+				sp.upWeight += d.Weight
+			}
+			sp.weights[rs.Name] = d.Weight
+			svc.Destinations = append(svc.Destinations, d)
+		}
+		sp.healthy = sp.upWeight >= vs.Quorum
+		if sp.upWeight == 0 && vs.SorryServer != "" {
+			d, err := sorryDestination(vs, fwd)
+			if err != nil {
+				return plan{}, fmt.Errorf("virtual server %s: sorry_server: %w", vs.Name, err)
+			}
+			if !hasDest(svc.Destinations, d.Key()) {
+				svc.Destinations = append(svc.Destinations, d)
+				sp.sorryActive = true
+				sp.sorry = &d
+			}
+		}
+		p.table.Services = append(p.table.Services, svc)
+		p.services[vs.Name] = sp
+	}
+	return p, p.table.Validate()
+}
+
+func hasDest(ds []balancer.Destination, k balancer.DestKey) bool {
+	for _, d := range ds {
+		if d.Key() == k {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceKey(vs config.VirtualServer) (balancer.Key, error) {
+	if vs.Fwmark != 0 {
+		fam := balancer.IPv4
+		if vs.Family == "inet6" {
+			fam = balancer.IPv6
+		}
+		return balancer.FwmarkKey(vs.Fwmark, fam), nil
+	}
+	addr, err := netip.ParseAddr(vs.VIP)
+	if err != nil {
+		return balancer.Key{}, err
+	}
+	proto, err := balancer.ParseProtocol(vs.Protocol)
+	if err != nil {
+		return balancer.Key{}, err
+	}
+	return balancer.ServiceKey(proto, netip.AddrPortFrom(addr, uint16(vs.Port))), nil
+}
+
+func destination(rs config.RealServer, vs config.VirtualServer, fwd string) (balancer.Destination, error) {
+	addr, err := netip.ParseAddr(rs.Address)
+	if err != nil {
+		return balancer.Destination{}, err
+	}
+	if rs.Forwarding != "" {
+		fwd = rs.Forwarding
+	}
+	f, err := balancer.ParseForwarding(fwd)
+	if err != nil {
+		return balancer.Destination{}, err
+	}
+	port := rs.Port
+	if port == 0 {
+		port = vs.Port
+	}
+	return balancer.Destination{Addr: addr.Unmap(), Port: uint16(port), Weight: intOr(rs.Weight, 1), Forwarding: f}, nil
+}
+
+// sorryDestination parses "addr" or "addr:port" ("[v6]:port").
+func sorryDestination(vs config.VirtualServer, fwd string) (balancer.Destination, error) {
+	f, err := balancer.ParseForwarding(fwd)
+	if err != nil {
+		return balancer.Destination{}, err
+	}
+	port := vs.Port
+	addr, err := netip.ParseAddr(vs.SorryServer)
+	if err != nil {
+		ap, err2 := netip.ParseAddrPort(vs.SorryServer)
+		if err2 != nil {
+			return balancer.Destination{}, fmt.Errorf("%q is neither an address nor address:port", vs.SorryServer)
+		}
+		addr, port = ap.Addr(), int(ap.Port())
+	}
+	if f != balancer.NAT && port != vs.Port {
+		// DR and tunnelling cannot remap ports: use NAT for a sorry server on
+		// another port, as ipvsadm users do.
+		f = balancer.NAT
+	}
+	return balancer.Destination{Addr: addr.Unmap(), Port: uint16(port), Weight: 1, Forwarding: f}, nil
+}
+
+// healthSpecs maps every checked real server to its health-check spec.
+func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
+	out := map[string]healthcheck.Spec{}
+	for _, vs := range cfg.VirtualServers {
+		hc := vs.HealthCheck
+		if hc == nil || hc.Type == "" || hc.Type == "none" || !boolOr(vs.Active, true) {
+			continue
+		}
+		for _, rs := range vs.RealServers {
+			if !boolOr(rs.Active, true) {
+				continue
+			}
+			port := rs.Port
+			if port == 0 {
+				port = vs.Port
+			}
+			out[checkID(vs.Name, rs.Name)] = healthcheck.Spec{
+				Type:         healthcheck.Type(hc.Type),
+				Address:      rs.Address,
+				Port:         port,
+				CheckAddress: hc.Address,
+				CheckPort:    hc.Port,
+				Interval:     hc.Interval.Duration,
+				Timeout:      hc.Timeout.Duration,
+				Rise:         hc.Rise,
+				Fall:         hc.Fall,
+				Method:       hc.Method,
+				Path:         hc.Path,
+				Host:         hc.Host,
+				SNI:          hc.SNI,
+				ExpectStatus: hc.ExpectStatus,
+				ExpectBody:   hc.ExpectBody,
+				TLSVerify:    boolOr(hc.TLSVerify, false),
+				Send:         hc.Send,
+				Expect:       hc.Expect,
+				Command:      hc.Command,
+			}
+		}
+	}
+	return out
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func intOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func portString(p int) string { return strconv.Itoa(p) }
