@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -49,7 +50,7 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, syntaxProblems(name, err)
+		return nil, syntaxProblems(name, data, err)
 	}
 	col := newCollector(name)
 	col.pos = scanPositions(data)
@@ -57,7 +58,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	d := &decoder{col: col, present: map[string]bool{}}
 	d.decode("", raw, reflect.ValueOf(c).Elem())
 	applyDefaults(c, d.present)
-	validate(c, col)
+	validate(c, col, d.present)
 	if ps := col.problems(c); len(ps) > 0 {
 		return nil, ps
 	}
@@ -65,12 +66,14 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-func syntaxProblems(name string, err error) Problems {
+func syntaxProblems(name string, data []byte, err error) Problems {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Position.Line
-		if line == 0 {
-			line = pe.Line
+		// The parser's line is one too far when the error is the newline
+		// ending a line ("[global" + newline); the byte offset is exact.
+		if s := pe.Position.Start; s >= 0 && s <= len(data) && (s > 0 || line == 0) {
+			line = 1 + bytes.Count(data[:s], []byte("\n"))
 		}
 		return Problems{{File: name, Line: line, Message: "syntax error: " + pe.Message}}
 	}

@@ -37,6 +37,9 @@ var (
 
 type validator struct {
 	col *collector
+	// present holds the key paths written in the source: "is required"
+	// is only true of a key that is absent.
+	present map[string]bool
 }
 
 func (v *validator) addf(key, format string, args ...any) {
@@ -147,8 +150,8 @@ func (v *validator) program(key string, argv []string) {
 }
 
 // validate checks c (decoded, defaults applied) and records every problem.
-func validate(c *Config, col *collector) {
-	v := &validator{col: col}
+func validate(c *Config, col *collector, present map[string]bool) {
+	v := &validator{col: col, present: present}
 	v.global(&c.Global)
 	v.console(&c.Console)
 	if c.VRRP != nil {
@@ -207,13 +210,13 @@ func (v *validator) console(c *Console) {
 
 func (v *validator) vrrp(r *VRRP) {
 	const k = "vrrp"
-	if r.VRID == 0 {
+	if !v.present[k+".vrid"] {
 		v.addf(k+".vrid", "is required (1..255, the same on both directors)")
 	} else {
 		v.intRange(k+".vrid", r.VRID, 1, 255)
 	}
-	if r.Priority == 0 {
-		v.addf(k+".priority", "is required (1..255, higher wins)")
+	if !v.present[k+".priority"] {
+		v.addf(k+".priority", "is required (1..255, the higher becomes master)")
 	} else {
 		v.intRange(k+".priority", r.Priority, 1, 255)
 	}
@@ -337,19 +340,22 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 	v.name(key+".name", vs.Name)
 	vipOK := false
 	var vip netip.Addr
-	if vs.Fwmark != 0 {
+	if vs.Fwmark != 0 || v.present[key+".fwmark"] {
+		if vs.Fwmark == 0 {
+			v.addf(key+".fwmark", "must be 1..4294967295")
+		}
 		if vs.VIP != "" {
 			v.addf(key+".vip", "a virtual server has either vip and port or fwmark, not both")
 		} else if vs.Port != 0 {
 			v.addf(key+".port", "a virtual server has either vip and port or fwmark, not both")
 		}
 	} else {
-		if vs.VIP == "" {
+		if !v.present[key+".vip"] {
 			v.addf(key+".vip", "is required (or give a fwmark)")
 		} else {
 			vip, vipOK = v.addr(key+".vip", vs.VIP)
 		}
-		if vs.Port == 0 {
+		if !v.present[key+".port"] {
 			v.addf(key+".port", "is required with vip")
 		} else {
 			v.intRange(key+".port", vs.Port, 1, 65535)
@@ -421,7 +427,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 		}
 		var a netip.Addr
 		addrOK := false
-		if rs.Address == "" {
+		if !v.present[rk+".address"] {
 			v.addf(rk+".address", "is required")
 		} else if a, addrOK = v.addr(rk+".address", rs.Address); addrOK && familyOK && familyOf(a) != vs.Family {
 			v.addf(rk+".address", "%s is %s but the service is %s", rs.Address, familyName(familyOf(a)), familyName(vs.Family))
@@ -481,7 +487,7 @@ func (v *validator) sorryServer(key, s string) (netip.Addr, bool) {
 }
 
 func (v *validator) healthCheck(key string, hc *HealthCheck) {
-	if hc.Type == "" {
+	if !v.present[key+".type"] {
 		v.addf(key+".type", "is required (valid: %s)", strings.Join(checkTypes, ", "))
 	} else if !v.enum(key+".type", "check type", hc.Type, checkTypes) {
 		return
