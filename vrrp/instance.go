@@ -1,0 +1,336 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// system is everything kernel-facing: addresses, announcements, link state
+// and the raw transport. linuxSystem is the real one; tests use a fake.
+type system interface {
+	// open returns the raw VRRP transport on the interface.
+	open() (transport, error)
+	// localAddr is the interface's primary IPv4 address or its IPv6
+	// link-local address (the advert family's).
+	localAddr() (netip.Addr, error)
+	// watchLinks reports the current up/down state of the named links and
+	// then every change until ctx ends.
+	watchLinks(ctx context.Context, names []string) (map[string]bool, <-chan linkEvent, error)
+	// addVIPs adds the VIPs missing from the interface (full-length prefix,
+	// IPv6 without DAD); delVIPs removes the full-length VIP entries and
+	// says how many there were.
+	addVIPs(vips []netip.Addr) error
+	delVIPs(vips []netip.Addr) (int, error)
+	// announce sends one gratuitous ARP (IPv4) or unsolicited NA (IPv6)
+	// per VIP and says how many went out.
+	announce(vips []netip.Addr) (int, error)
+	close()
+}
+
+// transport sends and receives raw VRRP messages on one interface.
+type transport interface {
+	sender
+	// recv blocks for the next message; it fails once closed.
+	recv(b []byte) (int, rxPacket, error)
+	close() error
+}
+
+type linkEvent struct {
+	name string
+	up   bool
+}
+
+// Instance is one VRRP virtual router. Create it with New, run it with Run.
+type Instance struct {
+	p       params
+	cfg     Config
+	log     *slog.Logger
+	sys     system
+	core    *core // owned by Run's goroutine
+	cmds    chan func(now time.Time)
+	wake    chan struct{}
+	newTime func() time.Time
+
+	mu        sync.Mutex
+	status    Status
+	penalties map[string]int
+	running   chan struct{} // non-nil while Run runs; closed when it returns
+	notifyErr atomic.Int64
+}
+
+// New validates cfg and returns an instance that runs in the calling
+// process's network namespace. It touches nothing yet: Run does.
+func New(cfg Config) (*Instance, error) {
+	p, err := validate(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newInstance(cfg, p, newLinuxSystem(p, cfg.Logger)), nil
+}
+
+func newInstance(cfg Config, p params, sys system) *Instance {
+	log := cfg.Logger.With("vrrp", p.name, "vrid", p.vrid, "interface", p.iface)
+	in := &Instance{
+		p: p, cfg: cfg, log: log, sys: sys,
+		cmds:      make(chan func(time.Time)),
+		wake:      make(chan struct{}, 1),
+		newTime:   time.Now,
+		penalties: map[string]int{},
+	}
+	in.core = newCore(p, sys, log)
+	in.core.penalty = in.penaltySum
+	in.publish()
+	return in
+}
+
+func (in *Instance) errorf(format string, a ...any) error {
+	return fmt.Errorf("vrrp: vrid %d on %s: %s", in.p.vrid, in.p.iface, fmt.Sprintf(format, a...))
+}
+
+// Run takes part in the election until ctx ends. Then a master sends a
+// priority-0 advert (the backup takes over after Skew_Time) and removes its
+// VIPs before Run returns nil. It returns an error only if the instance
+// cannot start (no such interface, no raw socket).
+func (in *Instance) Run(ctx context.Context) error {
+	in.mu.Lock()
+	if in.running != nil {
+		in.mu.Unlock()
+		return in.errorf("already running")
+	}
+	done := make(chan struct{})
+	in.running = done
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.running = nil
+		in.mu.Unlock()
+		close(done)
+	}()
+
+	tr, err := in.sys.open()
+	if err != nil {
+		return in.errorf("%v", err)
+	}
+	defer in.sys.close()
+	linkCtx, stopLinks := context.WithCancel(ctx)
+	defer stopLinks()
+	links, linkEvents, err := in.sys.watchLinks(linkCtx, in.trackedNames())
+	if err != nil {
+		tr.close()
+		return in.errorf("watch links: %v", err)
+	}
+
+	n := newNotifier(in.cfg, in.log, &in.notifyErr)
+	defer n.close()
+	c := in.core
+	c.tr = tr
+	c.transitioned = func(t Transition) {
+		in.log.Info("vrrp transition", "from", t.From, "to", t.To, "reason", t.Reason,
+			"priority", t.Priority, "master", addrString(t.MasterAddr))
+		if in.cfg.OnTransition != nil {
+			in.cfg.OnTransition(t)
+		}
+		n.notify(t)
+	}
+
+	rx := make(chan rxPacket, 64)
+	readerDone := make(chan struct{})
+	go in.read(tr, rx, readerDone)
+	defer func() {
+		tr.close()
+		<-readerDone
+	}()
+
+	c.start(in.newTime(), links)
+	in.publish()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := time.Hour
+		if t := c.next(); !t.IsZero() {
+			wait = max(t.Sub(in.newTime()), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			c.shutdown(in.newTime())
+			in.publish()
+			return nil
+		case p := <-rx:
+			c.receive(in.newTime(), p)
+		case ev, ok := <-linkEvents:
+			if ok {
+				c.link(in.newTime(), ev.name, ev.up)
+			} else {
+				linkEvents = nil
+			}
+		case cmd := <-in.cmds:
+			cmd(in.newTime())
+		case <-in.wake:
+		case <-timer.C:
+		}
+		c.expire(in.newTime())
+		in.publish()
+	}
+}
+
+// read feeds received packets to the loop until the transport is closed.
+func (in *Instance) read(tr transport, rx chan<- rxPacket, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, 65536)
+	var errLogAt time.Time
+	for {
+		n, p, err := tr.recv(buf)
+		if err != nil {
+			if errors.Is(err, errClosed) {
+				return
+			}
+			if time.Now().After(errLogAt) {
+				errLogAt = time.Now().Add(10 * time.Second)
+				in.log.Error("vrrp: receive", "err", err)
+			}
+			time.Sleep(10 * time.Millisecond) // do not spin on a persistent error
+			continue
+		}
+		p.b = slices.Clone(buf[:n])
+		select {
+		case rx <- p:
+		default:
+			// The loop is behind; VRRP tolerates lost adverts (3 intervals).
+		}
+	}
+}
+
+// errClosed is returned by transport.recv once the transport is closed.
+var errClosed = errors.New("transport closed")
+
+func (in *Instance) trackedNames() []string {
+	names := []string{in.p.iface}
+	for _, t := range in.p.tracks {
+		if !slices.Contains(names, t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}
+
+// do runs fn in Run's goroutine and waits for it.
+func (in *Instance) do(fn func(now time.Time) error) error {
+	in.mu.Lock()
+	running := in.running
+	in.mu.Unlock()
+	if running == nil {
+		return in.errorf("not running")
+	}
+	reply := make(chan error, 1)
+	select {
+	case in.cmds <- func(now time.Time) { reply <- fn(now) }:
+	case <-running:
+		return in.errorf("not running")
+	}
+	return <-reply
+}
+
+// Resign makes a master step down for `lbctl failover`: it sends a
+// priority-0 advert (the backup takes over after its Skew_Time), removes
+// the VIPs, becomes Backup and does not preempt for holdoff. It fails if
+// the instance is not master.
+func (in *Instance) Resign(holdoff time.Duration) error {
+	return in.do(func(now time.Time) error {
+		if err := in.core.resign(now, holdoff); err != nil {
+			return in.errorf("resign: %v", err)
+		}
+		return nil
+	})
+}
+
+// SetPenalty lowers the priority by n on behalf of source (e.g. "services"
+// while a virtual service is below quorum); n = 0 clears it. Penalties of
+// all sources add up. The new priority is advertised from the next advert.
+func (in *Instance) SetPenalty(source string, n int) {
+	in.mu.Lock()
+	if n <= 0 {
+		delete(in.penalties, source)
+	} else {
+		in.penalties[source] = n
+	}
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+	in.publishPriority()
+}
+
+func (in *Instance) penaltySum() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := 0
+	for _, n := range in.penalties {
+		s += n
+	}
+	return s
+}
+
+// Status returns a snapshot of the instance.
+func (in *Instance) Status() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.status
+	s.VIPs = slices.Clone(s.VIPs)
+	s.Counters = maps.Clone(s.Counters)
+	return s
+}
+
+// publish copies the core's state into the status snapshot. Only Run's
+// goroutine (or New) calls it.
+func (in *Instance) publish() {
+	c := in.core
+	s := Status{
+		Name: in.p.name, State: c.state, VRID: int(in.p.vrid), Version: in.p.version,
+		Interface: in.p.iface, Priority: in.p.priority, EffectivePriority: c.effectivePriority(),
+		MasterAddr: c.masterAddr, AdvertInterval: in.p.interval, MasterAdvertInterval: c.masterInterval,
+		VIPs: slices.Clone(in.p.vips), LastTransition: c.lastTransition, Reason: c.reason,
+		Counters: maps.Clone(c.counters),
+	}
+	if e := in.notifyErr.Load(); e > 0 {
+		s.Counters["notify_errors"] = int(e)
+	}
+	if c.state != Master && c.state != Backup {
+		s.MasterAddr = netip.Addr{}
+	}
+	in.mu.Lock()
+	in.status = s
+	in.mu.Unlock()
+}
+
+// publishPriority refreshes the effective priority in the snapshot right
+// away (SetPenalty may be called while Run is not running).
+func (in *Instance) publishPriority() {
+	sum := in.penaltySum()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.running != nil {
+		return // Run publishes after handling the wake-up
+	}
+	p := in.p.priority
+	if sum > 0 {
+		p = min(max(p-sum, 1), 254)
+	}
+	in.status.EffectivePriority = p
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
