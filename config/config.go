@@ -84,8 +84,13 @@ func syntaxProblems(name string, data []byte, err error) Problems {
 // the rules a file gets: it encodes c canonically and parses the result as
 // c.Path. It returns the parsed config, the canonical bytes (what Write
 // would store) and, when invalid, Problems whose lines refer to those bytes
-// and whose Keys name the fields. Unset zero values in c (an empty
-// scheduler, a nil weight) get their defaults.
+// and whose Keys name the fields.
+//
+// Zero values in c mean "not set" and get their defaults (an empty
+// scheduler becomes wlc, a nil weight 1, a zero rise 2), except where 0 is
+// itself a setting: VirtualServer.Quorum, VRRP.GARPCount and
+// Global.RemoveGrace are taken as written, so set them when building a
+// struct from scratch.
 func Normalize(c *Config) (*Config, []byte, error) {
 	data, err := Encode(c)
 	if err != nil {
