@@ -376,7 +376,9 @@ func (d *Director) Failover(ctx context.Context, holdoff time.Duration) error {
 	if v == nil {
 		return errors.New("director: no [vrrp] configured: nothing to fail over")
 	}
-	v.inst.Resign(holdoff)
+	if err := v.inst.Resign(holdoff); err != nil {
+		return fmt.Errorf("director: failover: %w", err)
+	}
 	d.events.add("vrrp", v.name, fmt.Sprintf("failover requested: resigning, holding back %s", holdoff))
 	return nil
 }

@@ -30,7 +30,7 @@ vip = "192.0.2.10"
 port = 80
 scheduler = "wrr"
 sorry_server = "192.0.2.99"
-quorum = 2
+quorum = 3
   [virtual_server.health_check]
   type = "tcp"
   interval = "1s"
@@ -152,7 +152,7 @@ func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
 	waitFor(t, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
 	st := r.d.Status().Services[0]
 	if st.Healthy || st.UpWeight != 2 {
-		t.Fatalf("service with up weight 2 < quorum 2? healthy=%v up=%d", st.Healthy, st.UpWeight)
+		t.Fatalf("service with up weight 2 < quorum 3: healthy=%v up=%d", st.Healthy, st.UpWeight)
 	}
 	if st.RealServers[0].Health != "down" || !strings.Contains(st.RealServers[0].HealthReason, "refused") {
 		t.Fatalf("rs1 health = %q %q", st.RealServers[0].Health, st.RealServers[0].HealthReason)
@@ -178,7 +178,7 @@ func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
 }
 
 func TestOnFailureRemove(t *testing.T) {
-	r := newRig(t, strings.Replace(baseConfig, `quorum = 2`, `quorum = 2
+	r := newRig(t, strings.Replace(baseConfig, `quorum = 3`, `quorum = 3
 on_failure = "remove"`, 1))
 	r.health.set("192.0.2.12", true)
 	waitFor(t, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
@@ -336,4 +336,4 @@ func (f *fakeVRRP) SetPenalty(src string, n int) {
 	}
 	f.penalty[src] = n
 }
-func (f *fakeVRRP) Resign(h time.Duration) { f.resign = h }
+func (f *fakeVRRP) Resign(h time.Duration) error { f.resign = h; return nil }

@@ -18,7 +18,7 @@ type vrrpInstance interface {
 	Run(ctx context.Context) error
 	Status() vrrp.Status
 	SetPenalty(source string, n int)
-	Resign(holdoff time.Duration)
+	Resign(holdoff time.Duration) error
 }
 
 // vrrpSettings is the instance configuration the director builds from
