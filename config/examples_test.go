@@ -1,0 +1,71 @@
+package config
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// configsDir finds the repository's configs/ directory from this source
+// file, so the test works from any working directory.
+func configsDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the test source")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "configs")
+}
+
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(configsDir(t), "*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("found %d example files in %s, want lbd.toml and vrrp-only.toml at least", len(files), configsDir(t))
+	}
+	return files
+}
+
+// Every shipped example parses cleanly and survives a canonical rewrite.
+func TestExampleConfigs(t *testing.T) {
+	for _, f := range exampleFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(f)
+			if err != nil {
+				t.Fatalf("example does not parse:\n%v", err)
+			}
+			roundTrip(t, c)
+		})
+	}
+}
+
+// The main example shows what it says it shows.
+func TestExampleLbdToml(t *testing.T) {
+	c, err := Load(filepath.Join(configsDir(t), "lbd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VRRP == nil || len(c.VRRP.TrackInterfaces) == 0 {
+		t.Error("no [vrrp] block with track_interface")
+	}
+	var dr, udp, fwmark, v6 bool
+	for _, vs := range c.VirtualServers {
+		dr = dr || vs.Forwarding == "dr" && vs.HealthCheck != nil && vs.HealthCheck.Type == "http"
+		udp = udp || vs.Protocol == "udp"
+		fwmark = fwmark || vs.Fwmark != 0
+		v6 = v6 || vs.Family == "inet6" && vs.VIP != ""
+	}
+	if !dr || !udp || !fwmark || !v6 {
+		t.Errorf("example lacks a service: dr+http %v, udp %v, fwmark %v, ipv6 %v", dr, udp, fwmark, v6)
+	}
+	c, err = Load(filepath.Join(configsDir(t), "vrrp-only.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VRRP == nil || len(c.VirtualServers) != 0 {
+		t.Errorf("vrrp-only.toml: vrrp %v, %d virtual servers", c.VRRP != nil, len(c.VirtualServers))
+	}
+}
