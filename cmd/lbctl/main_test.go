@@ -314,7 +314,7 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	r := lbctl(t, runOpts{}, "--help")
 	r.wantCode(t, 0)
 	contains(t, "help", r.stdout, "Exit codes:", "3  lbd is not reachable", "4  not authorised", "5  no such", "6  timed out",
-		"drain", "enable", "weight", "reload", "failover", "events", "completion")
+		"drain", "enable", "weight", "reload", "check", "failover", "events", "completion")
 }
 
 func TestDrainEnableWeight(t *testing.T) {
@@ -633,4 +633,75 @@ func TestFormatHelpers(t *testing.T) {
 			t.Errorf("roundDur(%v) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(good, []byte(`[global]
+interface = "eth0"
+
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+
+[[virtual_server.real_server]]
+name = "rs1"
+address = "10.0.0.1"
+`), 0o644)
+	os.WriteFile(bad, []byte(`[global]
+interface = "eth0"
+
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.300"
+port = 80
+
+[[virtual_server.real_server]]
+name = "rs1"
+address = "10.0.0.1"
+weight = 70000
+`), 0o644)
+
+	// Offline: no --url is contacted (the default points nowhere here).
+	r := lbctl(t, runOpts{}, "--url", "http://127.0.0.1:1", "check", good)
+	r.wantCode(t, 0)
+	if r.stdout != "configuration OK\n" || r.stderr != "" {
+		t.Errorf("check good: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+
+	r = lbctl(t, runOpts{}, "check", bad)
+	r.wantCode(t, exitError)
+	// lbd -t prints exactly one FILE:LINE: message per problem and nothing else.
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 2 || r.stdout != "" {
+		t.Fatalf("check bad: stdout %q stderr:\n%s", r.stdout, r.stderr)
+	}
+	if !strings.HasPrefix(lines[0], bad+":6: ") || !strings.Contains(lines[0], "192.0.2.300") {
+		t.Errorf("first problem: %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], bad+":12: ") || !strings.Contains(lines[1], "70000") {
+		t.Errorf("second problem: %q", lines[1])
+	}
+
+	r = lbctl(t, runOpts{}, "-o", "json", "check", bad)
+	r.wantCode(t, exitError)
+	var res api.CheckResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.OK || len(res.Problems) != 2 || res.Problems[1].Line != 12 {
+		t.Errorf("json: %v %+v", err, res)
+	}
+	r = lbctl(t, runOpts{}, "-o", "json", "check", good)
+	r.wantCode(t, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || !res.OK {
+		t.Errorf("json good: %v %s", err, r.stdout)
+	}
+
+	r = lbctl(t, runOpts{}, "check", filepath.Join(dir, "missing.toml"))
+	r.wantCode(t, exitError)
+	contains(t, "stderr", r.stderr, "missing.toml", "no such file")
+
+	r = lbctl(t, runOpts{}, "check")
+	r.wantCode(t, exitUsage)
 }
