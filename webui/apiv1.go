@@ -1,0 +1,320 @@
+package webui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"lbd/api"
+	"lbd/config"
+)
+
+// apiError answers err with the status it deserves: 404 with a suggestion
+// for unknown names, 409 for a stale version, 422 with the problems for an
+// invalid config.
+func (s *Server) apiError(c *gin.Context, err error) {
+	var ps config.Problems
+	var nf *notFoundError
+	switch {
+	case errors.As(err, &nf):
+		c.JSON(http.StatusNotFound, api.Error{Error: nf.Error(), Suggestion: nf.Suggestion})
+	case errors.Is(err, config.ErrStale):
+		c.JSON(http.StatusConflict, api.Error{Error: "the configuration changed since you read it (stale version); read it again and retry"})
+	case errors.As(err, &ps):
+		c.JSON(http.StatusUnprocessableEntity, api.Error{Error: "invalid configuration", Problems: apiProblems(ps)})
+	default:
+		s.log.Error("api request failed", "path", c.Request.URL.Path, "err", err)
+		c.JSON(http.StatusInternalServerError, api.Error{Error: err.Error()})
+	}
+}
+
+func apiProblems(ps config.Problems) []api.Problem {
+	out := make([]api.Problem, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, api.Problem{File: p.File, Line: p.Line, Message: p.Message})
+	}
+	return out
+}
+
+func badRequest(c *gin.Context, msg string) {
+	c.JSON(http.StatusBadRequest, api.Error{Error: msg})
+}
+
+// readJSON decodes the body into v, refusing unknown fields so a typo in a
+// hand-written request is an error rather than a silent no-op.
+func readJSON(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		badRequest(c, "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) apiStatus(c *gin.Context) { c.JSON(http.StatusOK, s.d.Status()) }
+
+func (s *Server) apiConfigGet(c *gin.Context) {
+	cfg, ver := s.d.Config()
+	b, err := config.Encode(cfg)
+	if err != nil {
+		s.apiError(c, fmt.Errorf("encode config: %w", err))
+		return
+	}
+	c.JSON(http.StatusOK, api.ConfigDoc{Version: ver, TOML: string(b)})
+}
+
+// apiConfigPut replaces the whole configuration. The document must name the
+// version it was based on.
+func (s *Server) apiConfigPut(c *gin.Context) {
+	var doc api.ConfigDoc
+	if !readJSON(c, &doc) {
+		return
+	}
+	if doc.Version == "" {
+		badRequest(c, "the document has no version: GET /config first and send back its version")
+		return
+	}
+	cfg, err := config.Parse("api", []byte(doc.TOML))
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	running, _ := s.d.Config()
+	cfg.Path = running.Path
+	if cfg.Console.PasswordHash == "" {
+		// Without it the console would refuse to start next time.
+		c.JSON(http.StatusUnprocessableEntity, api.Error{Error: "invalid configuration", Problems: []api.Problem{{
+			File: "api", Message: "console.password_hash is empty: the console needs a password (set it with `lbd passwd`)",
+		}}})
+		return
+	}
+	if _, err := s.d.Apply(c, cfg, doc.Version, source(c)); err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s.d.Status())
+}
+
+func (s *Server) apiReload(c *gin.Context) {
+	if err := s.d.Reload(c); err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s.d.Status())
+}
+
+// apiCheck validates TOML text like `lbd -t`, without applying anything.
+func (s *Server) apiCheck(c *gin.Context) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		badRequest(c, "read body: "+err.Error())
+		return
+	}
+	res := api.CheckResult{OK: true}
+	cfg, err := config.Parse("check", body)
+	if err == nil {
+		_, _, err = config.Normalize(cfg)
+	}
+	if err != nil {
+		var ps config.Problems
+		if !errors.As(err, &ps) {
+			ps = config.Problems{{File: "check", Message: err.Error()}}
+		}
+		res = api.CheckResult{OK: false, Problems: apiProblems(ps)}
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) apiServices(c *gin.Context) {
+	sv := s.d.Status().Services
+	if sv == nil {
+		sv = []api.Service{}
+	}
+	c.JSON(http.StatusOK, sv)
+}
+
+// findStatus finds a service (and a real server) in the status, or says
+// which names exist.
+func (s *Server) findStatus(vsName, rsName string) (*api.Service, *api.RealServer, error) {
+	st := s.d.Status()
+	names := make([]string, 0, len(st.Services))
+	for i := range st.Services {
+		names = append(names, st.Services[i].Name)
+	}
+	sv := statusService(st, vsName)
+	if sv == nil {
+		return nil, nil, &notFoundError{What: "virtual server", Name: vsName, Suggestion: config.Suggest(vsName, names)}
+	}
+	if rsName == "" {
+		return sv, nil, nil
+	}
+	rs := statusReal(sv, rsName)
+	if rs == nil {
+		names = names[:0]
+		for _, r := range sv.RealServers {
+			names = append(names, r.Name)
+		}
+		return sv, nil, &notFoundError{What: "real server", Name: rsName, In: vsName, Suggestion: config.Suggest(rsName, names)}
+	}
+	return sv, rs, nil
+}
+
+func (s *Server) apiService(c *gin.Context) {
+	sv, _, err := s.findStatus(c.Param("vs"), "")
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sv)
+}
+
+func (s *Server) apiRealServer(c *gin.Context) {
+	_, rs, err := s.findStatus(c.Param("vs"), c.Param("rs"))
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rs)
+}
+
+// changeReal applies change to one real server of the running config and
+// answers with its new status.
+func (s *Server) changeReal(c *gin.Context, change func(*config.RealServer)) {
+	vsName, rsName := c.Param("vs"), c.Param("rs")
+	_, err := s.edit(c, "", source(c), func(cfg *config.Config) error {
+		i, j, err := lookup(cfg, vsName, rsName)
+		if err != nil {
+			return err
+		}
+		change(&cfg.VirtualServers[i].RealServers[j])
+		return nil
+	})
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	s.apiRealServer(c)
+}
+
+// apiRealDrain drains a real server, or (enable) undrains and activates it.
+func (s *Server) apiRealDrain(drain bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s.changeReal(c, func(rs *config.RealServer) {
+			rs.Drained = drain
+			if !drain {
+				on := true
+				rs.Active = &on
+			}
+		})
+	}
+}
+
+func (s *Server) apiRealWeight(c *gin.Context) {
+	var req api.WeightRequest
+	if !readJSON(c, &req) {
+		return
+	}
+	s.changeReal(c, func(rs *config.RealServer) { w := req.Weight; rs.Weight = &w })
+}
+
+func (s *Server) apiFailover(c *gin.Context) {
+	var req api.FailoverRequest
+	if c.Request.ContentLength != 0 {
+		if !readJSON(c, &req) {
+			return
+		}
+	}
+	if req.Holdoff < 0 {
+		badRequest(c, "holdoff_ns must not be negative")
+		return
+	}
+	if err := s.d.Failover(c, req.Holdoff); err != nil {
+		c.JSON(http.StatusConflict, api.Error{Error: err.Error()})
+		return
+	}
+	s.log.Info("failover requested over the API", "source", source(c), "holdoff", req.Holdoff)
+	v := s.d.Status().VRRP
+	if v == nil {
+		v = &api.VRRP{}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) apiEvents(c *gin.Context) {
+	var since uint64
+	if v := c.Query("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			badRequest(c, "since must be an event sequence number")
+			return
+		}
+		since = n
+	}
+	evs := s.d.Events(since)
+	if evs == nil {
+		evs = []api.Event{}
+	}
+	c.JSON(http.StatusOK, evs)
+}
+
+// apiEventStream sends events as Server-Sent Events: first those after
+// ?since= (if given), then live ones, each once.
+func (s *Server) apiEventStream(c *gin.Context) {
+	ch, cancel := s.d.Subscribe()
+	defer cancel()
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	var last uint64
+	send := func(ev api.Event) bool {
+		if ev.Seq != 0 && ev.Seq <= last {
+			return true
+		}
+		last = ev.Seq
+		b, _ := json.Marshal(ev)
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, b); err != nil {
+			return false
+		}
+		w.Flush()
+		return true
+	}
+	if v := c.Query("since"); v != "" {
+		if since, err := strconv.ParseUint(v, 10, 64); err == nil {
+			for _, ev := range s.d.Events(since) {
+				if !send(ev) {
+					return
+				}
+			}
+		}
+	}
+	w.Flush()
+	keepalive := time.NewTicker(25 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok || !send(ev) {
+				return
+			}
+		case <-keepalive.C:
+			// A comment line keeps proxies from closing an idle stream.
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			w.Flush()
+		}
+	}
+}

@@ -1,0 +1,700 @@
+package webui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"lbd/api"
+	"lbd/config"
+)
+
+// --- status ---
+
+type statusData struct {
+	St     api.Status
+	Events []api.Event
+}
+
+func (s *Server) statusData() (*page, api.Status) {
+	st := s.d.Status()
+	_, ver := s.d.Config()
+	return &page{
+		Title:   "Status",
+		Nav:     "status",
+		Version: ver,
+		Data:    statusData{St: st, Events: newestFirst(s.d.Events(0), 8)},
+	}, st
+}
+
+func (s *Server) statusPage(c *gin.Context) {
+	p, _ := s.statusData()
+	s.render(c, http.StatusOK, "status", p)
+}
+
+// statusLive is the fragment the status screen's script swaps in.
+func (s *Server) statusLive(c *gin.Context) {
+	p, _ := s.statusData()
+	s.fill(c, p)
+	s.renderTemplate(c, http.StatusOK, "status", "live", p)
+}
+
+func newestFirst(evs []api.Event, n int) []api.Event {
+	if len(evs) > n {
+		evs = evs[len(evs)-n:]
+	}
+	out := slices.Clone(evs)
+	slices.Reverse(out)
+	return out
+}
+
+func (s *Server) reloadPost(c *gin.Context) {
+	back := safeNext(c.PostForm("back"))
+	err := s.d.Reload(c)
+	se := sess(c)
+	if err != nil {
+		s.sessions.setFlash(se.id, flash{"error", "Reload refused, the running configuration is kept: " + errText(err)})
+	} else {
+		cfg, _ := s.d.Config()
+		s.sessions.setFlash(se.id, flash{"ok", "Configuration reloaded from " + cfg.Path + "."})
+	}
+	c.Redirect(http.StatusSeeOther, back)
+}
+
+func (s *Server) failoverPost(c *gin.Context) {
+	back := safeNext(c.PostForm("back"))
+	se := sess(c)
+	holdoff := time.Minute
+	if v := c.PostForm("holdoff"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			s.sessions.setFlash(se.id, flash{"error", fmt.Sprintf("Hold-off %q is not a duration.", v)})
+			c.Redirect(http.StatusSeeOther, back)
+			return
+		}
+		holdoff = d
+	}
+	if err := s.d.Failover(c, holdoff); err != nil {
+		s.sessions.setFlash(se.id, flash{"error", "Failover refused: " + err.Error()})
+	} else {
+		s.log.Info("failover requested from the console", "source", source(c), "holdoff", holdoff)
+		s.sessions.setFlash(se.id, flash{"ok", "This director resigned mastership; it will not take it back for " + holdoff.String() + "."})
+	}
+	c.Redirect(http.StatusSeeOther, back)
+}
+
+// errText flattens an error, listing validation problems one after another.
+func errText(err error) string {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		s := ""
+		for i, p := range ps {
+			if i > 0 {
+				s += "; "
+			}
+			s += p.String()
+		}
+		return s
+	}
+	return err.Error()
+}
+
+// --- form plumbing shared by every editing screen ---
+
+// applyForm applies fn's change for a submitted form. It returns 0 when the
+// change is applied, otherwise the HTTP status to re-render the form with;
+// the form then carries the messages.
+func (s *Server) applyForm(c *gin.Context, f *form, fn func(*config.Config) error) int {
+	base := c.PostForm(versionField)
+	if base == "" {
+		f.General = append(f.General, "The form carries no configuration version; reload the page and try again.")
+		return http.StatusBadRequest
+	}
+	_, err := s.edit(c, base, source(c), func(cfg *config.Config) error {
+		if err := fn(cfg); err != nil {
+			return err
+		}
+		if f.Invalid() {
+			return errFormInvalid
+		}
+		return nil
+	})
+	var ps config.Problems
+	var nf *notFoundError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errFormInvalid):
+		return http.StatusUnprocessableEntity
+	case errors.As(err, &ps):
+		f.placeProblems(ps)
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, config.ErrStale):
+		f.Conflict = true
+		return http.StatusConflict
+	case errors.As(err, &nf):
+		f.General = append(f.General, titleCase(nf.Error())+".")
+		return http.StatusNotFound
+	default:
+		s.log.Error("console edit failed", "path", c.Request.URL.Path, "err", err)
+		f.General = append(f.General, "Not applied: "+err.Error())
+		return http.StatusInternalServerError
+	}
+}
+
+// formVersion is the version a re-rendered form carries: the one it was
+// opened with, unless the save was refused as stale, in which case the
+// operator has been told and may save again over the current version.
+func (s *Server) formVersion(c *gin.Context, f *form) string {
+	if f.Conflict {
+		_, v := s.d.Config()
+		return v
+	}
+	return c.PostForm(versionField)
+}
+
+// applyAction runs a one-button change (drain, delete, ...) and redirects
+// back with a message, or shows why nothing changed.
+func (s *Server) applyAction(c *gin.Context, fn func(*config.Config) error, okMsg, back string) {
+	base := c.PostForm(versionField)
+	if base == "" {
+		s.errorPage(c, http.StatusBadRequest, "Not changed", "The form carries no configuration version; reload the page and try again.")
+		return
+	}
+	_, err := s.edit(c, base, source(c), fn)
+	var ps config.Problems
+	var nf *notFoundError
+	switch {
+	case err == nil:
+		s.sessions.setFlash(sess(c).id, flash{"ok", okMsg})
+		c.Redirect(http.StatusSeeOther, back)
+	case errors.Is(err, config.ErrStale):
+		s.errorPage(c, http.StatusConflict, "Not changed: the configuration changed",
+			"Someone else saved a change since this page was loaded, so your action was not applied (it might have been based on what you no longer see). Reload the page, check, and try again.")
+	case errors.As(err, &ps):
+		s.errorPage(c, http.StatusUnprocessableEntity, "Not changed: the result would be invalid", errText(err))
+	case errors.As(err, &nf):
+		s.errorPage(c, http.StatusNotFound, "Not found", titleCase(nf.Error())+".")
+	default:
+		s.log.Error("console action failed", "path", c.Request.URL.Path, "err", err)
+		s.errorPage(c, http.StatusInternalServerError, "Not changed", err.Error())
+	}
+}
+
+func (s *Server) flashOK(c *gin.Context, msg string) {
+	s.sessions.setFlash(sess(c).id, flash{"ok", msg})
+}
+
+// pageNotFound answers an unknown virtual/real server in a page URL.
+func (s *Server) pageNotFound(c *gin.Context, err error) {
+	msg := err.Error()
+	var nf *notFoundError
+	if errors.As(err, &nf) {
+		msg = titleCase(nf.Error()) + "."
+	}
+	s.errorPage(c, http.StatusNotFound, "Not found", msg)
+}
+
+func vsURL(name string) string { return "/vs/" + url.PathEscape(name) }
+func rsURL(vs, rs string) string {
+	return vsURL(vs) + "/rs/" + url.PathEscape(rs)
+}
+
+// --- global settings ---
+
+func (s *Server) globalPage(c *gin.Context) {
+	cfg, ver := s.d.Config()
+	s.render(c, http.StatusOK, "global", &page{Title: "Global settings", Nav: "global", Version: ver, Form: globalForm(cfg), Data: cfg.Path})
+}
+
+func (s *Server) globalPost(c *gin.Context) {
+	f := newForm("", globalFields...)
+	f.read(c)
+	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toGlobal(cfg); return nil })
+	if code == 0 {
+		s.flashOK(c, "Global settings saved. A new listen address or TLS setting takes effect when lbd restarts.")
+		c.Redirect(http.StatusSeeOther, "/global")
+		return
+	}
+	cfg, _ := s.d.Config()
+	s.render(c, code, "global", &page{Title: "Global settings", Nav: "global", Version: s.formVersion(c, f), Form: f, Data: cfg.Path})
+}
+
+// --- redundancy ---
+
+func (s *Server) redundancyPage(c *gin.Context) {
+	cfg, ver := s.d.Config()
+	s.render(c, http.StatusOK, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: ver, Form: vrrpForm(cfg), Data: s.d.Status().VRRP})
+}
+
+func (s *Server) redundancyPost(c *gin.Context) {
+	f := newForm("vrrp.", vrrpFields...)
+	f.read(c)
+	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toVRRP(cfg); return nil })
+	if code == 0 {
+		s.flashOK(c, "Redundancy settings saved.")
+		c.Redirect(http.StatusSeeOther, "/redundancy")
+		return
+	}
+	s.render(c, code, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: s.formVersion(c, f), Form: f, Data: s.d.Status().VRRP})
+}
+
+// --- virtual servers ---
+
+type vsRow struct {
+	Name        string
+	Addr        string
+	Scheduler   string
+	Forwarding  string
+	Active      bool
+	RealServers int
+	HasCheck    string
+	St          *api.Service
+}
+
+type rsRow struct {
+	Name       string
+	Addr       string
+	Weight     int
+	Forwarding string
+	Active     bool
+	Drained    bool
+	St         *api.RealServer
+}
+
+func statusService(st api.Status, name string) *api.Service {
+	for i := range st.Services {
+		if st.Services[i].Name == name {
+			return &st.Services[i]
+		}
+	}
+	return nil
+}
+
+func statusReal(sv *api.Service, name string) *api.RealServer {
+	if sv == nil {
+		return nil
+	}
+	for i := range sv.RealServers {
+		if sv.RealServers[i].Name == name {
+			return &sv.RealServers[i]
+		}
+	}
+	return nil
+}
+
+func configAddr(vs *config.VirtualServer) string {
+	if vs.Fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", vs.Fwmark)
+	}
+	p := vs.Protocol
+	if p == "" {
+		p = "tcp"
+	}
+	return hostPort(vs.VIP, vs.Port) + "/" + p
+}
+
+func (s *Server) servicesPage(c *gin.Context) {
+	cfg, ver := s.d.Config()
+	st := s.d.Status()
+	var rows []vsRow
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		check := "none"
+		if vs.HealthCheck != nil && vs.HealthCheck.Type != "" {
+			check = vs.HealthCheck.Type
+		}
+		fwd := vs.Forwarding
+		if fwd == "" {
+			fwd = cfg.Global.Forwarding
+		}
+		rows = append(rows, vsRow{
+			Name: vs.Name, Addr: configAddr(vs), Scheduler: vs.Scheduler, Forwarding: fwd,
+			Active: ptrBool(vs.Active, true), RealServers: len(vs.RealServers), HasCheck: check,
+			St: statusService(st, vs.Name),
+		})
+	}
+	s.render(c, http.StatusOK, "services", &page{Title: "Virtual servers", Nav: "services", Version: ver, Data: rows})
+}
+
+type serviceData struct {
+	New     bool
+	Name    string // the saved name (the form may hold a new one)
+	Rows    []rsRow
+	St      *api.Service
+	Check   string
+	Default string // the global forwarding method
+}
+
+func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
+	vs := &cfg.VirtualServers[i]
+	st := statusService(s.d.Status(), vs.Name)
+	d := serviceData{Name: vs.Name, St: st, Check: "none", Default: cfg.Global.Forwarding}
+	if vs.HealthCheck != nil && vs.HealthCheck.Type != "" {
+		d.Check = vs.HealthCheck.Type
+	}
+	for j := range vs.RealServers {
+		rs := &vs.RealServers[j]
+		port := rs.Port
+		if port == 0 {
+			port = vs.Port
+		}
+		fwd := rs.Forwarding
+		if fwd == "" {
+			fwd = vs.Forwarding
+		}
+		if fwd == "" {
+			fwd = cfg.Global.Forwarding
+		}
+		d.Rows = append(d.Rows, rsRow{
+			Name: rs.Name, Addr: hostPort(rs.Address, port), Weight: ptrInt(rs.Weight, 1),
+			Forwarding: fwd, Active: ptrBool(rs.Active, true), Drained: rs.Drained,
+			St: statusReal(st, rs.Name),
+		})
+	}
+	return d
+}
+
+func (s *Server) serviceAddPage(c *gin.Context) {
+	cfg, ver := s.d.Config()
+	s.render(c, http.StatusOK, "service", &page{
+		Title: "Add a virtual server", Nav: "services", Version: ver,
+		Form: newVSForm(len(cfg.VirtualServers)), Data: serviceData{New: true, Default: cfg.Global.Forwarding},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
+	})
+}
+
+func (s *Server) serviceAddPost(c *gin.Context) {
+	f := newForm("", vsFields...)
+	f.read(c, "scheduler_flags")
+	code := s.applyForm(c, f, func(cfg *config.Config) error {
+		f.prefix = vsPrefix(len(cfg.VirtualServers))
+		var vs config.VirtualServer
+		f.toVS(&vs)
+		cfg.VirtualServers = append(cfg.VirtualServers, vs)
+		return nil
+	})
+	if code == 0 {
+		s.flashOK(c, "Virtual server "+f.V("name")+" added. Add its real servers below.")
+		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
+		return
+	}
+	cfg, _ := s.d.Config()
+	s.render(c, code, "service", &page{
+		Title: "Add a virtual server", Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Data:       serviceData{New: true, Default: cfg.Global.Forwarding},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
+	})
+}
+
+func (s *Server) servicePage(c *gin.Context) {
+	name := c.Param("vs")
+	cfg, ver := s.d.Config()
+	i, err := lookupVS(cfg, name)
+	if err != nil {
+		s.pageNotFound(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "service", &page{
+		Title: "Virtual server " + name, Nav: "services", Version: ver,
+		Form: vsForm(i, &cfg.VirtualServers[i]), Data: s.serviceData(cfg, i),
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
+	})
+}
+
+func (s *Server) servicePost(c *gin.Context) {
+	name := c.Param("vs")
+	f := newForm("", vsFields...)
+	f.read(c, "scheduler_flags")
+	code := s.applyForm(c, f, func(cfg *config.Config) error {
+		i, err := lookupVS(cfg, name)
+		if err != nil {
+			return err
+		}
+		f.prefix = vsPrefix(i)
+		f.toVS(&cfg.VirtualServers[i])
+		return nil
+	})
+	if code == 0 {
+		s.flashOK(c, "Virtual server "+f.V("name")+" saved.")
+		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
+		return
+	}
+	cfg, _ := s.d.Config()
+	i, err := lookupVS(cfg, name)
+	if err != nil {
+		s.pageNotFound(c, err)
+		return
+	}
+	s.render(c, code, "service", &page{
+		Title: "Virtual server " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Data: s.serviceData(cfg, i), Breadcrumb: []crumb{{"/services", "Virtual servers"}},
+	})
+}
+
+func (s *Server) serviceDelete(c *gin.Context) {
+	name := c.Param("vs")
+	s.applyAction(c, func(cfg *config.Config) error {
+		i, err := lookupVS(cfg, name)
+		if err != nil {
+			return err
+		}
+		cfg.VirtualServers = slices.Delete(cfg.VirtualServers, i, i+1)
+		return nil
+	}, "Virtual server "+name+" deleted.", "/services")
+}
+
+func (s *Server) serviceActivate(on bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		name := c.Param("vs")
+		msg := "Virtual server " + name + " deactivated: it is no longer in the IPVS table."
+		if on {
+			msg = "Virtual server " + name + " activated."
+		}
+		s.applyAction(c, func(cfg *config.Config) error {
+			i, err := lookupVS(cfg, name)
+			if err != nil {
+				return err
+			}
+			cfg.VirtualServers[i].Active = &on
+			return nil
+		}, msg, safeNextOr(c.PostForm("back"), "/services"))
+	}
+}
+
+func safeNextOr(next, def string) string {
+	if next == "" {
+		return def
+	}
+	return safeNext(next)
+}
+
+// --- monitoring (health check) ---
+
+type monitoringData struct {
+	Name string
+	Addr string
+}
+
+func (s *Server) monitoringPage(c *gin.Context) {
+	name := c.Param("vs")
+	cfg, ver := s.d.Config()
+	i, err := lookupVS(cfg, name)
+	if err != nil {
+		s.pageNotFound(c, err)
+		return
+	}
+	vs := &cfg.VirtualServers[i]
+	s.render(c, http.StatusOK, "monitoring", &page{
+		Title: "Monitoring " + name, Nav: "services", Version: ver,
+		Form: hcForm(i, vs.HealthCheck), Data: monitoringData{Name: name, Addr: configAddr(vs)},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
+	})
+}
+
+func (s *Server) monitoringPost(c *gin.Context) {
+	name := c.Param("vs")
+	f := newForm("", hcFields...)
+	f.read(c)
+	var addr string
+	code := s.applyForm(c, f, func(cfg *config.Config) error {
+		i, err := lookupVS(cfg, name)
+		if err != nil {
+			return err
+		}
+		f.prefix = hcPrefix(i)
+		addr = configAddr(&cfg.VirtualServers[i])
+		f.toHC(&cfg.VirtualServers[i])
+		return nil
+	})
+	if code == 0 {
+		s.flashOK(c, "Health check of "+name+" saved.")
+		c.Redirect(http.StatusSeeOther, vsURL(name))
+		return
+	}
+	s.render(c, code, "monitoring", &page{
+		Title: "Monitoring " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Data:       monitoringData{Name: name, Addr: addr},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
+	})
+}
+
+// --- real servers ---
+
+type realData struct {
+	New  bool
+	VS   string
+	Name string
+	Addr string
+	St   *api.RealServer
+}
+
+func (s *Server) realAddPage(c *gin.Context) {
+	name := c.Param("vs")
+	cfg, ver := s.d.Config()
+	i, err := lookupVS(cfg, name)
+	if err != nil {
+		s.pageNotFound(c, err)
+		return
+	}
+	vs := &cfg.VirtualServers[i]
+	w, on := 1, true
+	f := rsForm(i, len(vs.RealServers), &config.RealServer{Weight: &w, Active: &on})
+	s.render(c, http.StatusOK, "real", &page{
+		Title: "Add a real server to " + name, Nav: "services", Version: ver, Form: f,
+		Data:       realData{New: true, VS: name, Addr: configAddr(vs)},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
+	})
+}
+
+func (s *Server) realAddPost(c *gin.Context) {
+	name := c.Param("vs")
+	f := newForm("", rsFields...)
+	f.read(c)
+	var addr string
+	code := s.applyForm(c, f, func(cfg *config.Config) error {
+		i, err := lookupVS(cfg, name)
+		if err != nil {
+			return err
+		}
+		vs := &cfg.VirtualServers[i]
+		addr = configAddr(vs)
+		f.prefix = rsPrefix(i, len(vs.RealServers))
+		var rs config.RealServer
+		f.toRS(&rs)
+		vs.RealServers = append(vs.RealServers, rs)
+		return nil
+	})
+	if code == 0 {
+		s.flashOK(c, "Real server "+f.V("name")+" added to "+name+".")
+		c.Redirect(http.StatusSeeOther, vsURL(name))
+		return
+	}
+	s.render(c, code, "real", &page{
+		Title: "Add a real server to " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Data:       realData{New: true, VS: name, Addr: addr},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
+	})
+}
+
+func (s *Server) realPage(c *gin.Context) {
+	vsName, rsName := c.Param("vs"), c.Param("rs")
+	cfg, ver := s.d.Config()
+	i, j, err := lookup(cfg, vsName, rsName)
+	if err != nil {
+		s.pageNotFound(c, err)
+		return
+	}
+	vs := &cfg.VirtualServers[i]
+	s.render(c, http.StatusOK, "real", &page{
+		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: ver,
+		Form: rsForm(i, j, &vs.RealServers[j]),
+		Data: realData{VS: vsName, Name: rsName, Addr: configAddr(vs),
+			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
+	})
+}
+
+func (s *Server) realPost(c *gin.Context) {
+	vsName, rsName := c.Param("vs"), c.Param("rs")
+	f := newForm("", rsFields...)
+	f.read(c)
+	var addr string
+	code := s.applyForm(c, f, func(cfg *config.Config) error {
+		i, j, err := lookup(cfg, vsName, rsName)
+		if err != nil {
+			return err
+		}
+		addr = configAddr(&cfg.VirtualServers[i])
+		f.prefix = rsPrefix(i, j)
+		f.toRS(&cfg.VirtualServers[i].RealServers[j])
+		return nil
+	})
+	if code == 0 {
+		s.flashOK(c, "Real server "+vsName+"/"+f.V("name")+" saved.")
+		c.Redirect(http.StatusSeeOther, vsURL(vsName))
+		return
+	}
+	s.render(c, code, "real", &page{
+		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Data: realData{VS: vsName, Name: rsName, Addr: addr,
+			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
+		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
+	})
+}
+
+// realAction handles the one-button real-server changes.
+func (s *Server) realAction(c *gin.Context) {
+	vsName, rsName, action := c.Param("vs"), c.Param("rs"), c.Param("action")
+	back := safeNextOr(c.PostForm("back"), vsURL(vsName))
+	who := vsName + "/" + rsName
+	var change func(rs *config.RealServer)
+	var msg string
+	switch action {
+	case "drain":
+		change = func(rs *config.RealServer) { rs.Drained = true }
+		msg = "Real server " + who + " drained: no new connections, existing ones finish."
+	case "undrain":
+		change = func(rs *config.RealServer) { rs.Drained = false }
+		msg = "Real server " + who + " takes new connections again."
+	case "activate":
+		change = func(rs *config.RealServer) { on := true; rs.Active = &on }
+		msg = "Real server " + who + " activated."
+	case "deactivate":
+		change = func(rs *config.RealServer) { off := false; rs.Active = &off }
+		msg = "Real server " + who + " deactivated: it is out of the IPVS table."
+	case "weight":
+		v := c.PostForm("weight")
+		w, err := strconv.Atoi(v)
+		if err != nil {
+			s.errorPage(c, http.StatusUnprocessableEntity, "Not changed", fmt.Sprintf("The weight %q is not a whole number.", v))
+			return
+		}
+		change = func(rs *config.RealServer) { rs.Weight = &w }
+		msg = fmt.Sprintf("Real server %s now has weight %d.", who, w)
+	case "delete":
+		s.applyAction(c, func(cfg *config.Config) error {
+			i, j, err := lookup(cfg, vsName, rsName)
+			if err != nil {
+				return err
+			}
+			vs := &cfg.VirtualServers[i]
+			vs.RealServers = slices.Delete(vs.RealServers, j, j+1)
+			return nil
+		}, "Real server "+who+" deleted.", back)
+		return
+	default:
+		s.errorPage(c, http.StatusNotFound, "Not found", "There is no real-server action "+strconv.Quote(action)+".")
+		return
+	}
+	s.applyAction(c, func(cfg *config.Config) error {
+		i, j, err := lookup(cfg, vsName, rsName)
+		if err != nil {
+			return err
+		}
+		change(&cfg.VirtualServers[i].RealServers[j])
+		return nil
+	}, msg, back)
+}
+
+// --- events ---
+
+func (s *Server) eventsData() *page {
+	return &page{Title: "Events", Nav: "events", Data: newestFirst(s.d.Events(0), s.opts.EventsShown)}
+}
+
+func (s *Server) eventsPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "events", s.eventsData())
+}
+
+func (s *Server) eventsLive(c *gin.Context) {
+	p := s.eventsData()
+	s.fill(c, p)
+	s.renderTemplate(c, http.StatusOK, "events", "live", p)
+}
