@@ -154,9 +154,15 @@ func (d *Director) vrrpSettings(cfg *config.Config) (vrrpSettings, error) {
 		s.TrackInterfaces = append(s.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight})
 	}
 	for _, a := range cfg.VIPs() {
+		// A VIP may carry a prefix length ("192.0.2.10/24"); the instance
+		// owns the address.
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
-			return s, fmt.Errorf("vip %q: %w", a, err)
+			pfx, perr := netip.ParsePrefix(a)
+			if perr != nil {
+				return s, fmt.Errorf("vip %q: %w", a, err)
+			}
+			ip = pfx.Addr()
 		}
 		s.VIPs = append(s.VIPs, ip)
 	}
