@@ -232,7 +232,11 @@ func (in *Instance) do(fn func(now time.Time) error) error {
 	}
 	reply := make(chan error, 1)
 	select {
-	case in.cmds <- func(now time.Time) { reply <- fn(now) }:
+	case in.cmds <- func(now time.Time) {
+		err := fn(now)
+		in.publish() // the caller sees the effect in Status at once
+		reply <- err
+	}:
 	case <-running:
 		return in.errorf("not running")
 	}

@@ -1,0 +1,293 @@
+package vrrp
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestNewValidates(t *testing.T) {
+	base := testConfig(100)
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"vrid 0", func(c *Config) { c.VRID = 0 }, "vrid 0 out of range"},
+		{"vrid 256", func(c *Config) { c.VRID = 256 }, "vrid 256 out of range"},
+		{"priority 0", func(c *Config) { c.Priority = 0 }, "priority 0 out of range"},
+		{"no interface", func(c *Config) { c.Interface = "" }, "no interface"},
+		{"version 4", func(c *Config) { c.Version = 4 }, "version 4"},
+		{"v3 5ms", func(c *Config) { c.AdvertInterval = 5 * time.Millisecond }, "10ms..40.95s"},
+		{"v3 15ms", func(c *Config) { c.AdvertInterval = 15 * time.Millisecond }, "10ms steps"},
+		{"v2 1.5s", func(c *Config) { c.Version = 2; c.AdvertInterval = 1500 * time.Millisecond }, "whole seconds"},
+		{"no vips", func(c *Config) { c.VIPs = nil }, "no VIPs"},
+		{"duplicate vip", func(c *Config) { c.VIPs = append(c.VIPs, c.VIPs[0]) }, "listed twice"},
+		{"multicast vip", func(c *Config) { c.VIPs = []netip.Addr{GroupIPv4} }, "not a usable unicast"},
+		{"v2 ipv6", func(c *Config) { c.Version = 2; c.VIPs = []netip.Addr{netip.MustParseAddr("fd00::1")} }, "IPv4 only"},
+		{"peer family", func(c *Config) { c.UnicastPeers = []netip.Addr{netip.MustParseAddr("fd00::1")} }, "unicast peer"},
+		{"source family", func(c *Config) { c.UnicastSource = netip.MustParseAddr("fd00::1") }, "unicast source"},
+		{"v3 auth", func(c *Config) { c.AuthPass = "x" }, "only in VRRPv2"},
+		{"long auth", func(c *Config) { c.Version = 2; c.AuthPass = "123456789" }, "longer than 8"},
+		{"track weight", func(c *Config) { c.TrackInterfaces = []Track{{Name: "eth1", Weight: 300}} }, "weight 300"},
+		{"track name", func(c *Config) { c.TrackInterfaces = []Track{{Weight: 3}} }, "without a name"},
+		{"negative garp", func(c *Config) { c.GARPCount = -1 }, "negative"},
+	}
+	for _, tt := range tests {
+		c := base
+		c.VIPs = append([]netip.Addr(nil), base.VIPs...)
+		tt.mod(&c)
+		_, err := New(c)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "vrrp: vrid ") {
+			t.Errorf("%s: error %v, want one mentioning %q", tt.name, err, tt.want)
+		}
+	}
+	in, err := New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := in.Status()
+	if st.State != Initialize || st.AdvertInterval != time.Second || st.Version != 3 || st.Name != "vrid51" ||
+		st.EffectivePriority != 100 {
+		t.Fatalf("status before Run: %+v", st)
+	}
+}
+
+// runInstance runs an instance on a fake kernel and returns a stop
+// function that cancels it and returns Run's result.
+func runInstance(t *testing.T, cfg Config) (*Instance, *fakeSys, func() error) {
+	t.Helper()
+	p, err := validate(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := newFakeSys(netip.MustParseAddr("10.77.0.11"))
+	sys.tr = newChanTransport()
+	sys.now = time.Now
+	in := newInstance(cfg, p, sys)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- in.Run(ctx) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return in, sys, stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// drain returns the adverts sent so far.
+func drain(tr *chanTransport) []sent {
+	var out []sent
+	for {
+		select {
+		case s := <-tr.out:
+			out = append(out, s)
+		default:
+			return out
+		}
+	}
+}
+
+func TestRunMasterStopsGracefully(t *testing.T) {
+	cfg := testConfig(255)
+	cfg.AdvertInterval = 20 * time.Millisecond
+	var mu sync.Mutex
+	var seen []Transition
+	cfg.OnTransition = func(tr Transition) {
+		mu.Lock()
+		seen = append(seen, tr)
+		mu.Unlock()
+	}
+	in, sys, stop := runInstance(t, cfg)
+	waitFor(t, "master", func() bool { return in.Status().State == Master })
+	if !sys.hasVIPs(cfg.VIPs) {
+		t.Fatal("master without VIP")
+	}
+	waitFor(t, "adverts", func() bool { return in.Status().Counters["adverts_sent"] >= 3 })
+	st := in.Status()
+	if st.MasterAddr != netip.MustParseAddr("10.77.0.11") || st.Reason == "" || st.LastTransition.IsZero() {
+		t.Fatalf("status %+v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ads := drain(sys.tr)
+	if last := ads[len(ads)-1]; last.a.Priority != 0 {
+		t.Fatalf("last advert before exit has priority %d, want 0", last.a.Priority)
+	}
+	if sys.anyVIP() {
+		t.Fatal("VIP left after graceful stop")
+	}
+	if st := in.Status(); st.State != Initialize || st.Counters["priority_zero_sent"] != 1 {
+		t.Fatalf("after stop: %v %v", st.State, st.Counters)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0].To != Master || seen[1].To != Initialize || seen[1].From != Master {
+		t.Fatalf("OnTransition saw %+v", seen)
+	}
+}
+
+func TestRunResignAndPenalty(t *testing.T) {
+	cfg := testConfig(200)
+	cfg.AdvertInterval = 20 * time.Millisecond // Master_Down_Interval 60ms + 4cs
+	in, sys, _ := runInstance(t, cfg)
+	if err := in.Resign(time.Second); err == nil {
+		t.Fatal("resign while backup succeeded")
+	}
+	waitFor(t, "master", func() bool { return in.Status().State == Master })
+
+	in.SetPenalty("services", 30)
+	in.SetPenalty("other", 20)
+	waitFor(t, "penalty", func() bool { return in.Status().EffectivePriority == 150 })
+	drain(sys.tr)
+	waitFor(t, "advert with lowered priority", func() bool {
+		for _, s := range drain(sys.tr) {
+			if s.a.Priority == 150 {
+				return true
+			}
+		}
+		return false
+	})
+	in.SetPenalty("other", 0)
+	waitFor(t, "penalty cleared", func() bool { return in.Status().EffectivePriority == 170 })
+
+	if err := in.Resign(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st := in.Status()
+	if st.State != Backup || sys.anyVIP() || !strings.Contains(st.Reason, "resigned") {
+		t.Fatalf("after resign: %v %q, VIP %v", st.State, st.Reason, sys.anyVIP())
+	}
+	// No peer answers, so after Master_Down_Interval it is master again:
+	// the holdoff only stops preempting a live master.
+	waitFor(t, "master again", func() bool { return in.Status().State == Master })
+}
+
+func TestRunLinkFault(t *testing.T) {
+	cfg := testConfig(255)
+	in, sys, _ := runInstance(t, cfg)
+	waitFor(t, "master", func() bool { return in.Status().State == Master })
+	sys.mu.Lock()
+	ch := sys.linkCh
+	sys.mu.Unlock()
+	ch <- linkEvent{"eth0", false}
+	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
+	if sys.anyVIP() || in.Status().Reason != "interface eth0 down" {
+		t.Fatalf("fault: %q, VIP %v", in.Status().Reason, sys.anyVIP())
+	}
+	ch <- linkEvent{"eth0", true}
+	waitFor(t, "recovered", func() bool { return in.Status().State == Master })
+}
+
+func TestRunReceivesFromTransport(t *testing.T) {
+	cfg := testConfig(100)
+	in, sys, _ := runInstance(t, cfg)
+	peer := netip.MustParseAddr("10.77.0.12")
+	a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: 2 * time.Second, Addrs: cfg.VIPs}
+	b, _ := a.Marshal(peer, GroupIPv4)
+	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}
+	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 64, ifOK: true}
+	waitFor(t, "advert processed", func() bool {
+		st := in.Status()
+		return st.Counters["adverts_received"] == 1 && st.Counters["drop_ttl"] == 1
+	})
+	st := in.Status()
+	if st.State != Backup || st.MasterAddr != peer || st.MasterAdvertInterval != 2*time.Second {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestRunTwiceAndNotRunning(t *testing.T) {
+	in, _, stop := runInstance(t, testConfig(100))
+	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
+	if err := in.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Run: %v", err)
+	}
+	stop()
+	if err := in.Resign(0); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Fatalf("Resign after stop: %v", err)
+	}
+}
+
+func TestRunOpenFailure(t *testing.T) {
+	cfg := testConfig(100)
+	p, _ := validate(&cfg)
+	in := newInstance(cfg, p, newFakeSys(netip.MustParseAddr("10.77.0.11"))) // no transport
+	err := in.Run(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "vrrp: vrid 51 on eth0: ") {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestNotifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(255)
+	cfg.Name = "VI_1"
+	cfg.Notify = []string{script, "--flag"}
+	_, _, stop := runInstance(t, cfg)
+	waitFor(t, "notify", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
+	stop() // waits for queued commands
+	b, _ := os.ReadFile(out)
+	want := "--flag VI_1 init master\n--flag VI_1 master init\n"
+	if string(b) != want {
+		t.Fatalf("notify calls:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+func TestNotifyTimeoutKillsCommand(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	script := filepath.Join(dir, "slow.sh")
+	// The script's child would outlive a plain kill of the shell.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 30 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(255)
+	cfg.Notify = []string{script}
+	cfg.NotifyTimeout = 200 * time.Millisecond
+	in, _, _ := runInstance(t, cfg)
+	waitFor(t, "notify error counted", func() bool { return in.Status().Counters["notify_errors"] >= 1 })
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	waitFor(t, "child killed", func() bool {
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err != nil || strings.Contains(string(st), ") Z ")
+	})
+}
