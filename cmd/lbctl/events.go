@@ -106,11 +106,11 @@ func (f *follower) print(evs []api.Event) {
 	}
 }
 
-// run follows until ctx ends. It prefers the SSE stream; an event arriving
-// with a gap after the last one printed (the stream does not replay what
-// happened while connecting) is preceded by a catch-up GET /events. When
-// the stream is missing (404) it polls instead; when lbd goes away it keeps
-// retrying, like tail -F.
+// run follows until ctx ends. It prefers the SSE stream, asking it to replay
+// what came after the last event printed; should a streamed event still
+// leave a gap (a server that does not replay), a GET /events fills it
+// first. When the stream is missing (404) it polls instead; when lbd goes
+// away it keeps retrying, like tail -F.
 func (f *follower) run(ctx context.Context) error {
 	stream := true
 	away := false
@@ -128,8 +128,10 @@ func (f *follower) run(ctx context.Context) error {
 		return true
 	}
 	for {
-		if stream {
-			err := f.c.StreamEvents(ctx, func(ev api.Event) error {
+		// While lbd is away only the poll below probes for it, so that
+		// back() runs (and notices a restart) before events are printed.
+		if stream && !away {
+			err := f.c.StreamEvents(ctx, f.last, func(ev api.Event) error {
 				if ev.Seq > f.last+1 {
 					evs, err := f.c.Events(ctx, f.last)
 					if err != nil {

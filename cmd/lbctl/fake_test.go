@@ -39,6 +39,7 @@ type fakeLBD struct {
 	gets            int
 	failoverHoldoff time.Duration
 	noStream        bool          // GET /events/stream is 404, as on an old lbd
+	noReplay        bool          // the stream ignores ?since=
 	delay           time.Duration // answer every request this late
 }
 
@@ -311,11 +312,23 @@ func (f *fakeLBD) handleStream(w http.ResponseWriter, r *http.Request) {
 	c := make(chan api.Event, 64)
 	f.mu.Lock()
 	f.subs = append(f.subs, c)
+	var backlog []api.Event
+	if since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64); err == nil && !f.noReplay {
+		for _, ev := range f.events {
+			if ev.Seq > since {
+				backlog = append(backlog, ev)
+			}
+		}
+	}
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(200)
 	fl := w.(http.Flusher)
 	_, _ = io.WriteString(w, ": hello\n\n")
+	for _, ev := range backlog {
+		b, _ := json.Marshal(ev)
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, b)
+	}
 	fl.Flush()
 	for {
 		select {
@@ -326,7 +339,7 @@ func (f *fakeLBD) handleStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			b, _ := json.Marshal(ev)
-			fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n\n", ev.Seq, b)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, b)
 			fl.Flush()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -573,8 +574,10 @@ func TestEventsFollowPolling(t *testing.T) { testFollow(t, true) }
 
 func TestEventsFollowFillsGap(t *testing.T) {
 	// An event that happened between the first GET and the stream
-	// connecting is fetched when the next streamed event shows the gap.
+	// connecting is fetched when the next streamed event shows the gap,
+	// even from a stream that does not replay ?since=.
 	f := newFake(t)
+	f.noReplay = true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncBuffer{}
@@ -704,4 +707,44 @@ weight = 70000
 
 	r = lbctl(t, runOpts{}, "check")
 	r.wantCode(t, exitUsage)
+}
+
+func TestEventsFollowAcrossRestart(t *testing.T) {
+	// lbd restarts while followed: lbctl says it is away, reconnects, and
+	// prints the new lbd's events although their numbers start over.
+	f := newFake(t)
+	for i := 0; i < 5; i++ {
+		f.Emit("health", "web/rs1", fmt.Sprintf("old %d", i))
+	}
+	proxy := newTCPProxy(t, f.srv.Listener.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		a := newApp(out, errb, func(string) string { return "" })
+		a.tokenFiles = nil
+		done <- a.run(ctx, []string{"--url", "http://" + proxy.addr(), "events", "-f", "--poll", "20ms"})
+	}()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "old 4") && f.subscribers() == 1 })
+
+	proxy.setDown(true)
+	f.mu.Lock()
+	f.events = nil
+	f.status.Started = time.Now()
+	f.mu.Unlock()
+	waitFor(t, func() bool { return strings.Contains(errb.String(), "not reachable") })
+	f.Emit("start", "lb1", "new lbd started")
+	proxy.setDown(false)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "new lbd started") })
+	f.Emit("vrrp", "vrid 51", "new event 2")
+	waitFor(t, func() bool { return strings.Contains(out.String(), "new event 2") })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+	contains(t, "stderr", errb.String(), "lbd is back at", "lbd restarted at")
+	if n := strings.Count(out.String(), "\n"); n != 7 {
+		t.Errorf("%d lines, want 7 (5 old, 2 new, each once):\n%s", n, out.String())
+	}
 }

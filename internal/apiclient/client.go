@@ -107,8 +107,12 @@ func (e *HTTPError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	if e.Body.Suggestion != "" && !strings.Contains(msg, "did you mean") {
-		msg += fmt.Sprintf(" (did you mean %q?)", e.Body.Suggestion)
+	if s := e.Body.Suggestion; s != "" {
+		// lbd may already have worded the suggestion into the message;
+		// say it once, the same way whatever the server's phrasing.
+		msg = strings.TrimSuffix(msg, fmt.Sprintf("; did you mean %q?", s))
+		msg = strings.TrimSuffix(msg, fmt.Sprintf(" (did you mean %q?)", s))
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return msg
 }
@@ -298,18 +302,19 @@ func (c *Client) Events(ctx context.Context, since uint64) ([]api.Event, error) 
 	return ev, c.do(ctx, http.MethodGet, "/events?since="+strconv.FormatUint(since, 10), nil, nil, &ev)
 }
 
-// StreamEvents reads GET /events/stream (server-sent events) and calls fn for
-// each event until ctx ends, the stream closes (nil error), or fn fails.
-// Data that is not a JSON event (keep-alive comments, other event types) is
-// skipped.
-func (c *Client) StreamEvents(ctx context.Context, fn func(api.Event) error) error {
-	resp, err := c.send(ctx, http.MethodGet, "/events/stream", nil, "", "text/event-stream")
+// StreamEvents reads GET /events/stream?since=SEQ (server-sent events: the
+// events after since, then live ones) and calls fn for each event until ctx
+// ends, the stream closes (nil error), or fn fails. Data that is not a JSON
+// event (keep-alive comments) is skipped.
+func (c *Client) StreamEvents(ctx context.Context, since uint64, fn func(api.Event) error) error {
+	path := "/events/stream?since=" + strconv.FormatUint(since, 10)
+	resp, err := c.send(ctx, http.MethodGet, path, nil, "", "text/event-stream")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return readHTTPError(http.MethodGet, "/events/stream", resp)
+		return readHTTPError(http.MethodGet, path, resp)
 	}
 	var cbErr error
 	err = readSSE(resp.Body, func(data string) error {

@@ -68,6 +68,13 @@ func TestErrors(t *testing.T) {
 	if got := err.Error(); got != `no virtual server "w b/e" (did you mean "web"?)` {
 		t.Errorf("message %q", got)
 	}
+	// lbd's console words the suggestion into its message: said once.
+	for _, msg := range []string{`no virtual server "wbe"; did you mean "web"?`, `no virtual server "wbe" (did you mean "web"?)`, `no virtual server "wbe"`} {
+		e := &HTTPError{Status: 404, Body: api.Error{Error: msg, Suggestion: "web"}}
+		if got := e.Error(); got != `no virtual server "wbe" (did you mean "web"?)` {
+			t.Errorf("%q -> %q", msg, got)
+		}
+	}
 	_, err = c.Reload(context.Background())
 	if StatusOf(err) != 502 || err.Error() != "<html>bad gateway</html>" {
 		t.Errorf("non-JSON error body: %v", err)
@@ -105,7 +112,7 @@ func TestErrors(t *testing.T) {
 
 func TestStreamEvents(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/events/stream" || r.Header.Get("Accept") != "text/event-stream" {
+		if r.URL.Path != "/api/v1/events/stream" || r.Header.Get("Accept") != "text/event-stream" || r.URL.Query().Get("since") == "" {
 			http.NotFound(w, r)
 			return
 		}
@@ -119,12 +126,12 @@ func TestStreamEvents(t *testing.T) {
 	defer srv.Close()
 	c, _ := New(srv.URL, "", WithTimeout(time.Nanosecond)) // the stream ignores the request timeout
 	var seqs []uint64
-	err := c.StreamEvents(context.Background(), func(ev api.Event) error { seqs = append(seqs, ev.Seq); return nil })
+	err := c.StreamEvents(context.Background(), 7, func(ev api.Event) error { seqs = append(seqs, ev.Seq); return nil })
 	if err != nil || fmt.Sprint(seqs) != "[1 2 3]" {
 		t.Errorf("stream: %v %v", err, seqs)
 	}
 	stop := errors.New("enough")
-	err = c.StreamEvents(context.Background(), func(ev api.Event) error { return stop })
+	err = c.StreamEvents(context.Background(), 0, func(ev api.Event) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Errorf("callback error not returned: %v", err)
 	}
