@@ -1,0 +1,128 @@
+package webui
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func getMetrics(t *testing.T, h *harness, auth string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", h.ts.URL+"/metrics", nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode == http.StatusOK && r.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Fatalf("content type %q", r.Header.Get("Content-Type"))
+	}
+	return r.StatusCode, string(b)
+}
+
+var sampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})? (-?[0-9.e+]+|NaN|[+-]Inf)$`)
+
+// checkExposition checks the text format: every sample line parses, every
+// family has HELP and TYPE once, before its samples, and its samples are
+// contiguous.
+func checkExposition(t *testing.T, text string) {
+	t.Helper()
+	typed := map[string]bool{}
+	done := map[string]bool{}
+	current := ""
+	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "# HELP "):
+			name := strings.Fields(line)[2]
+			if done[name] || typed[name] {
+				t.Fatalf("line %d: family %s declared twice", i+1, name)
+			}
+			if current != "" {
+				done[current] = true
+			}
+			current = name
+		case strings.HasPrefix(line, "# TYPE "):
+			f := strings.Fields(line)
+			if f[2] != current || (f[3] != "gauge" && f[3] != "counter") {
+				t.Fatalf("line %d: %q", i+1, line)
+			}
+			typed[current] = true
+		default:
+			m := sampleRe.FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("line %d does not parse: %q", i+1, line)
+			}
+			if m[1] != current || !typed[current] {
+				t.Fatalf("line %d: sample of %s outside its family (%s)", i+1, m[1], current)
+			}
+			if !strings.HasPrefix(m[1], "lbd_") {
+				t.Fatalf("line %d: no lbd_ prefix", i+1)
+			}
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t)
+	h.d.setHealth("web", "rs1", "down", `connect: "refused"`)
+	code, text := getMetrics(t, h, "")
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", code, text)
+	}
+	checkExposition(t, text)
+	for _, want := range []string{
+		`lbd_build_info{version="test",node="lvs-test"} 1`,
+		`lbd_vrrp_state{vrid="51",interface="eth0",state="master"} 1`,
+		`lbd_vrrp_state{vrid="51",interface="eth0",state="backup"} 0`,
+		`lbd_vrrp_transitions_total{vrid="51"} 2`,
+		`lbd_vrrp_dropped_packets_total{vrid="51",reason="bad_ttl"} 3`,
+		`lbd_vrrp_dropped_packets_total{vrid="51",reason="vrid_mismatch"} 1`,
+		`lbd_vrrp_adverts_sent_total{vrid="51"} 3600`,
+		`lbd_vrrp_priority{vrid="51"} 150`,
+		`lbd_reconcile_writes_total 12`,
+		`lbd_reconcile_errors_total 1`,
+		`lbd_config_reloads_total 0`,
+		`lbd_config_edits_total 0`,
+		`lbd_service_healthy{service="web"} 1`,
+		`lbd_service_connections_total{service="web"} 1000`,
+		`lbd_service_bytes_per_second{service="web",direction="in"} 48000`,
+		`lbd_real_server_health{service="web",real_server="rs1",state="down"} 1`,
+		`lbd_real_server_health{service="web",real_server="rs1",state="up"} 0`,
+		`lbd_real_server_up{service="web",real_server="rs2"} 1`,
+		`lbd_real_server_weight{service="web",real_server="rs1"} 0`,
+		`lbd_real_server_weight{service="web",real_server="rs2"} 2`,
+		`lbd_real_server_active_connections{service="web",real_server="rs2"} 20`,
+		`lbd_real_server_packets_total{service="web",real_server="rs1",direction="in"} 0`,
+		`lbd_real_server_bytes_total{service="web",real_server="rs2",direction="out"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestMetricsAuth(t *testing.T) {
+	h := newHarnessConfig(t, testConfig(t, "metrics_auth = true"))
+	if code, _ := getMetrics(t, h, ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without token: %d", code)
+	}
+	if code, _ := getMetrics(t, h, "Bearer ci.nope"); code != http.StatusUnauthorized {
+		t.Fatalf("metrics with a bad token: %d", code)
+	}
+	code, text := getMetrics(t, h, "Bearer "+testToken)
+	if code != http.StatusOK || !strings.Contains(text, "lbd_vrrp_state") {
+		t.Fatalf("metrics with token: %d", code)
+	}
+}
+
+func TestEscapeLabel(t *testing.T) {
+	if got := escapeLabel("a\"b\\c\nd"); got != `a\"b\\c\nd` {
+		t.Fatalf("escapeLabel = %q", got)
+	}
+}
