@@ -1,0 +1,164 @@
+package healthcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+)
+
+// Checker probes one target once. The context carries the check's deadline
+// (the Spec's timeout); Check must return by then.
+//
+// A Checker is never run concurrently with itself by the Scheduler, but
+// must not keep state that would let one check hide another's failure
+// (e.g. a reused connection to a dead server).
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// Result is one check's outcome. Reason is short and human: "connected",
+// "status 200", "connect: connection refused", "status 503", "exit 2",
+// "timeout".
+type Result struct {
+	Up     bool
+	Reason string
+}
+
+func up(reason string) Result   { return Result{Up: true, Reason: reason} }
+func down(reason string) Result { return Result{Reason: reason} }
+
+// failed describes err during phase ("connect", "read", ...).
+func failed(phase string, err error) Result {
+	return down(phase + ": " + describe(err))
+}
+
+// NewChecker builds the checker for a Spec (normalized first). rootCAs
+// verifies https certificates when TLSVerify is on; nil = the system pool.
+func NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
+	s, err := spec.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	host, port := s.Target()
+	t := newTarget(host, port)
+	switch s.Type {
+	case TCP:
+		return &tcpChecker{target: t}, nil
+	case HTTP, HTTPS:
+		return newHTTPChecker(s, t, rootCAs)
+	case SendExpect:
+		return newSendExpectChecker(s, t)
+	case Exec:
+		return newExecChecker(s)
+	}
+	return nil, fmt.Errorf("unknown type %q", s.Type)
+}
+
+// target is where a network checker connects. IP literals are dialed as
+// netip.AddrPort (no resolver, no parsing per check); names go through the
+// resolver each time, so a changed DNS answer is followed.
+type target struct {
+	ap     netip.AddrPort
+	isIP   bool
+	hostPt string // host:port for names and messages
+}
+
+func newTarget(host string, port int) target {
+	ap, ok := parseAddrPort(host, port)
+	return target{ap: ap, isIP: ok, hostPt: hostPort(host, port)}
+}
+
+// dial opens a fresh TCP connection; checks never reuse one, so a dead
+// server cannot hide behind a kept-alive socket.
+func (t target) dial(ctx context.Context) (*net.TCPConn, error) {
+	var d net.Dialer
+	d.KeepAlive = -1 // a check's connection lives for one exchange
+	if t.isIP {
+		return d.DialTCP(ctx, "tcp", netip.AddrPort{}, t.ap)
+	}
+	c, err := d.DialContext(ctx, "tcp", t.hostPt)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// closeHard closes with a RST (SO_LINGER 0): at thousands of checks per
+// second, orderly closes would leave a TIME_WAIT socket per check on the
+// director.
+func closeHard(c *net.TCPConn) {
+	_ = c.SetLinger(0)
+	_ = c.Close()
+}
+
+// describe turns a network error into a short cause.
+func describe(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no local address or port available"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "connection closed"
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return "certificate: " + describeCert(certErr.Err)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "dns: " + dnsErr.Err
+	}
+	// Strip net.OpError's "dial tcp 10.0.0.1:80: " prefix: the target is
+	// known from context.
+	var op *net.OpError
+	for errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+	}
+	return err.Error()
+}
+
+func describeCert(err error) string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ua):
+		return "signed by unknown authority"
+	case errors.As(err, &hn):
+		return "not valid for " + hn.Host
+	case errors.As(err, &ci):
+		return ci.Error()
+	}
+	return err.Error()
+}
+
+type tcpChecker struct{ target target }
+
+func (c *tcpChecker) Check(ctx context.Context) Result {
+	conn, err := c.target.dial(ctx)
+	if err != nil {
+		return failed("connect", err)
+	}
+	closeHard(conn)
+	return up("connected")
+}

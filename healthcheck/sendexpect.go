@@ -1,0 +1,90 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+)
+
+// sendExpectChecker is piranha's send/expect: write Send, then read until
+// the reply matches Expect, the reply reaches MaxBody, the server closes or
+// the deadline passes.
+type sendExpectChecker struct {
+	target target
+	send   []byte
+	expect *regexp.Regexp // nil: connect and send only
+}
+
+func newSendExpectChecker(s Spec, t target) (*sendExpectChecker, error) {
+	c := &sendExpectChecker{target: t, send: []byte(s.Send)}
+	if s.Expect != "" {
+		re, err := regexp.Compile(s.Expect)
+		if err != nil {
+			return nil, err
+		}
+		c.expect = re
+	}
+	return c, nil
+}
+
+var replyPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxBody); return &b }}
+
+func (c *sendExpectChecker) Check(ctx context.Context) Result {
+	conn, err := c.target.dial(ctx)
+	if err != nil {
+		return failed("connect", err)
+	}
+	defer closeHard(conn)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if len(c.send) > 0 {
+		if _, err := conn.Write(c.send); err != nil {
+			return failed("send", err)
+		}
+	}
+	if c.expect == nil {
+		if len(c.send) > 0 {
+			return up("sent")
+		}
+		return up("connected")
+	}
+	bp := replyPool.Get().(*[]byte)
+	defer replyPool.Put(bp)
+	buf := (*bp)[:0]
+	for {
+		n, err := conn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		// Match after every read: a banner usually arrives in one
+		// segment, and waiting for more would only wait for the timeout.
+		if n > 0 && c.expect.Match(buf) {
+			return up("reply matched")
+		}
+		if len(buf) == cap(buf) {
+			return down("reply mismatch: " + quoteReply(buf))
+		}
+		if err != nil {
+			if len(buf) == 0 {
+				return failed("read", err)
+			}
+			cause := "connection closed"
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				cause = "timeout"
+			}
+			return down("reply mismatch (" + cause + "): " + quoteReply(buf))
+		}
+	}
+}
+
+// quoteReply shows the start of a reply in a reason, quoted so control
+// characters cannot garble a log line.
+func quoteReply(b []byte) string {
+	const max = 40
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
