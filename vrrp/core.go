@@ -441,6 +441,11 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 				c.masterInterval = c.p.interval
 			}
 			c.masterAddr = src
+			// One last advert with our own priority: the new master takes it
+			// for a lower-priority advert and re-announces the VIPs. After a
+			// healed split brain, clients that followed us come back at once
+			// instead of when their neighbour entry expires.
+			c.sendAdvert(eff)
 			c.becomeBackup(now, fmt.Sprintf("higher-priority master %v (priority %d, ours %d)", src, prio, eff))
 			return
 		}

@@ -519,13 +519,19 @@ func TestSplitBrainHeal(t *testing.T) {
 		if a.c.state != Master || b.c.state != Master {
 			t.Fatalf("%v: split brain: %v %v, want both master", prios, a, b)
 		}
+		winner := map[bool]*node{true: a, false: b}[prios[0] > prios[1]]
+		garps := len(winner.sys.announced)
 		delete(w.cut, a.i)
 		took, ok := w.runUntil(5*time.Second, func() bool { return (a.c.state == Master) != (b.c.state == Master) })
 		if !ok || took > time.Second {
 			t.Fatalf("%v: after heal %v %v (took %v), want exactly one master within one interval", prios, a, b, took)
 		}
 		w.run(10 * time.Second)
-		winner := map[bool]*node{true: a, false: b}[prios[0] > prios[1]]
+		// Whichever advert crossed first, the winner re-announced the VIPs
+		// (the loser's step-down advert is a lower-priority advert to it).
+		if len(winner.sys.announced) == garps {
+			t.Fatalf("%v: winner did not re-announce the VIPs after the heal", prios)
+		}
 		if winner.c.state != Master || (a.c.state == Master) == (b.c.state == Master) {
 			t.Fatalf("%v: settled on %v %v", prios, a, b)
 		}

@@ -42,7 +42,7 @@ type linuxSystem struct {
 	nl      *netlink.Handle
 	link    netlink.Link
 	arpConn *packet.Conn
-	ndpConn *ndp.Conn
+	icmp6   *ipv6.PacketConn
 }
 
 func newLinuxSystem(p params, log *slog.Logger) *linuxSystem {
@@ -103,9 +103,9 @@ func (s *linuxSystem) close() {
 		s.arpConn.Close()
 		s.arpConn = nil
 	}
-	if s.ndpConn != nil {
-		s.ndpConn.Close()
-		s.ndpConn = nil
+	if s.icmp6 != nil {
+		s.icmp6.Close()
+		s.icmp6 = nil
 	}
 	if s.nl != nil {
 		s.nl.Close()
@@ -291,28 +291,35 @@ func (s *linuxSystem) garp(link netlink.Link, vip netip.Addr) error {
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // unsolicitedNA sends a neighbour advertisement for the VIP to all nodes
-// with the override flag, the IPv6 counterpart of a gratuitous ARP.
+// with the override flag, the IPv6 counterpart of a gratuitous ARP. The
+// message is built with mdlayher/ndp but sent on our own ICMPv6 socket:
+// ndp.Conn names the interface by zone, which resolves in the namespace of
+// whichever thread writes, while an interface index in the control
+// message does not depend on it.
 func (s *linuxSystem) unsolicitedNA(link netlink.Link, vip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mac := link.Attrs().HardwareAddr
-	if s.ndpConn == nil {
+	if s.icmp6 == nil {
 		err := s.inNS(func() error {
-			ifi, err := net.InterfaceByIndex(link.Attrs().Index)
+			c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
 			if err != nil {
 				return err
 			}
-			c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-			if err != nil {
-				return err
-			}
+			pc := ipv6.NewPacketConn(c)
 			var f ipv6.ICMPFilter
 			f.SetAll(true) // send only: receive nothing
-			if err := c.SetICMPFilter(&f); err != nil {
-				c.Close()
-				return err
+			for _, set := range []func() error{
+				func() error { return pc.SetChecksum(true, 2) },
+				func() error { return pc.SetICMPFilter(&f) },
+				func() error { return pc.SetMulticastHopLimit(ndp.HopLimit) },
+				func() error { return pc.SetMulticastLoopback(false) },
+			} {
+				if err := set(); err != nil {
+					c.Close()
+					return err
+				}
 			}
-			s.ndpConn = c
+			s.icmp6 = pc
 			return nil
 		})
 		if err != nil {
@@ -322,9 +329,14 @@ func (s *linuxSystem) unsolicitedNA(link netlink.Link, vip netip.Addr) error {
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: vip,
-		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: link.Attrs().HardwareAddr}},
 	}
-	if err := s.ndpConn.WriteTo(na, nil, allNodes); err != nil {
+	b, err := ndp.MarshalMessage(na)
+	if err != nil {
+		return fmt.Errorf("neighbour advertisement for %v: %w", vip, err)
+	}
+	cm := &ipv6.ControlMessage{IfIndex: link.Attrs().Index, HopLimit: ndp.HopLimit}
+	if _, err := s.icmp6.WriteTo(b, cm, &net.IPAddr{IP: allNodes.AsSlice()}); err != nil {
 		return fmt.Errorf("neighbour advertisement for %v on %s: %w", vip, s.ifname, err)
 	}
 	return nil
@@ -336,7 +348,11 @@ func (s *linuxSystem) watchLinks(ctx context.Context, names []string) (map[strin
 	updates := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	opts := netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { s.log.Error("vrrp: link updates", "err", err) },
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil { // closing the subscription reports an error too
+				s.log.Error("vrrp: link updates", "err", err)
+			}
+		},
 	}
 	if s.ns.IsOpen() {
 		ns := s.ns
