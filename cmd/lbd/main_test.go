@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lbd/balancer"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lbd.toml")
+	if err := os.WriteFile(p, []byte(body), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const okConfig = `
+[global]
+interface = "eth0"
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+  [[virtual_server.real_server]]
+  name = "rs1"
+  address = "192.0.2.11"
+`
+
+func TestCheckOK(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"-t", "-config", writeFile(t, okConfig)}, &out, &errb)
+	if code != 0 || strings.TrimSpace(out.String()) != "configuration OK" {
+		t.Fatalf("code=%d out=%q err=%q", code, out.String(), errb.String())
+	}
+}
+
+func TestCheckReportsEveryProblemWithFileAndLine(t *testing.T) {
+	bad := okConfig + `
+[[virtual_server]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+scheduler = "fastest"
+  [[virtual_server.real_server]]
+  name = "rs1"
+  address = "192.0.2.11"
+  weight = 70000
+  colour = "blue"
+`
+	path := writeFile(t, bad)
+	var out, errb bytes.Buffer
+	code := run([]string{"-t", "-config", path}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("code = %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("want every problem reported, got:\n%s", errb.String())
+	}
+	for _, want := range []string{path + ":16:", path + ":20:", path + ":21:", "fastest", "colour"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, errb.String())
+		}
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, path+":") {
+			t.Errorf("line not FILE:LINE: message: %q", l)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "lbd ") {
+		t.Fatalf("code=%d out=%q", code, out.String())
+	}
+}
+
+// On a kernel without IPVS (the host CI runs on), a config with virtual
+// servers stops with a clear message instead of a netlink error.
+func TestNoIPVSClearMessage(t *testing.T) {
+	if k, err := balancer.Open(); err == nil {
+		k.Close()
+		t.Skip("this kernel has IPVS; the VM tests cover the running daemon")
+	} else if !errors.Is(err, balancer.ErrUnavailable) {
+		t.Skipf("cannot open IPVS for another reason (%v); not the case under test", err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"-config", writeFile(t, okConfig)}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "IPVS is not available in this kernel: load ip_vs") {
+		t.Fatalf("code=%d stderr=%q", code, errb.String())
+	}
+}
