@@ -22,7 +22,7 @@ func TestSendExpect(t *testing.T) {
 		io.Copy(io.Discard, c)
 	})
 	wantResult(t, check(t, Spec{Type: SendExpect, Address: host, Port: port, Expect: `^220 `}, nil), true, "reply matched")
-	wantResult(t, check(t, Spec{Type: SendExpect, Address: host, Port: port, Expect: `^554 `}, nil),
+	wantResult(t, check(t, Spec{Type: SendExpect, Address: host, Port: port, Expect: `^554 `, Timeout: 300 * time.Millisecond, Interval: time.Second}, nil),
 		false, `reply mismatch (timeout): "220 mail.example.test ESMTP ready\r\n"`)
 
 	// Request/response: the server must see exactly what was sent.
