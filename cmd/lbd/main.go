@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	startConsole(ctx, d, cfg, log)
+	startConsole(ctx, d, log)
 
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
@@ -124,20 +124,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // startConsole serves the web console and API. A console that cannot start
-// (no password set, port taken) is logged loudly but does not stop the
-// director: balancing and failover matter more than the screens.
-func startConsole(ctx context.Context, d *director.Director, cfg *config.Config, log *slog.Logger) {
+// (no password set yet, port taken) is logged loudly but does not stop the
+// director: balancing and failover matter more than the screens. It is
+// tried again after each reload, so `lbd passwd` followed by a reload
+// brings it up.
+func startConsole(ctx context.Context, d *director.Director, log *slog.Logger) {
+	events, cancel := d.Subscribe()
+	go func() {
+		defer cancel()
+		for {
+			if serveConsole(ctx, d, log) {
+				return
+			}
+			for retry := false; !retry; {
+				select {
+				case <-ctx.Done():
+					return
+				case ev := <-events:
+					retry = ev.Kind == "reload" || ev.Kind == "edit"
+				}
+			}
+		}
+	}()
+}
+
+// serveConsole starts the console; false means it could not start.
+func serveConsole(ctx context.Context, d *director.Director, log *slog.Logger) bool {
 	srv, err := webui.New(d, webui.Options{Logger: log, Version: version})
 	if err != nil {
 		log.Error("console not started", "err", err)
-		return
+		return false
 	}
+	cfg, _ := d.Config()
 	go func() {
 		err := srv.Serve(ctx, cfg.Global.Listen, cfg.Console.TLSCert, cfg.Console.TLSKey)
 		if err != nil && ctx.Err() == nil {
 			log.Error("console stopped", "listen", cfg.Global.Listen, "err", err)
 		}
 	}()
+	return true
 }
 
 func checkConfig(path string, stdout, stderr io.Writer) int {
