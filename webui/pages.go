@@ -364,7 +364,7 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 func (s *Server) serviceAddPage(c *gin.Context) {
 	cfg, ver := s.d.Config()
 	s.render(c, http.StatusOK, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: ver,
+		Title: "Add a virtual server", Nav: "services", Version: ver, Here: "Add",
 		Form: newVSForm(len(cfg.VirtualServers)), Data: serviceData{New: true, Default: cfg.Global.Forwarding},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
 	})
@@ -387,7 +387,7 @@ func (s *Server) serviceAddPost(c *gin.Context) {
 	}
 	cfg, _ := s.d.Config()
 	s.render(c, code, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Title: "Add a virtual server", Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add",
 		Data:       serviceData{New: true, Default: cfg.Global.Forwarding},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
 	})
@@ -402,7 +402,7 @@ func (s *Server) servicePage(c *gin.Context) {
 		return
 	}
 	s.render(c, http.StatusOK, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: ver,
+		Title: "Virtual server " + name, Nav: "services", Version: ver, Here: name,
 		Form: vsForm(i, &cfg.VirtualServers[i]), Data: s.serviceData(cfg, i),
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
 	})
@@ -433,7 +433,7 @@ func (s *Server) servicePost(c *gin.Context) {
 		return
 	}
 	s.render(c, code, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Title: "Virtual server " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: name,
 		Data: s.serviceData(cfg, i), Breadcrumb: []crumb{{"/services", "Virtual servers"}},
 	})
 }
@@ -492,7 +492,7 @@ func (s *Server) monitoringPage(c *gin.Context) {
 	}
 	vs := &cfg.VirtualServers[i]
 	s.render(c, http.StatusOK, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: ver,
+		Title: "Monitoring " + name, Nav: "services", Version: ver, Here: "Monitoring",
 		Form: hcForm(i, vs.HealthCheck), Data: monitoringData{Name: name, Addr: configAddr(vs)},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
 	})
@@ -519,7 +519,7 @@ func (s *Server) monitoringPost(c *gin.Context) {
 		return
 	}
 	s.render(c, code, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Title: "Monitoring " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Monitoring",
 		Data:       monitoringData{Name: name, Addr: addr},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
 	})
@@ -547,7 +547,7 @@ func (s *Server) realAddPage(c *gin.Context) {
 	w, on := 1, true
 	f := rsForm(i, len(vs.RealServers), &config.RealServer{Weight: &w, Active: &on})
 	s.render(c, http.StatusOK, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: ver, Form: f,
+		Title: "Add a real server to " + name, Nav: "services", Version: ver, Form: f, Here: "Add real server",
 		Data:       realData{New: true, VS: name, Addr: configAddr(vs)},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
 	})
@@ -577,7 +577,7 @@ func (s *Server) realAddPost(c *gin.Context) {
 		return
 	}
 	s.render(c, code, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Title: "Add a real server to " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add real server",
 		Data:       realData{New: true, VS: name, Addr: addr},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
 	})
@@ -593,7 +593,7 @@ func (s *Server) realPage(c *gin.Context) {
 	}
 	vs := &cfg.VirtualServers[i]
 	s.render(c, http.StatusOK, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: ver,
+		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: ver, Here: rsName,
 		Form: rsForm(i, j, &vs.RealServers[j]),
 		Data: realData{VS: vsName, Name: rsName, Addr: configAddr(vs),
 			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
@@ -622,7 +622,7 @@ func (s *Server) realPost(c *gin.Context) {
 		return
 	}
 	s.render(c, code, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: s.formVersion(c, f), Form: f,
+		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: rsName,
 		Data: realData{VS: vsName, Name: rsName, Addr: addr,
 			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
 		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},

@@ -57,6 +57,7 @@ type page struct {
 	Role       string // VRRP state, "" without VRRP
 	RefreshMS  int
 	Breadcrumb []crumb
+	Here       string // the last breadcrumb: this page
 	Form       *form
 	Data       any
 }
