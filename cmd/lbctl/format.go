@@ -202,6 +202,8 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	}
 	if st.ReconcileErr != "" {
 		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, ago(st.LastReconcile, now))
+	} else if st.LastReconcile.IsZero() {
+		fmt.Fprintf(tw, "ipvs\tnot verified yet\n")
 	} else {
 		fmt.Fprintf(tw, "ipvs\tin sync, checked %s\n", ago(st.LastReconcile, now))
 	}
@@ -295,7 +297,10 @@ func renderReal(w io.Writer, vs string, r *api.RealServer, now time.Time) error 
 	if r.HealthReason != "" {
 		health += ": " + r.HealthReason
 	}
-	fmt.Fprintf(tw, "health\t%s (checked %s)\n", health, ago(r.LastCheck, now))
+	if !r.LastCheck.IsZero() {
+		health += " (checked " + ago(r.LastCheck, now) + ")"
+	}
+	fmt.Fprintf(tw, "health\t%s\n", health)
 	fmt.Fprintf(tw, "in ipvs\t%s\n", yesNo(r.InKernel))
 	fmt.Fprintf(tw, "connections\t%d active, %d inactive\n", r.ActiveConns, r.InactConns)
 	statsLines(tw, r.Stats)
