@@ -18,11 +18,11 @@ import (
 var ErrUnavailable = errors.New("IPVS is not available in this kernel")
 
 // IPVS is the kernel's IPVS table in the caller's network namespace, over
-// generic netlink. It holds a few netlink sockets so that goroutines working
-// on different services do not queue behind one socket.
+// one generic netlink socket. Calls are serialized on it: parallel sockets
+// were measured slower for writes (they contend on the kernel's IPVS mutex)
+// and no reliably faster for reads.
 type IPVS struct {
-	pool chan ipvs.Client
-	all  []ipvs.Client
+	c    ipvs.Client
 	once sync.Once
 }
 
@@ -30,54 +30,35 @@ var _ Kernel = (*IPVS)(nil)
 
 // Open connects to IPVS in the current network namespace (of the calling
 // thread). Close it when done.
-func Open() (*IPVS, error) { return openIPVS(1, ipvs.New) }
+func Open() (*IPVS, error) { return openIPVS(ipvs.New) }
 
-// openIPVS opens n netlink sockets with dial.
-func openIPVS(n int, dial func() (ipvs.Client, error)) (*IPVS, error) {
-	if n < 1 {
-		n = 1
-	}
-	k := &IPVS{pool: make(chan ipvs.Client, n)}
-	for range n {
-		c, err := dial()
-		if err != nil {
-			// ipvs.New returns a non-nil interface holding a nil pointer
-			// on error: never keep or close it.
-			k.Close()
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("balancer: %w: load ip_vs (modprobe ip_vs) or run a kernel with CONFIG_IP_VS", ErrUnavailable)
-			}
-			return nil, fmt.Errorf("balancer: open IPVS netlink: %w", err)
+func openIPVS(dial func() (ipvs.Client, error)) (*IPVS, error) {
+	c, err := dial()
+	if err != nil {
+		// ipvs.New returns a non-nil interface holding a nil pointer on
+		// error: never keep or close it.
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("balancer: %w: load ip_vs (modprobe ip_vs) or run a kernel with CONFIG_IP_VS", ErrUnavailable)
 		}
-		k.all = append(k.all, c)
-		k.pool <- c
+		return nil, fmt.Errorf("balancer: open IPVS netlink: %w", err)
 	}
-	return k, nil
+	return &IPVS{c: c}, nil
 }
 
-// Close releases the netlink sockets. It must not race with other calls.
+// Close releases the netlink socket.
 func (k *IPVS) Close() error {
-	var errs []error
+	var err error
 	k.once.Do(func() {
-		for _, c := range k.all {
-			if cl, ok := c.(io.Closer); ok {
-				errs = append(errs, cl.Close())
-			}
+		if cl, ok := k.c.(io.Closer); ok {
+			err = cl.Close()
 		}
 	})
-	return errors.Join(errs...)
-}
-
-func (k *IPVS) do(f func(c ipvs.Client) error) error {
-	c := <-k.pool
-	defer func() { k.pool <- c }()
-	return f(c)
+	return err
 }
 
 // Services implements Kernel.
 func (k *IPVS) Services() ([]ServiceStatus, error) {
-	var list []ipvs.ServiceExtended
-	err := k.do(func(c ipvs.Client) (err error) { list, err = c.Services(); return })
+	list, err := k.c.Services()
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil // the library's way of saying "empty table"
 	}
@@ -97,8 +78,7 @@ func (k *IPVS) Services() ([]ServiceStatus, error) {
 
 // Destinations implements Kernel.
 func (k *IPVS) Destinations(key Key) ([]DestinationStatus, error) {
-	var list []ipvs.DestinationExtended
-	err := k.do(func(c ipvs.Client) (err error) { list, err = c.Destinations(toIPVSKey(key)); return })
+	list, err := k.c.Destinations(toIPVSKey(key))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -114,41 +94,39 @@ func (k *IPVS) Destinations(key Key) ([]DestinationStatus, error) {
 
 // CreateService implements Kernel.
 func (k *IPVS) CreateService(s Service) error {
-	err := k.do(func(c ipvs.Client) error { return c.CreateService(toIPVSService(s)) })
+	err := k.c.CreateService(toIPVSService(s))
 	return opErr("create service", s.Key, nil, err)
 }
 
 // UpdateService implements Kernel.
 func (k *IPVS) UpdateService(s Service) error {
-	err := k.do(func(c ipvs.Client) error { return c.UpdateService(toIPVSService(s)) })
+	err := k.c.UpdateService(toIPVSService(s))
 	return opErr("update service", s.Key, nil, err)
 }
 
 // RemoveService implements Kernel.
 func (k *IPVS) RemoveService(key Key) error {
-	err := k.do(func(c ipvs.Client) error { return c.RemoveService(toIPVSKey(key)) })
+	err := k.c.RemoveService(toIPVSKey(key))
 	return opErr("remove service", key, nil, err)
 }
 
 // CreateDestination implements Kernel.
 func (k *IPVS) CreateDestination(key Key, d Destination) error {
-	err := k.do(func(c ipvs.Client) error { return c.CreateDestination(toIPVSKey(key), toIPVSDest(d)) })
+	err := k.c.CreateDestination(toIPVSKey(key), toIPVSDest(d))
 	dk := d.Key()
 	return opErr("add real server", key, &dk, err)
 }
 
 // UpdateDestination implements Kernel.
 func (k *IPVS) UpdateDestination(key Key, d Destination) error {
-	err := k.do(func(c ipvs.Client) error { return c.UpdateDestination(toIPVSKey(key), toIPVSDest(d)) })
+	err := k.c.UpdateDestination(toIPVSKey(key), toIPVSDest(d))
 	dk := d.Key()
 	return opErr("update real server", key, &dk, err)
 }
 
 // RemoveDestination implements Kernel.
 func (k *IPVS) RemoveDestination(key Key, dk DestKey) error {
-	err := k.do(func(c ipvs.Client) error {
-		return c.RemoveDestination(toIPVSKey(key), toIPVSDest(Destination{Addr: dk.Addr, Port: dk.Port}))
-	})
+	err := k.c.RemoveDestination(toIPVSKey(key), toIPVSDest(Destination{Addr: dk.Addr, Port: dk.Port}))
 	return opErr("remove real server", key, &dk, err)
 }
 

@@ -15,7 +15,7 @@ import (
 
 func TestOpenWithoutIPVS(t *testing.T) {
 	// ipvs.New fails like this when the generic netlink family is missing.
-	_, err := openIPVS(1, func() (ipvs.Client, error) {
+	_, err := openIPVS(func() (ipvs.Client, error) {
 		return nil, fmt.Errorf("netlink receive: %w", os.ErrNotExist)
 	})
 	if !errors.Is(err, ErrUnavailable) {
@@ -26,7 +26,7 @@ func TestOpenWithoutIPVS(t *testing.T) {
 		t.Fatalf("message %q\nwant    %q", err, want)
 	}
 
-	_, err = openIPVS(1, func() (ipvs.Client, error) { return nil, syscall.EACCES })
+	_, err = openIPVS(func() (ipvs.Client, error) { return nil, syscall.EACCES })
 	if errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("other errors pass through: %v", err)
 	}
