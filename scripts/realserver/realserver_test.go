@@ -352,6 +352,16 @@ func TestUpSuppressesARPAndAcceptsTraffic(t *testing.T) {
 	if mac, _, ok := peer.Neighbour(t, vip4); ok {
 		t.Errorf("peer learnt VIP -> %v from rs's ARP request: arp_announce not in effect", mac)
 	}
+	// The IPv6 counterpart needs no sysctl: rs's neighbour solicitation
+	// for the peer does not come from the VIP, so the peer learns nothing.
+	echoServer(t, peer.NS, peer.IPv6.Addr(), 9000)
+	flushNeigh(t, rs, peer)
+	if err := talk(t, rs.NS, vip6, netip.AddrPortFrom(peer.IPv6.Addr(), 9000)); err != nil {
+		t.Fatalf("rs -> peer from the IPv6 VIP: %v", err)
+	}
+	if mac, _, ok := peer.Neighbour(t, vip6); ok {
+		t.Errorf("peer learnt IPv6 VIP -> %v from rs's neighbour solicitation", mac)
+	}
 
 	run(t, rs.NS, "--root", root, "status").want(t, 0)
 	run(t, rs.NS, "status", vip4.String(), vip6.String()).want(t, 0)
