@@ -49,7 +49,7 @@ func BenchmarkReconcile(b *testing.B) {
 	const nSvc, nDst = 1000, 20
 	tab := benchTable(nSvc, nDst)
 	k, ck := openVM(b)
-	r := New(ck, Options{})
+	r := NewReconciler(ck, Options{})
 	say := func(format string, a ...any) { fmt.Printf("bench-reconcile: "+format+"\n", a...) }
 	say("table: %d services x %d real servers = %d destinations; CPUs in the VM: %d",
 		nSvc, nDst, nSvc*nDst, runtime.NumCPU())
@@ -129,7 +129,7 @@ func BenchmarkReconcile(b *testing.B) {
 	say("first apply / ipvsadm -R = %.2f", first.Seconds()/restore.Seconds())
 
 	// The reconciler adopting a table ipvsadm loaded: reads only.
-	r2 := New(ck, Options{})
+	r2 := NewReconciler(ck, Options{})
 	ck.reset()
 	t0 = time.Now()
 	if err := r2.Apply(tab); err != nil {

@@ -156,5 +156,5 @@ func newTestReconciler(t *testing.T, k Kernel) (*Reconciler, *fakeClock, *syncBu
 	t.Helper()
 	clk := newFakeClock()
 	log, buf := testLogger()
-	return New(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute}), clk, buf
+	return NewReconciler(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute}), clk, buf
 }

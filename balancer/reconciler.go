@@ -129,8 +129,8 @@ type kernelService struct {
 	dests map[DestKey]*DestinationStatus
 }
 
-// New returns a reconciler for k. Nothing is touched until Apply.
-func New(k Kernel, opt Options) *Reconciler {
+// NewReconciler returns a reconciler for k. Nothing is touched until Apply.
+func NewReconciler(k Kernel, opt Options) *Reconciler {
 	opt = opt.withDefaults()
 	r := &Reconciler{
 		k: k, opt: opt, log: opt.Logger, clock: opt.Clock,

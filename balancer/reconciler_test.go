@@ -538,7 +538,7 @@ func TestRunResyncsOnTimerAndRetriesSoon(t *testing.T) {
 	f := NewFake()
 	clk := newFakeClock()
 	log, _ := testLogger()
-	r := New(f, Options{Clock: clk, Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
+	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -596,7 +596,7 @@ func TestRunChecksPendingRemovalsOften(t *testing.T) {
 	f := NewFake()
 	clk := newFakeClock()
 	log, _ := testLogger()
-	r := New(f, Options{Clock: clk, Logger: log, ResyncInterval: time.Hour, PendingInterval: time.Second,
+	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: time.Hour, PendingInterval: time.Second,
 		RemoveGrace: time.Hour})
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
@@ -631,7 +631,7 @@ func TestRunChecksPendingRemovalsOften(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	f := NewFake()
 	log, _ := testLogger()
-	r := New(f, Options{ResyncInterval: time.Millisecond, PendingInterval: time.Millisecond, Logger: log})
+	r := NewReconciler(f, Options{ResyncInterval: time.Millisecond, PendingInterval: time.Millisecond, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -354,7 +354,7 @@ func TestVMForeignServiceUntouched(t *testing.T) {
 		t.Fatalf("setup: %+v", before)
 	}
 	log, logs := testLogger()
-	r := New(k, Options{Logger: log})
+	r := NewReconciler(k, Options{Logger: log})
 	tab := vmTable()
 	for i := 0; i < 3; i++ {
 		if err := r.Apply(tab); err != nil {
@@ -511,7 +511,7 @@ func TestVMGracefulRemovalWithConnection(t *testing.T) {
 	_, clNS := natLab(t)
 	clk := newFakeClock()
 	log, _ := testLogger()
-	r := New(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute})
+	r := NewReconciler(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute})
 	key := tcp("10.10.9.1:80")
 	rs1, rs2 := dest("10.30.0.2:8080", 1, NAT), dest("10.30.0.3:8080", 1, NAT)
 	tab := Table{Services: []VirtualService{vsvc(key, "rr", rs1, rs2)}}
@@ -592,7 +592,7 @@ func TestVMGracefulRemovalWithConnection(t *testing.T) {
 func TestVMRunRepairsDrift(t *testing.T) {
 	_, k := openVM(t)
 	log, _ := testLogger()
-	r := New(k, Options{Logger: log, ResyncInterval: 200 * time.Millisecond})
+	r := NewReconciler(k, Options{Logger: log, ResyncInterval: 200 * time.Millisecond})
 	tab := vmTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -606,4 +606,28 @@ func TestVMRunRepairsDrift(t *testing.T) {
 	waitFor(t, "the restored table to be complete", func() bool {
 		return reflect.DeepEqual(ipvsadmTable(ipvsadmList(t)), wantTable(tab))
 	})
+}
+
+func TestVMPartialFailureThenRepair(t *testing.T) {
+	_, k := openVM(t)
+	r, _, _ := newTestReconciler(t, k)
+	tab := vmTable()
+	broken := vsvc(tcp("10.10.0.99:80"), "nosuch", dest("10.20.0.1:80", 1, DR))
+	tab.Services = append(tab.Services, broken)
+	err := r.Apply(tab)
+	if err == nil || !strings.Contains(err.Error(), "create service tcp/10.10.0.99:80") ||
+		!strings.Contains(err.Error(), "ip_vs_<name> loaded") {
+		t.Fatalf("Apply: %v", err)
+	}
+	assertKernel(t, k, vmTable()) // everything else went in
+	if c := r.Counters(); c.Errors != 1 || c.LastError == "" {
+		t.Errorf("counters %+v", c)
+	}
+	tab.Services[len(tab.Services)-1].Scheduler = "rr"
+	k.reset()
+	if err := r.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	assertWrites(t, k, map[Op]int{OpCreateService: 1, OpCreateDestination: 1})
+	assertKernel(t, k, tab)
 }
