@@ -83,6 +83,12 @@ func (d *decoder) decode(key string, data any, rv reflect.Value) {
 			d.col.decodeError(key, "must be an array, not "+describeValue(data))
 			return
 		}
+		if len(items) == 0 {
+			// An empty array is the same as none: the canonical form
+			// leaves it out, so it must decode the same way.
+			rv.SetZero()
+			return
+		}
 		s := reflect.MakeSlice(rv.Type(), len(items), len(items))
 		for i, e := range items {
 			d.decode(indexKey(key, i), e, s.Index(i))
