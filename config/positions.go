@@ -134,6 +134,9 @@ func (p positions) line(path string) int {
 
 func scanPositions(src []byte) positions {
 	sc := &scanner{s: src, line: 1, pos: positions{}, arrays: map[string]int{}}
+	if strings.HasPrefix(string(src[:min(3, len(src))]), "\ufeff") {
+		sc.i = 3 // a UTF-8 byte order mark, which the TOML parser accepts
+	}
 	sc.document()
 	return sc.pos
 }

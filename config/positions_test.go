@@ -53,6 +53,16 @@ func TestUnknownKeys(t *testing.T) {
 				`8: virtual_server "web": scheduler_flags[0]: scheduler rr takes no flags (got "]")`,
 				`10: virtual_server "web": bogus: unknown key`,
 			}},
+		{"byte order mark", "\ufeff[global]\nlisten = \"x\"\nfoo = 1\n",
+			[]string{
+				`2: global.listen: "x" is not host:port (for example ":3636" or "127.0.0.1:3636")`,
+				`3: global.foo: unknown key`,
+			}},
+		{"CRLF line ends", "[global]\r\nlisten = \"x\"\r\n\r\nfoo = 1\r\n",
+			[]string{
+				`2: global.listen: "x" is not host:port (for example ":3636" or "127.0.0.1:3636")`,
+				`4: global.foo: unknown key`,
+			}},
 		{"unknown key inside unknown table", "[vrrp.extra]\nx = 1\n",
 			[]string{
 				`1: vrrp.extra: unknown key`,

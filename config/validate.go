@@ -118,8 +118,12 @@ func (v *validator) name(key, s string) {
 		v.addf(key, "is required")
 		return
 	}
-	if !safeName.MatchString(s) {
+	switch {
+	case !safeName.MatchString(s):
 		v.addf(key, "%q may contain only letters, digits, '.', '_' and '-'", s)
+	case s == "." || s == "..":
+		// Would be cleaned out of a URL path.
+		v.addf(key, "%q is not a usable name", s)
 	}
 }
 

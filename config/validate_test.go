@@ -156,6 +156,8 @@ func TestValidationRules(t *testing.T) {
 			[]string{`1: virtual_server[0]: name: is required`}},
 		{"vs name unsafe", "[[virtual_server]]\nname = \"web server\"\nvip = \"10.0.0.1\"\nport = 80\n",
 			[]string{`2: virtual_server "web server": name: "web server" may contain only letters, digits, '.', '_' and '-'`}},
+		{"vs name dot-dot", "[[virtual_server]]\nname = \"..\"\nvip = \"10.0.0.1\"\nport = 80\n",
+			[]string{`2: virtual_server "..": name: ".." is not a usable name`}},
 		{"vs duplicate name", vs + "[[virtual_server]]\nname = \"web\"\nvip = \"10.0.0.2\"\nport = 80\n",
 			[]string{`6: virtual_server[1] "web": name: duplicate name "web" (also virtual_server[0])`}},
 		{"vs vip and fwmark", vs + "fwmark = 3\n",
