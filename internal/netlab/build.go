@@ -17,6 +17,7 @@ var builds struct {
 	sync.Mutex
 	dir   string
 	paths map[string]string
+	errs  map[string]string // a failed build is not retried by every test
 }
 
 // BuildBinary builds the Go main package pkg (an import path such as
@@ -31,19 +32,23 @@ func BuildBinary(t testing.TB, pkg string) string {
 	if p, ok := builds.paths[pkg]; ok {
 		return p
 	}
+	if msg, ok := builds.errs[pkg]; ok {
+		t.Fatal(msg)
+	}
 	if builds.dir == "" {
 		removeStaleBuildDirs()
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("netlab-bin-%d", os.Getpid()))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatalf("netlab: %v", err)
 		}
-		builds.dir, builds.paths = dir, map[string]string{}
+		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]string{}
 	}
 	out := filepath.Join(builds.dir, path.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("netlab: go build %s: %v\n%s", pkg, err, b)
+		builds.errs[pkg] = fmt.Sprintf("netlab: go build %s: %v\n%s", pkg, err, b)
+		t.Fatal(builds.errs[pkg])
 	}
 	builds.paths[pkg] = out
 	return out
