@@ -418,6 +418,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 	portOK := vs.Fwmark == 0 && vs.Port >= 1 && vs.Port <= 65535 && !v.col.isBad(key+".port")
 	names := map[string]int{}
 	dests := map[string]int{}
+	portless := false
 	for j := range vs.RealServers {
 		rs := &vs.RealServers[j]
 		rk := indexKey(key+".real_server", j)
@@ -460,8 +461,9 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 				dests[d] = j
 			}
 		}
-		if hc := vs.HealthCheck; hc != nil && vs.Fwmark != 0 && rs.Port == 0 && hc.Port == 0 && needsPort(hc.Type) {
+		if hc := vs.HealthCheck; hc != nil && vs.Fwmark != 0 && rs.Port == 0 && hc.Port == 0 && needsPort(hc.Type) && !portless {
 			v.addf(key+".health_check.port", "is required: real server %q has no port to check (fwmark service)", rs.Name)
+			portless = true // once per service is enough
 		}
 	}
 }

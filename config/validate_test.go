@@ -243,7 +243,8 @@ func TestValidationRules(t *testing.T) {
 		{"rs forwarding", vs + rs + "forwarding = \"fast\"\n",
 			[]string{`8: virtual_server "web" real_server "rs1": forwarding: unknown forwarding method "fast" (valid: dr, nat, tun)`}},
 		{"fwmark rs without port", "[[virtual_server]]\nname = \"m\"\nfwmark = 1\n" + rs, nil},
-		{"fwmark check needs a port", "[[virtual_server]]\nname = \"m\"\nfwmark = 1\n[virtual_server.health_check]\ntype = \"tcp\"\n" + rs,
+		{"fwmark check needs a port", "[[virtual_server]]\nname = \"m\"\nfwmark = 1\n[virtual_server.health_check]\ntype = \"tcp\"\n" + rs +
+			"[[virtual_server.real_server]]\nname = \"rs2\"\naddress = \"10.0.1.2\"\n",
 			[]string{`4: virtual_server "m": health_check.port: is required: real server "rs1" has no port to check (fwmark service)`}},
 
 		// [virtual_server.health_check]

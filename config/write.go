@@ -10,7 +10,8 @@ import (
 )
 
 // Write encodes c canonically and stores it at path atomically (see
-// WriteBytes).
+// WriteBytes). It does not validate: pass it a config from Parse or
+// Normalize.
 func Write(path string, c *Config) error {
 	data, err := Encode(c)
 	if err != nil {
