@@ -80,9 +80,8 @@ func newTarget(host string, port int) target {
 func (t target) dial(ctx context.Context) (*net.TCPConn, error) {
 	var d net.Dialer
 	d.KeepAlive = -1 // a check's connection lives for one exchange
-	if t.isIP {
-		return d.DialTCP(ctx, "tcp", netip.AddrPort{}, t.ap)
-	}
+	// Not Dialer.DialTCP: with no local address it still binds the socket
+	// to 0.0.0.0:0, an extra system call and an early port search.
 	c, err := d.DialContext(ctx, "tcp", t.hostPt)
 	if err != nil {
 		return nil, err
@@ -155,6 +154,12 @@ func describeCert(err error) string {
 type tcpChecker struct{ target target }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
+	if c.target.isIP && c.target.ap.Addr().Zone() == "" {
+		if err := connectCheck(ctx, c.target.ap); err != nil {
+			return failed("connect", err)
+		}
+		return up("connected")
+	}
 	conn, err := c.target.dial(ctx)
 	if err != nil {
 		return failed("connect", err)

@@ -114,6 +114,12 @@ func rawListener(t *testing.T, fn func(net.Conn)) (string, int) {
 // hang: a server too busy to accept.
 func stuckListener(t *testing.T) (string, int) {
 	t.Helper()
+	host, port, _ := stuckListenerFD(t)
+	return host, port
+}
+
+func stuckListenerFD(t *testing.T) (string, int, int) {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +142,7 @@ func stuckListener(t *testing.T) (string, int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return "127.0.0.1", port
+	return "127.0.0.1", port, fd
 }
 
 func TestTCP(t *testing.T) {
@@ -149,6 +155,30 @@ func TestTCP(t *testing.T) {
 	host, port = stuckListener(t)
 	wantResult(t, check(t, Spec{Type: TCP, Address: host, Port: port, Timeout: 300 * time.Millisecond, Interval: time.Second}, nil),
 		false, "connect: timeout")
+}
+
+// TestTCPSlowHandshake covers connects that do not finish inside the
+// connect() call and must wait in the poller: the listener's queue is full
+// so the SYN is dropped, then room is made (or the listener closes) and
+// the kernel's SYN retransmission (1s) completes (or is refused).
+func TestTCPSlowHandshake(t *testing.T) {
+	host, port, fd := stuckListenerFD(t)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		if nfd, _, err := syscall.Accept(fd); err == nil {
+			syscall.Close(nfd)
+		}
+	}()
+	spec := Spec{Type: TCP, Address: host, Port: port, Timeout: 4 * time.Second, Interval: 5 * time.Second}
+	wantResult(t, check(t, spec, nil), true, "connected")
+
+	host2, port2, fd2 := stuckListenerFD(t)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		syscall.Shutdown(fd2, syscall.SHUT_RDWR) // stops listening
+	}()
+	spec = Spec{Type: TCP, Address: host2, Port: port2, Timeout: 4 * time.Second, Interval: 5 * time.Second}
+	wantResult(t, check(t, spec, nil), false, "connect: connection refused")
 }
 
 func TestTCPCheckAddressOverride(t *testing.T) {

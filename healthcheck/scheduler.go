@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -117,7 +116,6 @@ type group struct {
 	reason  string
 	since   time.Time
 	due     time.Time
-	index   int // in the queue; -1 when not queued (running or removed)
 	removed bool
 
 	lastCheck  time.Time
@@ -143,6 +141,7 @@ func New(opts Options) *Scheduler {
 	if s.clock == nil {
 		s.clock = realClock{}
 	}
+	s.queue.epoch = s.clock.Now()
 	if s.conc <= 0 {
 		s.conc = DefaultConcurrency
 	}
@@ -200,7 +199,7 @@ func (s *Scheduler) Set(checks map[string]Spec) error {
 		k := keys[id]
 		if _, ok := s.groups[k]; !ok && fresh[k] == nil {
 			host, port := norm[id].Target()
-			fresh[k] = &group{key: k, spec: norm[id], target: hostPort(host, port), index: -1,
+			fresh[k] = &group{key: k, spec: norm[id], target: hostPort(host, port),
 				tr: tracker{rise: norm[id].Rise, fall: norm[id].Fall}}
 		}
 	}
@@ -236,10 +235,7 @@ func (s *Scheduler) Set(checks map[string]Spec) error {
 	// Retire checks nobody references any more.
 	for k, g := range s.groups {
 		if len(g.ids) == 0 {
-			g.removed = true
-			if g.index >= 0 {
-				heap.Remove(&s.queue, g.index)
-			}
+			g.removed = true // the queue drops it lazily
 			delete(s.groups, k)
 		}
 	}
@@ -247,7 +243,7 @@ func (s *Scheduler) Set(checks map[string]Spec) error {
 		inheritState(g, oldByID)
 		g.due = now.Add(startOffset(k, g.spec.Interval))
 		s.groups[k] = g
-		heap.Push(&s.queue, g)
+		s.queue.push(g.due, g)
 	}
 	for _, id := range ids {
 		g := newByID[id]
@@ -336,14 +332,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		now := s.clock.Now()
-		for s.inFlight < s.conc && len(s.queue) > 0 && !s.queue[0].due.After(now) {
-			g := heap.Pop(&s.queue).(*group)
+		for s.inFlight < s.conc {
+			g := s.queue.popDue(now)
+			if g == nil {
+				break
+			}
 			s.inFlight++
 			work <- job{g: g, due: g.due} // never blocks: buffer = conc
 		}
 		var next time.Time // zero: nothing to wake up for but results
-		if s.inFlight < s.conc && len(s.queue) > 0 {
-			next = s.queue[0].due
+		if s.inFlight < s.conc {
+			next, _ = s.queue.peek()
 		}
 		deliver = append(deliver[:0], s.pending...)
 		clear(s.pending)
@@ -452,7 +451,7 @@ func (s *Scheduler) record(r result, now time.Time, out []Transition) []Transiti
 	if g.due.Before(now) {
 		g.due = now
 	}
-	heap.Push(&s.queue, g)
+	s.queue.push(g.due, g)
 	return out
 }
 
@@ -501,27 +500,4 @@ func (g *group) status(id string) Status {
 		LastCheck: g.lastCheck, LastDuration: g.lastDur, LastUp: g.lastUp, LastReason: g.lastReason,
 		Successes: g.tr.okRun, Failures: g.tr.failRun,
 	}
-}
-
-// dueQueue is a min-heap of groups by due time.
-type dueQueue []*group
-
-func (q dueQueue) Len() int           { return len(q) }
-func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
-func (q dueQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *dueQueue) Push(x any) {
-	g := x.(*group)
-	g.index = len(*q)
-	*q = append(*q, g)
-}
-func (q *dueQueue) Pop() any {
-	old := *q
-	g := old[len(old)-1]
-	old[len(old)-1] = nil
-	g.index = -1
-	*q = old[:len(old)-1]
-	return g
 }

@@ -1,0 +1,576 @@
+// Command benchhealth measures the health-check scheduler at scale: it
+// checks N real servers on loopback (one listener per 127.x.y.z address,
+// served by a helper process so their CPU is not counted), some refusing,
+// some stuck, some slow, every interval for a while, kills a sample of
+// listeners halfway and prints checks per second, CPU (% of one core, from
+// getrusage of this process only), peak RSS and the time from a listener
+// dying to its down transition.
+//
+//	benchhealth -n 10000 -duration 30s -type tcp
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"lbd/healthcheck"
+)
+
+const port = 8080
+
+type config struct {
+	n           int
+	typ         string
+	interval    time.Duration
+	timeout     time.Duration
+	rise, fall  int
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	kill        int
+	// Percentages of targets by behaviour; the rest answer at once.
+	refusePct, stuckPct, slowPct int
+	slowDelay                    time.Duration
+	seed                         uint64
+	cpuprofile                   string
+}
+
+// kind is what the listener at index i does.
+type kind int
+
+const (
+	normal kind = iota
+	refuse      // nothing listens: connection refused
+	stuck       // listens with a full backlog, never accepts: connects hang
+	slow        // answers after slowDelay (http); connects like normal (tcp)
+)
+
+func (c *config) kindOf(i int) kind {
+	switch p := i % 100; {
+	case p < c.refusePct:
+		return refuse
+	case p < c.refusePct+c.stuckPct:
+		return stuck
+	case p < c.refusePct+c.stuckPct+c.slowPct:
+		return slow
+	}
+	return normal
+}
+
+// addrOf spreads targets over 127.1.0.1 upwards, 250 per /24.
+func addrOf(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, byte(1 + i/62500), byte(i / 250 % 250), byte(i%250 + 1)})
+}
+
+func main() {
+	var c config
+	serve := flag.Bool("serve", false, "internal: run the listener helper")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured window here")
+	flag.IntVar(&c.n, "n", 10000, "targets")
+	flag.StringVar(&c.typ, "type", "tcp", "check type: tcp or http")
+	flag.DurationVar(&c.interval, "interval", time.Second, "check interval")
+	flag.DurationVar(&c.timeout, "timeout", 500*time.Millisecond, "check timeout")
+	flag.IntVar(&c.rise, "rise", 2, "rise")
+	flag.IntVar(&c.fall, "fall", 3, "fall")
+	flag.DurationVar(&c.duration, "duration", 30*time.Second, "measured run time")
+	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured start (checks spread over the first interval)")
+	flag.IntVar(&c.concurrency, "concurrency", 512, "scheduler workers")
+	flag.IntVar(&c.kill, "kill", 200, "listeners killed halfway through")
+	flag.IntVar(&c.refusePct, "refuse", 3, "% of targets with no listener")
+	flag.IntVar(&c.stuckPct, "stuck", 2, "% of targets that never accept")
+	flag.IntVar(&c.slowPct, "slow", 5, "% of targets that answer late (http)")
+	flag.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how late slow targets answer")
+	flag.Uint64Var(&c.seed, "seed", 1, "random seed for the killed sample")
+	flag.Parse()
+	log.SetFlags(0)
+	raiseNofile()
+	if *serve {
+		if err := runServer(&c); err != nil {
+			log.Fatalf("benchhealth helper: %v", err)
+		}
+		return
+	}
+	c.cpuprofile = *cpuprofile
+	if err := runBench(&c); err != nil {
+		log.Fatalf("benchhealth: %v", err)
+	}
+}
+
+// raiseNofile lifts the soft fd limit to the hard one: 10,000 listeners
+// and hundreds of checks in flight need more than the usual 1024.
+func raiseNofile() {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return
+	}
+	r.Cur = r.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
+}
+
+// ---- helper process: the real servers ----
+
+func runServer(c *config) error {
+	listeners := make([]net.Listener, c.n)
+	var stuckFDs []int
+	var lc net.ListenConfig
+	for i := 0; i < c.n; i++ {
+		ap := netip.AddrPortFrom(addrOf(i), port)
+		switch c.kindOf(i) {
+		case refuse:
+			continue
+		case stuck:
+			fd, err := stuckListen(ap)
+			if err != nil {
+				return err
+			}
+			stuckFDs = append(stuckFDs, fd)
+			continue
+		}
+		l, err := lc.Listen(context.Background(), "tcp", ap.String())
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", ap, err)
+		}
+		listeners[i] = l
+		delay := time.Duration(0)
+		if c.kindOf(i) == slow && c.typ == "http" {
+			delay = c.slowDelay
+		}
+		go accept(l, c.typ, delay)
+	}
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] != "kill" {
+			continue
+		}
+		for _, s := range f[1:] {
+			i, err := strconv.Atoi(s)
+			if err == nil && i >= 0 && i < c.n && listeners[i] != nil {
+				listeners[i].Close()
+				listeners[i] = nil
+			}
+		}
+		fmt.Printf("killed %d\n", time.Now().UnixNano())
+	}
+	for _, fd := range stuckFDs {
+		syscall.Close(fd)
+	}
+	return nil
+}
+
+// stuckListen listens with backlog 0 and never accepts: after one queued
+// connection the kernel drops SYNs, so connects time out.
+func stuckListen(ap netip.AddrPort) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		syscall.Close(fd)
+		return -1, fmt.Errorf("bind %s: %w", ap, err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+var response = []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+func accept(l net.Listener, typ string, delay time.Duration) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		if typ != "http" {
+			conn.Close()
+			continue
+		}
+		go func() {
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReaderSize(conn, 1024)
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) <= 2 { // end of headers
+					break
+				}
+			}
+			if delay > 0 {
+				time.Sleep(delay)
+			}
+			_, _ = conn.Write(response)
+		}()
+	}
+}
+
+// ---- the checking process ----
+
+type helper struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startHelper(c *config) (*helper, error) {
+	args := append([]string{"-serve"}, os.Args[1:]...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	if !h.out.Scan() || h.out.Text() != "ready" {
+		h.stop()
+		return nil, fmt.Errorf("helper did not start: %q %v", h.out.Text(), h.out.Err())
+	}
+	return h, nil
+}
+
+func (h *helper) kill(ids []int) (time.Time, error) {
+	var b strings.Builder
+	b.WriteString("kill")
+	for _, i := range ids {
+		fmt.Fprintf(&b, " %d", i)
+	}
+	b.WriteByte('\n')
+	if _, err := io.WriteString(h.stdin, b.String()); err != nil {
+		return time.Time{}, err
+	}
+	if !h.out.Scan() {
+		return time.Time{}, fmt.Errorf("helper: %v", h.out.Err())
+	}
+	f := strings.Fields(h.out.Text())
+	if len(f) != 2 || f[0] != "killed" {
+		return time.Time{}, fmt.Errorf("helper said %q", h.out.Text())
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	return time.Unix(0, ns), err
+}
+
+func (h *helper) stop() {
+	h.stdin.Close()
+	done := make(chan struct{})
+	go func() { h.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// gapRecorder measures, per target, the time between the starts of two
+// consecutive checks: the scheduler's cadence as the targets see it.
+type gapRecorder struct {
+	last  []atomic.Int64 // unix ns of the last check start, by target
+	hist  [10000]atomic.Uint32
+	count atomic.Uint64
+}
+
+func (g *gapRecorder) record(i int, now int64) {
+	if prev := g.last[i].Swap(now); prev != 0 {
+		ms := (now - prev) / int64(time.Millisecond)
+		g.hist[min(max(ms, 0), int64(len(g.hist)-1))].Add(1)
+		g.count.Add(1)
+	}
+}
+
+func (g *gapRecorder) quantile(q float64) int {
+	n := g.count.Load()
+	want := uint64(q * float64(n))
+	var acc uint64
+	for ms := range g.hist {
+		acc += uint64(g.hist[ms].Load())
+		if acc > want {
+			return ms
+		}
+	}
+	return len(g.hist) - 1
+}
+
+func (g *gapRecorder) reset() {
+	for i := range g.hist {
+		g.hist[i].Store(0)
+	}
+	g.count.Store(0)
+}
+
+type timed struct {
+	inner healthcheck.Checker
+	i     int
+	gaps  *gapRecorder
+}
+
+func (t *timed) Check(ctx context.Context) healthcheck.Result {
+	t.gaps.record(t.i, time.Now().UnixNano())
+	return t.inner.Check(ctx)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func sysTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Stime.Nano())
+}
+
+// procStatus reads a kB or count field from /proc/self/status.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, field+":"); ok {
+			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return v
+		}
+	}
+	return -1
+}
+
+func runBench(c *config) error {
+	if c.typ != "tcp" && c.typ != "http" {
+		return fmt.Errorf("-type %q: want tcp or http", c.typ)
+	}
+	fmt.Printf("benchhealth: %d %s targets on 127.1.x.y:%d, interval %v, timeout %v, rise %d, fall %d, %d workers, GOMAXPROCS %d\n",
+		c.n, c.typ, port, c.interval, c.timeout, c.rise, c.fall, c.concurrency, runtime.GOMAXPROCS(0))
+	fmt.Printf("  targets: %d%% refusing, %d%% stuck (never accept), %d%% slow (%v, http only), %d killed halfway\n",
+		c.refusePct, c.stuckPct, c.slowPct, c.slowDelay, c.kill)
+	h, err := startHelper(c)
+	if err != nil {
+		return err
+	}
+	defer h.stop()
+
+	// The sample to kill: targets that answer, chosen at random.
+	rng := rand.New(rand.NewPCG(c.seed, 42))
+	var candidates []int
+	for i := 0; i < c.n; i++ {
+		if k := c.kindOf(i); k == normal || k == slow {
+			candidates = append(candidates, i)
+		}
+	}
+	rng.Shuffle(len(candidates), func(a, b int) { candidates[a], candidates[b] = candidates[b], candidates[a] })
+	killIDs := candidates[:min(c.kill, len(candidates))]
+	isKilled := make(map[string]bool, len(killIDs))
+	for _, i := range killIDs {
+		isKilled[id(i)] = true
+	}
+
+	var mu sync.Mutex
+	downAt := map[string]time.Time{}
+	transitions := make(chan healthcheck.Transition, 1<<16)
+	var dropped atomic.Int64
+	gaps := &gapRecorder{last: make([]atomic.Int64, c.n)}
+	indexOf := make(map[string]int, c.n)
+	for i := 0; i < c.n; i++ {
+		indexOf[addrOf(i).String()] = i
+	}
+	s := healthcheck.New(healthcheck.Options{
+		Concurrency: c.concurrency,
+		OnTransition: func(tr healthcheck.Transition) {
+			select {
+			case transitions <- tr:
+			default:
+				dropped.Add(1)
+			}
+		},
+		NewChecker: func(sp healthcheck.Spec) (healthcheck.Checker, error) {
+			inner, err := healthcheck.NewChecker(sp, nil)
+			if err != nil {
+				return nil, err
+			}
+			return &timed{inner: inner, i: indexOf[sp.Address], gaps: gaps}, nil
+		},
+	})
+	go func() {
+		for tr := range transitions {
+			if !tr.Up && isKilled[tr.ID] {
+				mu.Lock()
+				if _, seen := downAt[tr.ID]; !seen {
+					downAt[tr.ID] = tr.Time
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+
+	specs := make(map[string]healthcheck.Spec, c.n)
+	for i := 0; i < c.n; i++ {
+		specs[id(i)] = healthcheck.Spec{
+			Type: healthcheck.Type(c.typ), Address: addrOf(i).String(), Port: port,
+			Path:     "/health",
+			Interval: c.interval, Timeout: c.timeout, Rise: c.rise, Fall: c.fall,
+		}
+	}
+	if err := s.Set(specs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+
+	time.Sleep(c.warmup)
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+	}
+	gaps.reset()
+	start, cpu0, sys0, checks0 := time.Now(), cpuTime(), sysTime(), s.Stats().Checks
+	var perSecond []uint64
+	var peakGoroutines, peakThreads int64
+	killAt := start.Add(c.duration / 2)
+	var killedAt time.Time
+	tick := time.NewTicker(time.Second)
+	last := checks0
+	for now := range tick.C {
+		st := s.Stats()
+		perSecond = append(perSecond, st.Checks-last)
+		last = st.Checks
+		peakGoroutines = max(peakGoroutines, int64(runtime.NumGoroutine()))
+		peakThreads = max(peakThreads, procStatus("Threads"))
+		if killedAt.IsZero() && !now.Before(killAt) {
+			if killedAt, err = h.kill(killIDs); err != nil {
+				return err
+			}
+		}
+		if now.Sub(start) >= c.duration {
+			break
+		}
+	}
+	tick.Stop()
+	if c.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	wall := time.Since(start)
+	cpu, sys := cpuTime()-cpu0, sysTime()-sys0
+	checks := s.Stats().Checks - checks0
+	snap := s.Snapshot()
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	close(transitions)
+
+	var up, down, unknown int
+	for _, st := range snap {
+		switch st.State {
+		case healthcheck.Up:
+			up++
+		case healthcheck.Down:
+			down++
+		default:
+			unknown++
+		}
+	}
+	expectDown := len(killIDs)
+	for i := 0; i < c.n; i++ {
+		if k := c.kindOf(i); k == refuse || k == stuck {
+			expectDown++
+		}
+	}
+
+	mu.Lock()
+	var detect []time.Duration
+	for _, i := range killIDs {
+		if t, ok := downAt[id(i)]; ok {
+			detect = append(detect, t.Sub(killedAt))
+		}
+	}
+	mu.Unlock()
+	slices.Sort(detect)
+	q := func(p float64) time.Duration {
+		if len(detect) == 0 {
+			return -1
+		}
+		return detect[min(int(p*float64(len(detect))), len(detect)-1)]
+	}
+	if os.Getenv("BENCH_DEBUG") != "" {
+		fmt.Println("  per second:", perSecond)
+		for ms := range gaps.hist {
+			if n := gaps.hist[ms].Load(); n > 0 && (ms < 950 || ms > 1050) {
+				fmt.Printf("  gap %dms: %d\n", ms, n)
+			}
+		}
+	}
+	slices.Sort(perSecond)
+
+	rate := float64(checks) / wall.Seconds()
+	want := float64(c.n) / c.interval.Seconds()
+	cpuPct := 100 * cpu.Seconds() / wall.Seconds()
+	rssMB := float64(procStatus("VmHWM")) / 1024
+	bound := time.Duration(c.fall)*c.interval + c.timeout + 100*time.Millisecond
+
+	fmt.Printf("  window: %.1fs measured after %v warm-up\n", wall.Seconds(), c.warmup)
+	fmt.Printf("  checks/s:        %.0f (target %.0f); per-second min %d, max %d\n", rate, want, perSecond[0], perSecond[len(perSecond)-1])
+	fmt.Printf("  check spacing:   p50 %dms, p99 %dms, max %dms per target (interval %v)\n",
+		gaps.quantile(0.5), gaps.quantile(0.99), gaps.quantile(1), c.interval)
+	fmt.Printf("  CPU:             %.1f%% of one core (%.1f%% user, %.1f%% system)\n",
+		cpuPct, 100*(cpu-sys).Seconds()/wall.Seconds(), 100*sys.Seconds()/wall.Seconds())
+	fmt.Printf("  peak RSS:        %.1f MB; goroutines ≤ %d, threads ≤ %d\n", rssMB, peakGoroutines, peakThreads)
+	fmt.Printf("  final states:    %d up, %d down (expected %d), %d unknown\n", up, down, expectDown, unknown)
+	fmt.Printf("  detection:       %d/%d killed listeners went down; p50 %v, p99 %v, max %v (bound fall×interval+timeout+100ms = %v)\n",
+		len(detect), len(killIDs), q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), q(1).Round(time.Millisecond), bound)
+	if n := dropped.Load(); n > 0 {
+		fmt.Printf("  WARNING: %d transitions dropped by the bench's own buffer\n", n)
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	fmt.Printf("  goals: rate %s, cpu<50%% %s, rss<200MB %s, p99 detection %s\n",
+		verdict(rate >= 0.99*want), verdict(cpuPct < 50), verdict(rssMB < 200),
+		verdict(len(detect) == len(killIDs) && q(0.99) <= bound))
+	return nil
+}
+
+func id(i int) string { return "bench/rs" + strconv.Itoa(i) }
