@@ -51,7 +51,7 @@ type vrrpOpts struct {
 
 // vrrpDirector is one `lbd -config FILE` process in a namespace.
 type vrrpDirector struct {
-	t      *testing.T
+	tb     testing.TB
 	h      *netlab.Host
 	bin    string
 	conf   string
@@ -75,34 +75,41 @@ func vrrpConfig(o vrrpOpts, notifyFile string) string {
 	return b.String()
 }
 
-// startVRRPDirector writes the config and starts lbd in h. The process is
-// killed at the end of the test (netlab also kills what is left in the
-// namespace).
-func startVRRPDirector(t *testing.T, h *netlab.Host, bin string, o vrrpOpts) *vrrpDirector {
-	t.Helper()
-	dir := t.TempDir()
-	d := &vrrpDirector{t: t, h: h, bin: bin, conf: filepath.Join(dir, "lbd.toml"),
+// newVRRPDirector writes the config for lbd in h; start runs it. The
+// process is killed at the end of the test (netlab also kills what is left
+// in the namespace).
+func newVRRPDirector(tb testing.TB, h *netlab.Host, bin string, o vrrpOpts) *vrrpDirector {
+	tb.Helper()
+	dir := tb.TempDir()
+	d := &vrrpDirector{tb: tb, h: h, bin: bin, conf: filepath.Join(dir, "lbd.toml"),
 		notify: filepath.Join(dir, "transitions"), out: &vrrpBuffer{}}
 	if err := os.WriteFile(d.conf, []byte(vrrpConfig(o, d.notify)), 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	d.start()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		d.signal(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("lbd in %s said:\n%s", h.Name, d.out.String())
+		if tb.Failed() {
+			tb.Logf("lbd in %s said:\n%s", h.Name, d.out.String())
 		}
 	})
 	return d
 }
 
+// startVRRPDirector is newVRRPDirector and start.
+func startVRRPDirector(t *testing.T, h *netlab.Host, bin string, o vrrpOpts) *vrrpDirector {
+	t.Helper()
+	d := newVRRPDirector(t, h, bin, o)
+	d.start()
+	return d
+}
+
 // start (re)starts lbd with the same configuration.
 func (d *vrrpDirector) start() {
-	d.t.Helper()
+	d.tb.Helper()
 	d.cmd = d.h.Cmd(d.bin, "-config", d.conf)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
+		d.tb.Fatal(err)
 	}
 	d.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) {
@@ -121,7 +128,7 @@ func (d *vrrpDirector) signal(sig syscall.Signal) {
 	select {
 	case <-d.done:
 	case <-time.After(10 * time.Second):
-		d.t.Errorf("lbd in %s did not exit on %v", d.h.Name, sig)
+		d.tb.Errorf("lbd in %s did not exit on %v", d.h.Name, sig)
 		d.cmd.Process.Kill()
 		<-d.done
 	}

@@ -1,0 +1,361 @@
+//go:build !vm
+
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lbd/internal/netlab"
+)
+
+// BenchmarkVRRPFailover is `make bench-failover`: the client-observed
+// outage when the master director dies, lbd against keepalived in the same
+// topology (two directors, priorities 200/100, VRID 51, one VIP; a client
+// probing a TCP service bound on the VIP on both directors every 10ms).
+// A trial SIGKILLs the master's VRRP daemon and stops its service at the
+// same instant (the director is gone; the VIP it held stays on its
+// interface, as after a crash). The outage is the gap between the last
+// successful probe before the failure and the first one after it.
+// Run with -benchtime 1x; LBD_FAILOVER_TRIALS sets the trials per case
+// (default 10).
+func BenchmarkVRRPFailover(b *testing.B) {
+	netlab.Require(b, "keepalived")
+	bin := os.Getenv("LBD_BIN")
+	if bin == "" {
+		bin = netlab.BuildBinary(b, "lbd/cmd/lbd")
+	}
+	trials := 10
+	if s := os.Getenv("LBD_FAILOVER_TRIALS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("LBD_FAILOVER_TRIALS=%q", s)
+		}
+		trials = n
+	}
+	type result struct {
+		impl     string
+		interval time.Duration
+		outages  []time.Duration
+	}
+	var results []result
+	for range b.N {
+		results = results[:0]
+		for _, interval := range []time.Duration{time.Second, 100 * time.Millisecond} {
+			for _, impl := range []string{"lbd", "keepalived"} {
+				outs := vrrpFailoverTrials(b, impl, bin, interval, trials)
+				results = append(results, result{impl, interval, outs})
+			}
+		}
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "\nclient-observed outage after SIGKILL of the master (%d trials each, probes every 10ms)\n", trials)
+	fmt.Fprintf(&report, "%-10s %-8s %9s %9s %9s   %s\n", "daemon", "advert", "median", "min", "max", "Master_Down_Interval (backup, prio 100)")
+	medians := map[string]time.Duration{}
+	for _, r := range results {
+		med := vrrpMedian(r.outages)
+		medians[fmt.Sprint(r.impl, r.interval)] = med
+		fmt.Fprintf(&report, "%-10s %-8v %9v %9v %9v   %v\n", r.impl, r.interval, med.Round(time.Millisecond),
+			slices.Min(r.outages).Round(time.Millisecond), slices.Max(r.outages).Round(time.Millisecond), vrrpDown(100, r.interval))
+		b.ReportMetric(float64(med.Milliseconds()), fmt.Sprintf("ms-median-%s-%v", r.impl, r.interval))
+	}
+	for _, interval := range []time.Duration{time.Second, 100 * time.Millisecond} {
+		l, k := medians[fmt.Sprint("lbd", interval)], medians[fmt.Sprint("keepalived", interval)]
+		fmt.Fprintf(&report, "advert %v: lbd/keepalived = %.2f\n", interval, float64(l)/float64(k))
+	}
+	goal := 3*100*time.Millisecond + vrrpSkew(100, 100*time.Millisecond) + 30*time.Millisecond
+	l100, k100 := medians[fmt.Sprint("lbd", 100*time.Millisecond)], medians[fmt.Sprint("keepalived", 100*time.Millisecond)]
+	verdict := "met"
+	if l100 > goal || l100 > k100 {
+		verdict = "NOT met"
+	}
+	fmt.Fprintf(&report, "goal at 100ms: lbd <= 3x100ms + skew + 30ms = %v and <= keepalived (%v): %s (lbd %v)\n",
+		goal, k100.Round(time.Millisecond), verdict, l100.Round(time.Millisecond))
+	fmt.Print(report.String())
+}
+
+func vrrpMedian(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// vrrpDaemon is a VRRP daemon (lbd or keepalived) the bench can start and
+// kill on one director.
+type vrrpDaemon interface {
+	start()
+	kill()
+}
+
+// vrrpLbd runs lbd with a VRRP-only config.
+type vrrpLbd struct{ d *vrrpDirector }
+
+func (l vrrpLbd) start() { l.d.start() }
+func (l vrrpLbd) kill()  { l.d.signal(syscall.SIGKILL) }
+
+// vrrpKeepalived runs keepalived VRRP-only in a namespace.
+type vrrpKeepalived struct {
+	b    testing.TB
+	h    *netlab.Host
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newVRRPKeepalived(b testing.TB, h *netlab.Host, prio int, interval time.Duration, vip netip.Addr) *vrrpKeepalived {
+	k := &vrrpKeepalived{b: b, h: h, dir: b.TempDir()}
+	conf := fmt.Sprintf(`global_defs {
+  vrrp_version 3
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority %d
+  advert_int %s
+  virtual_ipaddress {
+    %s/32
+  }
+}
+`, prio, strconv.FormatFloat(interval.Seconds(), 'f', -1, 64), vip)
+	if err := os.WriteFile(filepath.Join(k.dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	h.Exec("keepalived", "-t", "-f", filepath.Join(k.dir, "keepalived.conf"))
+	b.Cleanup(k.kill)
+	return k
+}
+
+func (k *vrrpKeepalived) start() {
+	k.cmd = k.h.Cmd("keepalived", "-n", "-l", "-P", "-f", filepath.Join(k.dir, "keepalived.conf"),
+		"-p", filepath.Join(k.dir, "keepalived.pid"), "-r", filepath.Join(k.dir, "vrrp.pid"))
+	if err := k.cmd.Start(); err != nil {
+		k.b.Fatal(err)
+	}
+	k.done = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(k.cmd, k.done)
+}
+
+// kill SIGKILLs keepalived and its VRRP child at once.
+func (k *vrrpKeepalived) kill() {
+	if k.cmd == nil {
+		return
+	}
+	if b, err := os.ReadFile(filepath.Join(k.dir, "vrrp.pid")); err == nil {
+		if child, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			syscall.Kill(child, syscall.SIGKILL)
+		}
+	}
+	k.cmd.Process.Kill()
+	<-k.done
+	k.cmd = nil
+	// A zombie child would make keepalived believe it is still running.
+	os.Remove(filepath.Join(k.dir, "vrrp.pid"))
+	os.Remove(filepath.Join(k.dir, "keepalived.pid"))
+}
+
+// vrrpService is a TCP service on VIP:port in a director's namespace,
+// bound before the VIP exists (IP_FREEBIND).
+type vrrpService struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func startVRRPService(b testing.TB, h *netlab.Host, addr netip.AddrPort) *vrrpService {
+	s := &vrrpService{}
+	err := h.Do(func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+			})
+			return errors.Join(err, serr)
+		}}
+		var err error
+		s.ln, err = lc.Listen(b.Context(), "tcp", addr.String())
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := s.ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return s
+}
+
+func (s *vrrpService) stop() {
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+// vrrpProber connects to the VIP from the client every 10ms.
+type vrrpProber struct {
+	mu     sync.Mutex
+	probes []vrrpProbe
+	stopc  chan struct{}
+	done   chan error
+}
+
+type vrrpProbe struct {
+	at time.Time
+	ok bool
+}
+
+func startVRRPProber(client *netlab.Host, addr netip.AddrPort) *vrrpProber {
+	p := &vrrpProber{stopc: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		// One thread in the client namespace for the whole run.
+		p.done <- client.Do(func() error {
+			d := net.Dialer{Timeout: 20 * time.Millisecond}
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-p.stopc:
+					return nil
+				case <-tick.C:
+				}
+				at := time.Now()
+				c, err := d.Dial("tcp", addr.String())
+				if err == nil {
+					c.Close()
+				}
+				p.mu.Lock()
+				p.probes = append(p.probes, vrrpProbe{at, err == nil})
+				p.mu.Unlock()
+			}
+		})
+	}()
+	return p
+}
+
+func (p *vrrpProber) stop() error {
+	close(p.stopc)
+	return <-p.done
+}
+
+func (p *vrrpProber) snapshot() []vrrpProbe {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.probes)
+}
+
+// okSince reports whether every probe of the last d succeeded (and there
+// were some).
+func (p *vrrpProber) okSince(d time.Duration) bool {
+	ps := p.snapshot()
+	from := time.Now().Add(-d)
+	n := 0
+	for i := len(ps) - 1; i >= 0 && ps[i].at.After(from); i-- {
+		if !ps[i].ok {
+			return false
+		}
+		n++
+	}
+	return n >= int(d/(20*time.Millisecond))
+}
+
+// outageAfter measures the failure that started after t: from the last
+// successful probe before the first failed one to the first success after
+// it. ok is false if it has not ended yet.
+func (p *vrrpProber) outageAfter(t time.Time) (time.Duration, bool) {
+	ps := p.snapshot()
+	first := slices.IndexFunc(ps, func(x vrrpProbe) bool { return !x.ok && !x.at.Before(t) })
+	if first < 1 {
+		return 0, false
+	}
+	for i := first; i < len(ps); i++ {
+		if ps[i].ok {
+			return ps[i].at.Sub(ps[first-1].at), true
+		}
+	}
+	return 0, false
+}
+
+// vrrpFailoverTrials measures `trials` failovers of one implementation at
+// one advert interval on a fresh LAN.
+func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, trials int) []time.Duration {
+	lan := netlab.NewLAN(b, "vrb", 3)
+	h1, h2, client := lan.Hosts[0], lan.Hosts[1], lan.Hosts[2]
+	vip := lan.IPv4(100)
+	svc := netip.AddrPortFrom(vip, 8080)
+	var d1, d2 vrrpDaemon
+	if impl == "lbd" {
+		d1 = vrrpLbd{newVRRPDirector(b, h1, bin, vrrpOpts{priority: 200, interval: interval, vip: vip})}
+		d2 = vrrpLbd{newVRRPDirector(b, h2, bin, vrrpOpts{priority: 100, interval: interval, vip: vip})}
+	} else {
+		d1 = newVRRPKeepalived(b, h1, 200, interval, vip)
+		d2 = newVRRPKeepalived(b, h2, 100, interval, vip)
+	}
+	s1 := startVRRPService(b, h1, svc)
+	s2 := startVRRPService(b, h2, svc)
+	defer func() { s1.stop(); s2.stop() }()
+	d1.start()
+	d2.start()
+	p := startVRRPProber(client, svc)
+	defer p.stop()
+
+	settle := func() {
+		deadline := time.Now().Add(3*vrrpDown(200, interval) + 10*time.Second)
+		for !(h1.HasAddr(b, vip) && !h2.HasAddr(b, vip) && p.okSince(300*time.Millisecond)) {
+			if time.Now().After(deadline) {
+				b.Fatalf("%s at %v: director 1 did not become the stable master", impl, interval)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if mac, _, ok := client.Neighbour(b, vip); !ok || mac.String() != h1.MAC.String() {
+			b.Fatalf("%s at %v: client's neighbour entry %v, want director 1 %v", impl, interval, mac, h1.MAC)
+		}
+	}
+	var outages []time.Duration
+	for i := 0; i < trials; i++ {
+		settle()
+		// Between adverts at a random phase, as a real crash would be.
+		time.Sleep(time.Duration(i) * interval / time.Duration(trials))
+		killed := time.Now()
+		d1.kill()
+		s1.stop()
+		deadline := killed.Add(vrrpDown(100, interval) + 10*time.Second)
+		for {
+			out, ok := p.outageAfter(killed)
+			if ok {
+				outages = append(outages, out)
+				b.Logf("%s advert %v trial %d: outage %v", impl, interval, i+1, out.Round(time.Millisecond))
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%s at %v trial %d: the service did not come back", impl, interval, i+1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		s1 = startVRRPService(b, h1, svc)
+		d1.start()
+	}
+	return outages
+}
