@@ -123,6 +123,7 @@ pad=$(( (512 - size % 512) % 512 ))
 head -c "$pad" /dev/zero >>"$img.tmp"
 mv "$img.tmp" "$img"
 # Keep only the newest few images.
-ls -1t "$cache"/initramfs-*.cpio.gz | tail -n +4 | xargs -r rm -f
+find "$cache" -maxdepth 1 -name 'initramfs-*.cpio.gz' -printf '%T@ %p\n' |
+	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -f
 log "built $img ($(du -h "$img" | cut -f1))"
 echo "$img"

@@ -77,7 +77,8 @@ write_env() { # $1 = unpacked package dir
 }
 
 newest_cached() {
-	ls -1dt "$kdir"/linux-image-*/.ok 2>/dev/null | head -n1 | xargs -r dirname
+	find "$kdir" -mindepth 2 -maxdepth 2 -path '*/linux-image-*/.ok' -printf '%T@ %h\n' 2>/dev/null |
+		sort -rn | head -n1 | cut -d' ' -f2-
 }
 
 fallback() {
@@ -103,15 +104,17 @@ if [ -f "$dest/.ok" ]; then
 	exit 0
 fi
 
+# As root, apt fetches as its _apt user, which may not reach this tree.
+aptopts=()
+[ "$(id -u)" -eq 0 ] && aptopts=(-o APT::Sandbox::User=root)
 tmp=$(mktemp -d "$kdir/.dl.XXXXXX")
-chmod 755 "$tmp" # lets apt fetch as its _apt user
 trap 'rm -rf "$tmp"' EXIT
 log "downloading $pkg"
-if ! (cd "$tmp" && apt-get download -q "$pkg" >&2); then
+if ! (cd "$tmp" && apt-get download -q "${aptopts[@]}" "$pkg" >&2); then
 	# The lists may name a version the mirror already dropped.
 	[ "$(id -u)" -eq 0 ] && { log "apt-get update"; apt-get update -qq >&2 || true; }
 	pkg2=$(resolve || true)
-	if [ -z "$pkg2" ] || ! (cd "$tmp" && apt-get download -q "$pkg2" >&2); then
+	if [ -z "$pkg2" ] || ! (cd "$tmp" && apt-get download -q "${aptopts[@]}" "$pkg2" >&2); then
 		fallback "cannot download $pkg"
 	fi
 	pkg=$pkg2
@@ -120,7 +123,7 @@ fi
 deb=$(ls "$tmp"/*.deb)
 mkdir -p "$tmp/x"
 dpkg-deb -x "$deb" "$tmp/x"
-kver=$(basename "$(ls -d "$tmp"/x/lib/modules/*/ | head -n1)")
+for d in "$tmp"/x/lib/modules/*/; do kver=$(basename "$d"); break; done
 # Debian ships no modules.dep; build it so modprobe can order the modules.
 depmod -b "$tmp/x" "$kver"
 rm -rf "$dest"

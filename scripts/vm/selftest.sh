@@ -31,6 +31,7 @@ chmod +x "$tmp/payload"
 } >"$tmp/want"
 
 rc=0
+# shellcheck disable=SC2016 # a literal $HOME must arrive unexpanded
 LBD_VM_QUIET=1 "$here/run" "$tmp/payload" "a b" "it's" '$HOME' "" >"$tmp/got" 2>"$tmp/err" || rc=$?
 fail=
 [ "$rc" = 3 ] || { echo "vm-selftest: exit status $rc, want 3" >&2; fail=1; }
