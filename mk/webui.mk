@@ -3,6 +3,9 @@
 # a missing chromium fails the test instead of skipping it. Screenshots of
 # every screen land in artifacts/screenshots (ignored by git).
 APT_PKGS += chromium
+# webui's `//go:build vm` test drives the real director through the console
+# and reads the kernel's IPVS table back (a console edit changes real IPVS).
+VM_PKGS += ./webui
 
 .PHONY: test-webui screenshots
 test-webui: deps

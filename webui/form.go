@@ -220,9 +220,15 @@ func ptrBool(p *bool, def bool) bool {
 	return *p
 }
 
+// durString shows a duration the way an operator would type it: "8h",
+// "5m", "1m30s", not Go's "8h0m0s".
 func durString(d config.Duration) string {
-	if d.Duration == 0 {
-		return "0s"
+	s := d.Duration.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	return d.Duration.String()
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -135,9 +135,11 @@ type client struct {
 	csrf string
 }
 
-func (h *harness) client() *client {
+func (h *harness) client() *client { return newClient(h.t, h.ts.URL) }
+
+func newClient(t *testing.T, base string) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{t: h.t, base: h.ts.URL, hc: &http.Client{
+	return &client{t: t, base: base, hc: &http.Client{
 		Jar:           jar,
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -188,21 +190,23 @@ func field(t *testing.T, re *regexp.Regexp, body string) string {
 }
 
 // login logs in through the form and returns the logged-in client.
-func (h *harness) login() *client {
-	h.t.Helper()
-	c := h.client()
+func (h *harness) login() *client { return loginAt(h.t, h.ts.URL) }
+
+func loginAt(t *testing.T, base string) *client {
+	t.Helper()
+	c := newClient(t, base)
 	page := c.get("/login")
 	r := c.post("/login", url.Values{
-		"csrf": {field(h.t, csrfRe, page.body)}, "user": {"alice"}, "password": {testPassword},
+		"csrf": {field(t, csrfRe, page.body)}, "user": {"alice"}, "password": {testPassword},
 	})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/status" {
-		h.t.Fatalf("login: %d %s\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
+		t.Fatalf("login: %d %s\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
 	st := c.get("/status")
 	if st.StatusCode != http.StatusOK {
-		h.t.Fatalf("status after login: %d", st.StatusCode)
+		t.Fatalf("status after login: %d", st.StatusCode)
 	}
-	c.csrf = field(h.t, csrfRe, st.body)
+	c.csrf = field(t, csrfRe, st.body)
 	return c
 }
 

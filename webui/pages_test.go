@@ -597,3 +597,15 @@ func TestEventsScreen(t *testing.T) {
 	}
 	mustContain(t, c.get("/status").body, "connection refused #9", `<span class="badge bad">down</span>`)
 }
+
+// The status screen's background refresh must not eat the message meant
+// for the page loaded after a POST.
+func TestFragmentKeepsFlash(t *testing.T) {
+	h := newHarness(t)
+	c := h.login()
+	mustStatus(t, c.post("/vs/web/rs/rs1/drain", with(c.formOf("/vs/web"), "back", "/status")), http.StatusSeeOther)
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/status/live", nil)
+	req.Header.Set(fragmentHeader, "1")
+	mustStatus(t, c.do(req), http.StatusOK)
+	mustContain(t, c.get("/status").body, `id="flash"`, "rs1 drained")
+}

@@ -163,9 +163,6 @@ func (s *Server) fill(c *gin.Context, p *page) {
 		if p.CSRF == "" {
 			p.CSRF = se.csrf
 		}
-		if p.Flash.Text == "" {
-			p.Flash = s.sessions.takeFlash(se.id)
-		}
 		st := s.d.Status()
 		p.Node = st.Node
 		if st.VRRP != nil {
@@ -182,6 +179,11 @@ func (s *Server) fill(c *gin.Context, p *page) {
 // becomes a clean 500 instead of half a page.
 func (s *Server) render(c *gin.Context, code int, name string, p *page) {
 	s.fill(c, p)
+	// Only whole pages take the one-shot message: a background refresh
+	// racing the redirect after a POST must not swallow it.
+	if se, ok := c.Get("session"); ok && p.Flash.Text == "" {
+		p.Flash = s.sessions.takeFlash(se.(session).id)
+	}
 	s.renderTemplate(c, code, name, "layout", p)
 }
 

@@ -105,3 +105,17 @@ func TestCleanUser(t *testing.T) {
 		}
 	}
 }
+
+func TestDurString(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 8 * time.Hour: "8h", 5 * time.Minute: "5m", 90 * time.Second: "1m30s",
+		100 * time.Millisecond: "100ms", time.Hour + time.Second: "1h0m1s", 2*time.Hour + 3*time.Minute: "2h3m",
+	} {
+		if got := durString(config.Duration{Duration: d}); got != want {
+			t.Errorf("durString(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(durString(config.Duration{Duration: d})); err != nil || back != d {
+			t.Errorf("%q does not parse back to %v", durString(config.Duration{Duration: d}), d)
+		}
+	}
+}

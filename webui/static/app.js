@@ -17,9 +17,11 @@
     var busy = false;
     var tick = function () {
       if (busy || document.hidden) return;
-      // Never pull a form away from someone typing into it.
+      // Never pull a form away from someone typing into it, nor a button
+      // from under the pointer about to click it.
       var a = document.activeElement;
       if (a && live.contains(a) && (a.tagName === 'INPUT' || a.tagName === 'SELECT')) return;
+      if (live.querySelector('button:hover, input:hover, a:hover')) return;
       busy = true;
       fetch(live.getAttribute('data-live'), {
         headers: { 'X-LBD-Fragment': '1' },
