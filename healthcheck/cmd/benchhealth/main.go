@@ -312,7 +312,10 @@ func (g *gapRecorder) record(i int, now int64) {
 
 func (g *gapRecorder) quantile(q float64) int {
 	n := g.count.Load()
-	want := uint64(q * float64(n))
+	if n == 0 {
+		return 0
+	}
+	want := min(uint64(q*float64(n)), n-1)
 	var acc uint64
 	for ms := range g.hist {
 		acc += uint64(g.hist[ms].Load())
@@ -351,6 +354,20 @@ func sysTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Stime.Nano())
+}
+
+// procCPU is a process's user+system CPU time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// Fields after the command: state is f[0], utime f[11], stime f[12].
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // procStatus reads a kB or count field from /proc/self/status.
@@ -464,6 +481,7 @@ func runBench(c *config) error {
 	}
 	gaps.reset()
 	start, cpu0, sys0, checks0 := time.Now(), cpuTime(), sysTime(), s.Stats().Checks
+	helper0 := procCPU(h.cmd.Process.Pid)
 	var perSecond []uint64
 	var peakGoroutines, peakThreads int64
 	killAt := start.Add(c.duration / 2)
@@ -491,6 +509,8 @@ func runBench(c *config) error {
 	}
 	wall := time.Since(start)
 	cpu, sys := cpuTime()-cpu0, sysTime()-sys0
+	helperCPU := procCPU(h.cmd.Process.Pid) - helper0
+	load, _ := os.ReadFile("/proc/loadavg")
 	checks := s.Stats().Checks - checks0
 	snap := s.Snapshot()
 	cancel()
@@ -554,6 +574,8 @@ func runBench(c *config) error {
 		gaps.quantile(0.5), gaps.quantile(0.99), gaps.quantile(1), c.interval)
 	fmt.Printf("  CPU:             %.1f%% of one core (%.1f%% user, %.1f%% system)\n",
 		cpuPct, 100*(cpu-sys).Seconds()/wall.Seconds(), 100*sys.Seconds()/wall.Seconds())
+	fmt.Printf("  (not counted:    listener helper %.1f%% of one core; machine load average %s)\n",
+		100*helperCPU.Seconds()/wall.Seconds(), strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Printf("  peak RSS:        %.1f MB; goroutines ≤ %d, threads ≤ %d\n", rssMB, peakGoroutines, peakThreads)
 	fmt.Printf("  final states:    %d up, %d down (expected %d), %d unknown\n", up, down, expectDown, unknown)
 	fmt.Printf("  detection:       %d/%d killed listeners went down; p50 %v, p99 %v, max %v (bound fall×interval+timeout+100ms = %v)\n",
