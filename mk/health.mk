@@ -1,0 +1,19 @@
+# healthcheck: checkers, rise/fall and the scheduler. Its tests run real
+# servers on loopback and real scripts (test-unit runs them with ./...).
+# bench-health checks 10,000 loopback listeners (served by a helper
+# process) every second and prints rate, CPU of the checking process only,
+# peak RSS and time from a listener dying to its down transition.
+.PHONY: test-health bench-health
+test-health:
+	$(GO) test -race -count=1 ./healthcheck/...
+
+BENCH_HEALTH_N ?= 10000
+BENCH_HEALTH_DURATION ?= 30s
+BENCH_HEALTH_TYPES ?= tcp http
+BENCH_HEALTH_FLAGS ?=
+bench-health:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/benchhealth ./healthcheck/cmd/benchhealth
+	@for t in $(BENCH_HEALTH_TYPES); do \
+		$(BIN)/benchhealth -n $(BENCH_HEALTH_N) -duration $(BENCH_HEALTH_DURATION) -type $$t $(BENCH_HEALTH_FLAGS) || exit 1; \
+	done
