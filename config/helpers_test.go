@@ -30,6 +30,8 @@ func TestSuggest(t *testing.T) {
 		{"Web", "web"},
 		{"web66", "web6"},
 		{"sheduler", "scheduler"},
+		{"wbe", "web"},
+		{"shceduler", "scheduler"},
 		{"persistance_netmask", "persistence_netmask"},
 		{"xyz", ""},
 		{"mail", ""},
