@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -405,4 +407,42 @@ func TestSpecValidation(t *testing.T) {
 	if _, err := (Spec{Type: Exec, Address: "10.0.0.1", Command: []string{"true"}}).Normalize(); err != nil {
 		t.Errorf("exec without port: %v", err)
 	}
+}
+
+func TestIPv6(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("IPv6 loopback unavailable in CI: %v", err)
+		}
+		t.Skipf("IPv6 loopback unavailable (CI unset): %v", err)
+	}
+	var mu sync.Mutex
+	var seenHost string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seenHost = r.Host
+		mu.Unlock()
+	}))
+	srv.Listener = l
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	host, port := addrOf(t, l.Addr().String())
+
+	wantResult(t, check(t, Spec{Type: TCP, Address: host, Port: port}, nil), true, "connected")
+	wantResult(t, check(t, Spec{Type: HTTP, Address: host, Port: port}, nil), true, "status 200")
+	mu.Lock()
+	if want := "[::1]:" + strconv.Itoa(port); seenHost != want {
+		t.Errorf("Host %q, want %q", seenHost, want)
+	}
+	mu.Unlock()
+
+	l2, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, closed := addrOf(t, l2.Addr().String())
+	l2.Close()
+	wantResult(t, check(t, Spec{Type: TCP, Address: "::1", Port: closed}, nil), false, "connect: connection refused")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -262,6 +263,9 @@ func (s *Scheduler) Set(checks map[string]Spec) error {
 	return nil
 }
 
+// inheritedNote marks a Reason carried over from an ID's previous check.
+const inheritedNote = " (before the check changed)"
+
 // inheritState gives a new check the state its IDs had under their old
 // checks, when they agree on a known one.
 func inheritState(g *group, oldByID map[string]*group) {
@@ -275,7 +279,10 @@ func inheritState(g *group, oldByID map[string]*group) {
 	}
 	if from != nil {
 		g.tr.state = from.tr.state
-		g.reason = from.reason + " (before the check changed)"
+		g.reason = from.reason
+		if !strings.HasSuffix(g.reason, inheritedNote) {
+			g.reason += inheritedNote
+		}
 		g.since = from.since
 	}
 }
