@@ -1,10 +1,3 @@
-// Package healthcheck decides whether real servers are up: checkers (tcp,
-// http, https, send_expect, exec) probe one target once, a rise/fall tracker
-// turns results into up/down transitions, and one Scheduler with a bounded
-// worker pool drives every check.
-//
-// The package is a leaf: it owns its types (Spec, Transition, Status) and the
-// director translates configuration into them.
 package healthcheck
 
 import (

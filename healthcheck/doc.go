@@ -1,0 +1,21 @@
+// Package healthcheck decides whether real servers are up.
+//
+// A Checker probes one target once (tcp connect, one HTTP/HTTPS request,
+// send/expect, or a program's exit status) within a deadline and returns a
+// Result with a short reason ("connect: connection refused", "status 503",
+// "body mismatch (status 200)", "exit 2", "timeout").
+//
+// A Scheduler runs many checks: Set registers them by ID (the director uses
+// "vsname/rsname"), Run drives them with a fixed pool of workers, and every
+// state change reaches Options.OnTransition. Identical checks registered
+// under several IDs run once and every ID gets the transition.
+//
+// States: a target is Unknown until its first success (then Up at once) or
+// its Fall-th consecutive failure (then Down). After that, Fall consecutive
+// failures take it Down and Rise consecutive successes bring it back Up.
+// A check whose Spec changes keeps the ID's state, so a config edit never
+// causes an outage by itself.
+//
+// The package is a leaf: it owns its types and imports nothing of lbd's;
+// the director translates configuration into Specs.
+package healthcheck
