@@ -27,7 +27,7 @@ import (
 // outage when the master director dies, lbd against keepalived in the same
 // topology (two directors, priorities 200/100, VRID 51, one VIP; a client
 // probing a TCP service bound on the VIP on both directors every 10ms).
-// A trial SIGKILLs the master's VRRP daemon and stops its service at the
+// A trial stops the master's service and SIGKILLs its VRRP daemon at the
 // same instant (the director is gone; the VIP it held stays on its
 // interface, as after a crash). The outage is the gap between the last
 // successful probe before the failure and the first one after it.
@@ -232,7 +232,7 @@ func startVRRPProber(client *netlab.Host, addr netip.AddrPort) *vrrpProber {
 	go func() {
 		// One thread in the client namespace for the whole run.
 		p.done <- client.Do(func() error {
-			d := net.Dialer{Timeout: 20 * time.Millisecond}
+			d := net.Dialer{Timeout: 50 * time.Millisecond}
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
 			for {
@@ -281,18 +281,25 @@ func (p *vrrpProber) okSince(d time.Duration) bool {
 	return n >= int(d/(20*time.Millisecond))
 }
 
-// outageAfter measures the failure that started after t: from the last
-// successful probe before the first failed one to the first success after
-// it. ok is false if it has not ended yet.
+// outageAfter measures the failure that started at or after t: from the
+// last successful probe before it to the first success after it. ok is
+// false if it has not ended yet.
 func (p *vrrpProber) outageAfter(t time.Time) (time.Duration, bool) {
 	ps := p.snapshot()
 	first := slices.IndexFunc(ps, func(x vrrpProbe) bool { return !x.ok && !x.at.Before(t) })
-	if first < 1 {
+	if first < 0 {
+		return 0, false
+	}
+	last := first - 1
+	for last >= 0 && !ps[last].ok {
+		last--
+	}
+	if last < 0 {
 		return 0, false
 	}
 	for i := first; i < len(ps); i++ {
 		if ps[i].ok {
-			return ps[i].at.Sub(ps[first-1].at), true
+			return ps[i].at.Sub(ps[last].at), true
 		}
 	}
 	return 0, false
@@ -338,9 +345,12 @@ func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, 
 		settle()
 		// Between adverts at a random phase, as a real crash would be.
 		time.Sleep(time.Duration(i) * interval / time.Duration(trials))
+		// The service goes first, so that a probe failing for another
+		// reason (a loaded machine) cannot be taken for the start of the
+		// outage while the dying director still answers.
 		killed := time.Now()
-		d1.kill()
 		s1.stop()
+		d1.kill()
 		deadline := killed.Add(vrrpDown(100, interval) + 10*time.Second)
 		for {
 			out, ok := p.outageAfter(killed)

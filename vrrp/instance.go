@@ -115,9 +115,21 @@ func (in *Instance) Run(ctx context.Context) error {
 		close(done)
 	}()
 
-	tr, err := in.sys.open()
-	if err != nil {
-		return in.errorf("%v", err)
+	n := newNotifier(in.cfg, in.log, &in.notifyErr)
+	defer n.close()
+	c := in.core
+	c.transitioned = func(t Transition) {
+		in.log.Info("vrrp transition", "from", t.From, "to", t.To, "reason", t.Reason,
+			"priority", t.Priority, "master", addrString(t.MasterAddr))
+		if in.cfg.OnTransition != nil {
+			in.cfg.OnTransition(t)
+		}
+		n.notify(t)
+	}
+
+	tr, err := in.open(ctx)
+	if err != nil || tr == nil {
+		return err // tr == nil: ctx ended while waiting for the interface
 	}
 	defer in.sys.close()
 	linkCtx, stopLinks := context.WithCancel(ctx)
@@ -127,19 +139,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		tr.close()
 		return in.errorf("watch links: %v", err)
 	}
-
-	n := newNotifier(in.cfg, in.log, &in.notifyErr)
-	defer n.close()
-	c := in.core
 	c.tr = tr
-	c.transitioned = func(t Transition) {
-		in.log.Info("vrrp transition", "from", t.From, "to", t.To, "reason", t.Reason,
-			"priority", t.Priority, "master", addrString(t.MasterAddr))
-		if in.cfg.OnTransition != nil {
-			in.cfg.OnTransition(t)
-		}
-		n.notify(t)
-	}
 
 	rx := make(chan rxPacket, 64)
 	readerDone := make(chan struct{})
@@ -181,6 +181,40 @@ func (in *Instance) Run(ctx context.Context) error {
 		in.publish()
 	}
 }
+
+// open opens the transport. An interface that does not exist (yet: a
+// late driver, a rename at boot) is a Fault, retried every second; any
+// other failure (no permission for raw sockets) is returned.
+func (in *Instance) open(ctx context.Context) (transport, error) {
+	for {
+		tr, err := in.sys.open()
+		if err == nil {
+			return tr, nil
+		}
+		if !errors.Is(err, errNoInterface) {
+			return nil, in.errorf("%v", err)
+		}
+		if in.core.state != Fault {
+			in.core.setState(in.newTime(), Fault, err.Error())
+			in.publish()
+		}
+		retry := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			retry.Stop()
+			in.core.shutdown(in.newTime())
+			in.publish()
+			return nil, nil
+		case cmd := <-in.cmds:
+			cmd(in.newTime())
+		case <-retry.C:
+		}
+		retry.Stop()
+	}
+}
+
+// errNoInterface is returned by system.open when the interface is missing.
+var errNoInterface = errors.New("no such interface")
 
 // read feeds received packets to the loop until the transport is closed.
 func (in *Instance) read(tr transport, rx chan<- rxPacket, done chan<- struct{}) {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -245,6 +246,32 @@ func TestRunOpenFailure(t *testing.T) {
 	err := in.Run(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "vrrp: vrid 51 on eth0: ") {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestRunWaitsForMissingInterface(t *testing.T) {
+	cfg := testConfig(100)
+	p, _ := validate(&cfg)
+	sys := newFakeSys(netip.MustParseAddr("10.77.0.11"))
+	sys.tr = newChanTransport()
+	sys.openErrs = []error{fmt.Errorf("interface eth0: %w", errNoInterface), fmt.Errorf("interface eth0: %w", errNoInterface)}
+	in := newInstance(cfg, p, sys)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- in.Run(ctx) }()
+	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
+	if r := in.Status().Reason; !strings.Contains(r, "no such interface") {
+		t.Fatalf("reason %q", r)
+	}
+	if err := in.Resign(0); err == nil {
+		t.Fatal("resign in fault succeeded")
+	}
+	// Retried every second; the interface "appears" on the third try.
+	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
 

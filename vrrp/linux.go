@@ -76,6 +76,10 @@ func (s *linuxSystem) open() (transport, error) {
 		link, err := nl.LinkByName(s.ifname)
 		if err != nil {
 			nl.Close()
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return fmt.Errorf("interface %s: %w", s.ifname, errNoInterface)
+			}
 			return fmt.Errorf("interface %s: %w", s.ifname, err)
 		}
 		ifi := &net.Interface{Index: link.Attrs().Index, Name: s.ifname}

@@ -291,3 +291,22 @@ func TestNSUnicastPeers(t *testing.T) {
 	ra.stop(t)
 	eventually(t, time.Second, "b master", func() bool { return rb.state() == Master })
 }
+
+// An interface that does not exist yet is a Fault, not an error: the
+// instance starts once it appears.
+func TestNSInterfaceAppearsLater(t *testing.T) {
+	netlab.Require(t)
+	lan := netlab.NewLAN(t, "vrrpl", 1)
+	h := lan.Hosts[0]
+	r := startRouter(t, h, Config{Interface: "eth9", VRID: 9, Priority: 100, AdvertInterval: 100 * time.Millisecond,
+		VIPs: []netip.Addr{netip.MustParseAddr("10.99.0.100")}, Preempt: true})
+	eventually(t, 2*time.Second, "fault", func() bool { return r.state() == Fault })
+	h.Exec("ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p")
+	h.Exec("ip", "addr", "add", "10.99.0.1/24", "dev", "eth9")
+	h.Exec("ip", "link", "set", "eth9p", "up")
+	h.Exec("ip", "link", "set", "eth9", "up")
+	eventually(t, 5*time.Second, "master on eth9", func() bool { return r.state() == Master })
+	if out := h.Exec("ip", "addr", "show", "dev", "eth9"); !strings.Contains(out, "10.99.0.100/32") {
+		t.Fatalf("VIP not on eth9:\n%s", out)
+	}
+}

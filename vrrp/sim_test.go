@@ -30,6 +30,7 @@ type fakeSys struct {
 	links     map[string]bool
 	linkCh    chan linkEvent
 	tr        *chanTransport // for Run-based tests
+	openErrs  []error        // returned by the next open calls, in order
 }
 
 func newFakeSys(local netip.Addr) *fakeSys {
@@ -38,6 +39,13 @@ func newFakeSys(local netip.Addr) *fakeSys {
 }
 
 func (f *fakeSys) open() (transport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.openErrs) > 0 {
+		err := f.openErrs[0]
+		f.openErrs = f.openErrs[1:]
+		return nil, err
+	}
 	if f.tr == nil {
 		return nil, errors.New("fake: no transport")
 	}
