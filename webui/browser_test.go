@@ -151,6 +151,24 @@ func (b *browser) submit(what, sel string) {
 	}
 }
 
+// submitLive clicks a button inside the status screen's live region. That
+// region is replaced every refresh, so a node looked up first may be gone
+// by the time a synthetic mouse click reaches it; the click is done in one
+// JavaScript turn instead. (A person's pointer pauses the refresh, see
+// app.js.)
+func (b *browser) submitLive(what, sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	click := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(function(){var e=document.querySelector(%q); if(!e) throw new Error("no %s"); e.click(); return true})()`, sel, sel))(ctx, t)
+		return err
+	})
+	if _, err := chromedp.RunResponse(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), click); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.run("open "+path, chromedp.Navigate(b.base+path))
@@ -318,7 +336,7 @@ func TestBrowser(t *testing.T) {
 	b.shot("06-status")
 
 	// Drain app1 from the status screen, then undrain it.
-	b.submit("drain", "#drain-shop-app1")
+	b.submitLive("drain", "#drain-shop-app1")
 	b.run("drained", chromedp.WaitVisible(chromedp.CSS("#undrain-shop-app1")))
 	if f := b.text("#flash"); !strings.Contains(f, "drained") {
 		t.Fatalf("flash %q", f)
@@ -328,7 +346,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal("app1 not drained in the config")
 	}
 	b.shot("07-status-drained")
-	b.submit("undrain", "#undrain-shop-app1")
+	b.submitLive("undrain", "#undrain-shop-app1")
 	b.run("undrained", chromedp.WaitVisible(chromedp.CSS("#drain-shop-app1")))
 	cfg, _ = h.d.Config()
 	if cfg.FindVirtualServer("shop").FindRealServer("app1").Drained {
