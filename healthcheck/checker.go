@@ -75,26 +75,22 @@ func newTarget(host string, port int) target {
 	return target{ap: ap, isIP: ok, hostPt: hostPort(host, port)}
 }
 
-// dial opens a fresh TCP connection; checks never reuse one, so a dead
-// server cannot hide behind a kept-alive socket.
-func (t target) dial(ctx context.Context) (*net.TCPConn, error) {
+// fast reports whether the target can use the raw-socket path.
+func (t target) fast() bool { return t.isIP && t.ap.Addr().Zone() == "" }
+
+// dial opens a fresh TCP connection whose Close sends a RST; checks never
+// reuse one, so a dead server cannot hide behind a kept-alive socket.
+func (t target) dial(ctx context.Context) (net.Conn, error) {
+	if t.fast() {
+		return dialConn(ctx, t.ap)
+	}
 	var d net.Dialer
 	d.KeepAlive = -1 // a check's connection lives for one exchange
-	// Not Dialer.DialTCP: with no local address it still binds the socket
-	// to 0.0.0.0:0, an extra system call and an early port search.
 	c, err := d.DialContext(ctx, "tcp", t.hostPt)
 	if err != nil {
 		return nil, err
 	}
-	return c.(*net.TCPConn), nil
-}
-
-// closeHard closes with a RST (SO_LINGER 0): at thousands of checks per
-// second, orderly closes would leave a TIME_WAIT socket per check on the
-// director.
-func closeHard(c *net.TCPConn) {
-	_ = c.SetLinger(0)
-	_ = c.Close()
+	return lingerConn{c.(*net.TCPConn)}, nil
 }
 
 // describe turns a network error into a short cause.
@@ -129,11 +125,21 @@ func describe(err error) string {
 	}
 	// Strip net.OpError's "dial tcp 10.0.0.1:80: " prefix: the target is
 	// known from context.
-	var op *net.OpError
-	for errors.As(err, &op) && op.Err != nil {
-		err = op.Err
+	for {
+		var op *net.OpError
+		var pe *os.PathError
+		var se *os.SyscallError
+		switch {
+		case errors.As(err, &op) && op.Err != nil:
+			err = op.Err
+		case errors.As(err, &pe) && pe.Err != nil:
+			err = pe.Err
+		case errors.As(err, &se) && se.Err != nil:
+			err = se.Err
+		default:
+			return err.Error()
+		}
 	}
-	return err.Error()
 }
 
 func describeCert(err error) string {
@@ -154,7 +160,7 @@ func describeCert(err error) string {
 type tcpChecker struct{ target target }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
-	if c.target.isIP && c.target.ap.Addr().Zone() == "" {
+	if c.target.fast() {
 		if err := connectCheck(ctx, c.target.ap); err != nil {
 			return failed("connect", err)
 		}
@@ -164,6 +170,6 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	closeHard(conn)
+	conn.Close()
 	return up("connected")
 }

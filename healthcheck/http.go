@@ -101,7 +101,7 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	defer closeHard(conn)
+	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}

@@ -37,7 +37,7 @@ func (c *sendExpectChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	defer closeHard(conn)
+	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
