@@ -38,17 +38,17 @@ extract_vmlinux() {
 		command -v "$cmd" >/dev/null || continue
 		for off in $(LC_ALL=C grep -obUaP "${magic#*:}" "$1" | cut -d: -f1 | head -n 3); do
 			case $cmd in
-			xz) tail -c +$((off + 1)) "$1" | xz -dcq --single-stream >"$2.tmp" 2>/dev/null || true ;;
-			gzip) tail -c +$((off + 1)) "$1" | gzip -dcq >"$2.tmp" 2>/dev/null || true ;;
-			zstd) tail -c +$((off + 1)) "$1" | zstd -dcq >"$2.tmp" 2>/dev/null || true ;;
+			xz) tail -c +$((off + 1)) "$1" | xz -dcq --single-stream >"$2.$$.tmp" 2>/dev/null || true ;;
+			gzip) tail -c +$((off + 1)) "$1" | gzip -dcq >"$2.$$.tmp" 2>/dev/null || true ;;
+			zstd) tail -c +$((off + 1)) "$1" | zstd -dcq >"$2.$$.tmp" 2>/dev/null || true ;;
 			esac
-			if [ "$(head -c 4 "$2.tmp" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
-				mv "$2.tmp" "$2"
+			if [ "$(head -c 4 "$2.$$.tmp" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+				mv "$2.$$.tmp" "$2"
 				return 0
 			fi
 		done
 	done
-	rm -f "$2.tmp"
+	rm -f "$2.$$.tmp"
 	return 1
 }
 
@@ -71,8 +71,8 @@ write_env() { # $1 = unpacked package dir
 		echo "VMLINUZ=$vmlinuz"
 		echo "KERNEL=$boot"
 		echo "KROOT=$pkgroot"
-	} >"$cache/kernel.env.tmp"
-	mv "$cache/kernel.env.tmp" "$cache/kernel.env"
+	} >"$cache/kernel.env.$$.tmp"
+	mv "$cache/kernel.env.$$.tmp" "$cache/kernel.env"
 	echo "$cache/kernel.env"
 }
 
@@ -99,6 +99,14 @@ fi
 [ -n "$pkg" ] || fallback "cannot resolve the package behind linux-image-amd64"
 
 dest=$kdir/$pkg
+if [ -f "$dest/.ok" ]; then
+	write_env "$dest"
+	exit 0
+fi
+
+# Parallel VM runs on a fresh machine: one downloads, the others wait.
+exec 9>"$kdir/.lock"
+flock 9
 if [ -f "$dest/.ok" ]; then
 	write_env "$dest"
 	exit 0
