@@ -355,10 +355,14 @@ func TestHTTPS(t *testing.T) {
 }
 
 func TestHTTPSSlowHandshake(t *testing.T) {
-	host, port, _, _ := tlsServer(t, 400*time.Millisecond)
-	slow := Spec{Type: HTTPS, Address: host, Port: port, Timeout: 1500 * time.Millisecond, Interval: 3 * time.Second}
+	host, port, roots, _ := tlsServer(t, 400*time.Millisecond)
+	slow := Spec{Type: HTTPS, Address: host, Port: port, Timeout: 3 * time.Second, Interval: 4 * time.Second}
 	wantResult(t, check(t, slow, nil), true, "status 200")
+	slow.TLSVerify = true
+	wantResult(t, check(t, slow, roots), true, "status 200")
 	slow.Timeout = 150 * time.Millisecond
+	wantResult(t, check(t, slow, roots), false, "tls handshake: timeout")
+	slow.TLSVerify = false
 	wantResult(t, check(t, slow, nil), false, "tls handshake: timeout")
 
 	// A server that accepts and never speaks TLS.
