@@ -145,7 +145,7 @@ func (d *Director) prepare(cfg *config.Config) error {
 		return nil
 	}
 	d.kernel = k
-	d.rec = balancer.New(k, balancer.Options{
+	d.rec = balancer.NewReconciler(k, balancer.Options{
 		ResyncInterval: cfg.Global.ResyncInterval.Duration,
 		RemoveGrace:    cfg.Global.RemoveGrace.Duration,
 		Logger:         d.log.With("part", "balancer"),
