@@ -45,6 +45,11 @@ type Options struct {
 	RetryDelay time.Duration
 	Logger     *slog.Logger
 	Clock      Clock
+	// Previous lists services an earlier run of lbd managed (the
+	// director keeps them in a state file). Those the first desired table
+	// no longer has are removed instead of being left alone as foreign,
+	// so a service dropped from the config while lbd was down still goes.
+	Previous []Key
 }
 
 func (o Options) withDefaults() Options {
@@ -142,9 +147,31 @@ func NewReconciler(k Kernel, opt Options) *Reconciler {
 		foreign:  map[Key]bool{},
 		kick:     make(chan struct{}, 1),
 	}
+	for _, k := range opt.Previous {
+		r.removing[k] = true
+	}
 	r.counters.Store(&Counters{})
 	r.snap.Store(&[]ServiceSnapshot{})
 	return r
+}
+
+// Managed lists the services the reconciler owns: the desired ones and
+// those it is still removing, sorted. The director persists it as the next
+// run's Options.Previous.
+func (r *Reconciler) Managed() []Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]Key, 0, len(r.byKey)+len(r.removing))
+	for k := range r.byKey {
+		keys = append(keys, k)
+	}
+	for k := range r.removing {
+		if r.byKey[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
 }
 
 // Apply makes t the desired table and brings the kernel to it. An invalid

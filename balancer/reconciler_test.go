@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -740,4 +741,47 @@ func TestKeyStrings(t *testing.T) {
 		t.Error("icmp accepted")
 	}
 	_ = fmt.Sprint(Tunnel, IPv4, TCP)
+}
+
+// A service an earlier run managed and the new table lacks is removed, not
+// adopted as foreign; a previous service still desired is kept as is, and a
+// truly foreign one is spared.
+func TestPreviousRunServicesRemoved(t *testing.T) {
+	f := NewFake()
+	first := NewReconciler(f, Options{Logger: slog.New(slog.DiscardHandler)})
+	tab := baseTable()
+	if err := first.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	foreign := Service{Key: tcp("10.9.9.9:22"), Scheduler: "rr"}
+	if err := f.CreateService(foreign); err != nil {
+		t.Fatal(err)
+	}
+	prev := first.Managed()
+	if len(prev) != len(tab.Services) {
+		t.Fatalf("Managed() = %v, want %d services", prev, len(tab.Services))
+	}
+
+	// lbd restarts with one service dropped from its config.
+	dropped := tab.Services[0].Key
+	tab.Services = tab.Services[1:]
+	f.ResetCounts()
+	second := NewReconciler(f, Options{Logger: slog.New(slog.DiscardHandler), Previous: prev})
+	if err := second.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Writes(); n != 1 || f.Count(OpRemoveService) != 1 {
+		t.Fatalf("restart with one service dropped: %d writes, want exactly the one removal", n)
+	}
+	for _, s := range f.Table().Services {
+		if s.Key == dropped {
+			t.Fatalf("dropped service %s still in the kernel", dropped)
+		}
+	}
+	if got := second.Managed(); len(got) != len(tab.Services) {
+		t.Fatalf("Managed() after removal = %v", got)
+	}
+	if len(f.Table().Services) != len(tab.Services)+1 {
+		t.Fatalf("foreign service not spared: %+v", f.Table())
+	}
 }

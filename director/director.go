@@ -41,6 +41,9 @@ type Options struct {
 	NewVRRP func(vrrpSettings) (vrrpInstance, error)
 	// EventLogSize bounds the event log; default 500.
 	EventLogSize int
+	// StateFile records the IPVS services lbd manages across restarts;
+	// "" keeps no record (a service dropped while lbd was down stays).
+	StateFile string
 }
 
 // Director is the running director. Its methods are safe for concurrent
@@ -61,6 +64,8 @@ type Director struct {
 	vrrp    *vrrpRunner
 	runCtx  context.Context // set by Run; instances started later use it
 	pending []func(context.Context)
+
+	savedManaged []balancer.Key
 
 	hc *healthcheck.Scheduler
 
@@ -136,6 +141,10 @@ func (d *Director) prepare(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	previous, err := readManaged(d.opt.StateFile)
+	if err != nil {
+		d.log.Warn("ignoring unreadable managed-services record", "err", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.kernel != nil { // opened concurrently
@@ -149,6 +158,7 @@ func (d *Director) prepare(cfg *config.Config) error {
 		ResyncInterval: cfg.Global.ResyncInterval.Duration,
 		RemoveGrace:    cfg.Global.RemoveGrace.Duration,
 		Logger:         d.log.With("part", "balancer"),
+		Previous:       previous,
 	})
 	if d.runCtx != nil {
 		ctx, rec := d.runCtx, d.rec
@@ -197,6 +207,7 @@ func (d *Director) applyPlan(p plan) {
 		if err := d.rec.Apply(p.table); err != nil {
 			d.log.Error("IPVS apply failed; will retry", "err", err)
 		}
+		d.saveManaged()
 	}
 	d.updatePenalty()
 }

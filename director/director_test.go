@@ -337,3 +337,56 @@ func (f *fakeVRRP) SetPenalty(src string, n int) {
 	f.penalty[src] = n
 }
 func (f *fakeVRRP) Resign(h time.Duration) error { f.resign = h; return nil }
+
+// A service dropped from the config while lbd was stopped is removed at the
+// next start; one created by someone else stays.
+func TestRestartRemovesServiceDroppedWhileStopped(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lbd.toml")
+	state := filepath.Join(dir, "run", "managed.json")
+	two := baseConfig + `
+[[virtual_server]]
+name = "dns"
+vip = "192.0.2.53"
+port = 53
+protocol = "udp"
+  [[virtual_server.real_server]]
+  name = "ns1"
+  address = "192.0.2.54"
+`
+	kernel := balancer.NewFake()
+	start := func(body string) *Director {
+		t.Helper()
+		os.WriteFile(path, []byte(body), 0o640)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Options{
+			Config: cfg, StateFile: state,
+			OpenKernel: func() (balancer.Kernel, error) { return kernel, nil },
+			Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+			NewChecker: (&scripted{down: map[string]bool{}}).checker,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	start(two)
+	foreign := balancer.Service{Key: balancer.ServiceKey(balancer.TCP, netip.MustParseAddrPort("198.51.100.1:22")), Scheduler: "rr"}
+	if err := kernel.CreateService(foreign); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(kernel.Table().Services); n != 3 {
+		t.Fatalf("%d services, want 3", n)
+	}
+	start(baseConfig) // restarted without "dns"
+	keys := map[string]bool{}
+	for _, s := range kernel.Table().Services {
+		keys[s.Key.String()] = true
+	}
+	if keys["udp/192.0.2.53:53"] || !keys["tcp/192.0.2.10:80"] || !keys["tcp/198.51.100.1:22"] {
+		t.Fatalf("after restart: %v", keys)
+	}
+}

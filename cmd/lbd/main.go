@@ -14,6 +14,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"lbd/config"
@@ -52,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("t", false, "check the configuration file and exit (0 = OK, 1 = errors)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -91,7 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version})
+	if *stateFile == "" {
+		*stateFile = defaultStateFile(*configPath)
+	}
+	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile})
 	if err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
 		return 1
@@ -163,6 +170,18 @@ func serveConsole(ctx context.Context, d *director.Director, log *slog.Logger) b
 		}
 	}()
 	return true
+}
+
+// defaultStateFile is per config file, so directors in several network
+// namespaces of one host (a lab) keep separate records; under /run because
+// the IPVS table it describes does not survive a reboot either.
+func defaultStateFile(configPath string) string {
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		abs = configPath
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join("/run/lbd", "managed-"+hex.EncodeToString(sum[:6])+".json")
 }
 
 func checkConfig(path string, stdout, stderr io.Writer) int {
