@@ -87,7 +87,9 @@ type Config struct {
 	// VIPs: at least one. The first one's family is the advert family.
 	VIPs []netip.Addr
 	// UnicastPeers, when set, replace multicast: adverts go to each peer and
-	// only adverts from them are accepted.
+	// only adverts from them are accepted. IPv6 adverts come from the
+	// link-local address unless UnicastSource is set: list the peers'
+	// link-local addresses, or set UnicastSource on every side.
 	UnicastPeers []netip.Addr
 	// UnicastSource is the advert source; default the interface's primary
 	// IPv4 address or IPv6 link-local address.
