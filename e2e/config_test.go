@@ -19,6 +19,7 @@ type vs struct {
 	port  int
 	sched string
 	rs    []rs
+	hc    string // body of [virtual_server.health_check]; "" = none
 }
 
 // rs is a real server of a vs; weight 0 means "not written" (default 1).
@@ -48,6 +49,9 @@ func (l *lab) config(global string, vss ...vs) string {
 	fmt.Fprintf(&b, "[global]\ninterface = \"eth0\"\nforwarding = %q\nresync_interval = \"1s\"\n%s\n", l.mode, global)
 	for _, v := range vss {
 		fmt.Fprintf(&b, "\n[[virtual_server]]\nname = %q\nvip = %q\nport = %d\nscheduler = %q\n", v.name, l.vip, v.port, v.sched)
+		if v.hc != "" {
+			fmt.Fprintf(&b, "  [virtual_server.health_check]\n%s\n", v.hc)
+		}
 		for _, r := range v.rs {
 			if r.quiesced {
 				continue // removed from the file, still in IPVS

@@ -34,13 +34,14 @@ import (
 // Each real server runs an HTTP server on every port in labPorts that
 // answers "NAME REMOTEADDR", so a reply says who served it and whom it saw.
 type lab struct {
-	t        *testing.T
-	mode     string // "dr" or "nat"
-	client   *netlab.Host
-	director *netlab.NS
-	dirMAC   net.HardwareAddr // the director's interface on the client's LAN
-	vip      netip.Addr
-	rs       []*realServer
+	t         *testing.T
+	mode      string // "dr" or "nat"
+	client    *netlab.Host
+	director  *netlab.NS
+	dirMAC    net.HardwareAddr // the director's interface on the client's LAN
+	directors []*netlab.Host   // DR labs: every director (the first is director)
+	vip       netip.Addr
+	rs        []*realServer
 }
 
 type realServer struct {
@@ -48,6 +49,9 @@ type realServer struct {
 	ns   *netlab.NS
 	addr netip.Addr       // where the director sends traffic
 	mac  net.HardwareAddr // source MAC of frames it sends towards the client
+
+	mu      sync.Mutex
+	servers map[int]*http.Server // by port; nil while stopped
 }
 
 // labPorts are the ports every real server serves HTTP on.
@@ -55,14 +59,21 @@ var labPorts = []int{80, 8080, 9090}
 
 func newDRLab(t *testing.T) *lab {
 	t.Helper()
-	vmtest.Require(t)
-	lan := netlab.NewLAN(t, "dr", 4)
-	l := &lab{t: t, mode: "dr", client: lan.Hosts[0], director: lan.Hosts[1].NS,
-		dirMAC: lan.Hosts[1].MAC, vip: lan.IPv4(100)}
+	l := newDRLabN(t, 1)
 	// The VRRP owner would add the VIP; here the lab does, since failover
 	// is not what these tests are about.
 	l.director.Exec("ip", "addr", "add", l.vip.String()+"/32", "dev", "eth0")
-	for i, h := range lan.Hosts[2:] {
+	return l
+}
+
+// newDRLabN builds a DR lab with n directors and leaves the VIP to them.
+func newDRLabN(t *testing.T, n int) *lab {
+	t.Helper()
+	vmtest.Require(t)
+	lan := netlab.NewLAN(t, "dr", 3+n)
+	l := &lab{t: t, mode: "dr", client: lan.Hosts[0], director: lan.Hosts[1].NS,
+		dirMAC: lan.Hosts[1].MAC, directors: lan.Hosts[1 : 1+n], vip: lan.IPv4(100)}
+	for i, h := range lan.Hosts[1+n:] {
 		// The VIP on lo makes the real server accept packets for it, and the
 		// ARP settings keep it from answering ARP for it on the LAN (else
 		// the client could reach it without the director).
@@ -107,22 +118,47 @@ func newNATLab(t *testing.T) *lab {
 
 func (l *lab) addRealServer(name string, ns *netlab.NS, addr netip.Addr, mac net.HardwareAddr) {
 	l.t.Helper()
-	rs := &realServer{name: name, ns: ns, addr: addr, mac: mac}
+	rs := &realServer{name: name, ns: ns, addr: addr, mac: mac, servers: map[int]*http.Server{}}
 	for _, port := range labPorts {
-		ln, err := ns.Listen("tcp4", fmt.Sprintf(":%d", port))
-		if err != nil {
-			l.t.Fatalf("%s: listen on :%d: %v", name, port, err)
-		}
-		srv := &http.Server{
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				fmt.Fprintf(w, "%s %s\n", name, r.RemoteAddr)
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
-		go srv.Serve(ln)
-		l.t.Cleanup(func() { srv.Close() })
+		rs.start(l.t, port)
 	}
+	l.t.Cleanup(func() {
+		for _, port := range labPorts {
+			rs.stop(port)
+		}
+	})
 	l.rs = append(l.rs, rs)
+}
+
+// start serves HTTP on port; the server answers "NAME REMOTEADDR".
+func (rs *realServer) start(t *testing.T, port int) {
+	t.Helper()
+	ln, err := rs.ns.Listen("tcp4", fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatalf("%s: listen on :%d: %v", rs.name, port, err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s\n", rs.name, r.RemoteAddr)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go srv.Serve(ln)
+	rs.mu.Lock()
+	rs.servers[port] = srv
+	rs.mu.Unlock()
+}
+
+// stop closes the server on port and its connections: the port refuses
+// connections until start.
+func (rs *realServer) stop(port int) {
+	rs.mu.Lock()
+	srv := rs.servers[port]
+	rs.servers[port] = nil
+	rs.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
 }
 
 // reply is what one request through the VIP brought back.
@@ -332,11 +368,17 @@ type daemon struct {
 // director namespace.
 func (l *lab) startLBD(config string) *daemon {
 	l.t.Helper()
+	return l.startLBDIn(l.director, config)
+}
+
+// startLBDIn runs lbd in the namespace ns.
+func (l *lab) startLBDIn(ns *netlab.NS, config string) *daemon {
+	l.t.Helper()
 	bin := vmtest.Binary(l.t, "lbd")
 	path := filepath.Join(l.t.TempDir(), "lbd.toml")
 	d := &daemon{config: path}
 	d.write(l.t, config)
-	d.Proc = vmtest.Start(l.t, "lbd", l.director.Cmd(bin, "-config", path))
+	d.Proc = vmtest.Start(l.t, "lbd in "+ns.Name, ns.Cmd(bin, "-config", path))
 	return d
 }
 
@@ -357,11 +399,17 @@ func (d *daemon) write(t *testing.T, config string) {
 // vmtest.Table.Rules) and returns the table.
 func (l *lab) waitRules(d *daemon, want string, timeout time.Duration) vmtest.Table {
 	l.t.Helper()
-	c := vmtest.IPVS(l.t, l.director)
+	return l.waitRulesIn(l.director, d, want, timeout)
+}
+
+// waitRulesIn is waitRules for the director in namespace ns.
+func (l *lab) waitRulesIn(ns *netlab.NS, d *daemon, want string, timeout time.Duration) vmtest.Table {
+	l.t.Helper()
+	c := vmtest.IPVS(l.t, ns)
 	var tab vmtest.Table
 	vmtest.Eventually(l.t, timeout, 100*time.Millisecond, "IPVS table", func() (bool, string) {
 		if d != nil && d.Exited() {
-			l.t.Fatalf("lbd exited: %v", d.Lines())
+			l.t.Fatalf("%s exited:\n%s", d.Name, strings.Join(d.Lines(), "\n"))
 		}
 		var err error
 		tab, err = vmtest.ReadTable(c)
@@ -372,4 +420,53 @@ func (l *lab) waitRules(d *daemon, want string, timeout time.Duration) vmtest.Ta
 		return got == want, fmt.Sprintf("have\n%swant\n%s", got, want)
 	})
 	return tab
+}
+
+// loader sends requests to VIP:port one after the other in the background
+// until stopped (at most max), counting failures.
+type loader struct {
+	stopc chan struct{}
+	done  chan struct{}
+
+	mu       sync.Mutex
+	ok, fail int
+	lastErr  error
+}
+
+func (l *lab) load(port, max int) *loader {
+	ld := &loader{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ld.done)
+		for i := 0; i < max; i++ {
+			select {
+			case <-ld.stopc:
+				return
+			default:
+			}
+			_, err := l.get(port)
+			ld.mu.Lock()
+			if err != nil {
+				ld.fail++
+				ld.lastErr = err
+			} else {
+				ld.ok++
+			}
+			ld.mu.Unlock()
+		}
+	}()
+	l.t.Cleanup(func() { ld.stop() })
+	return ld
+}
+
+// stop ends the loader and returns its counts.
+func (ld *loader) stop() (ok, fail int, lastErr error) {
+	select {
+	case <-ld.stopc:
+	default:
+		close(ld.stopc)
+	}
+	<-ld.done
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return ld.ok, ld.fail, ld.lastErr
 }

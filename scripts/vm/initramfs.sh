@@ -28,6 +28,10 @@ want=(
 	ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh
 	ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_twos
 	veth dummy llc stp bridge macvlan
+	# A real system loads these on demand when a netlink socket of their
+	# family is opened (vishvananda/netlink's NewHandle() opens XFRM and
+	# NETFILTER sockets); the VM has no modprobe to do it.
+	xfrm_user nfnetlink
 )
 declare -A opts=([dummy]="numdummies=0")
 # Debian's static busybox runs its own applets before anything on PATH
