@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
@@ -51,32 +54,51 @@ func BenchmarkVRRPFailover(b *testing.B) {
 	type result struct {
 		impl     string
 		interval time.Duration
-		outages  []time.Duration
+		trials   []vrrpTrial
 	}
 	var results []result
 	for range b.N {
 		results = results[:0]
 		for _, interval := range []time.Duration{time.Second, 100 * time.Millisecond} {
 			for _, impl := range []string{"lbd", "keepalived"} {
-				outs := vrrpFailoverTrials(b, impl, bin, interval, trials)
-				results = append(results, result{impl, interval, outs})
+				results = append(results, result{impl, interval, vrrpFailoverTrials(b, impl, bin, interval, trials)})
 			}
 		}
 	}
 	var report strings.Builder
-	fmt.Fprintf(&report, "\nclient-observed outage after SIGKILL of the master (%d trials each, probes every 10ms)\n", trials)
-	fmt.Fprintf(&report, "%-10s %-8s %9s %9s %9s   %s\n", "daemon", "advert", "median", "min", "max", "Master_Down_Interval (backup, prio 100)")
+	fmt.Fprintf(&report, "\nfailover after SIGKILL of the master, %d trials each (crash phases spread over the advert cycle)\n", trials)
+	fmt.Fprintf(&report, "outage: client-observed, TCP probes every 10ms; takeover: last advert of the old master -> first gratuitous ARP\n")
+	fmt.Fprintf(&report, "of the new one, minus Master_Down_Interval (3x advert + skew, backup priority 100), i.e. the daemon's own latency\n\n")
+	fmt.Fprintf(&report, "%-10s %-7s %14s %9s %9s %16s %16s\n", "daemon", "advert", "outage median", "min", "max", "Master_Down_Int.", "takeover median")
 	medians := map[string]time.Duration{}
 	for _, r := range results {
-		med := vrrpMedian(r.outages)
+		var outs, lat []time.Duration
+		for _, tr := range r.trials {
+			outs = append(outs, tr.outage)
+			lat = append(lat, tr.latency)
+		}
+		med := vrrpMedian(outs)
 		medians[fmt.Sprint(r.impl, r.interval)] = med
-		fmt.Fprintf(&report, "%-10s %-8v %9v %9v %9v   %v\n", r.impl, r.interval, med.Round(time.Millisecond),
-			slices.Min(r.outages).Round(time.Millisecond), slices.Max(r.outages).Round(time.Millisecond), vrrpDown(100, r.interval))
-		b.ReportMetric(float64(med.Milliseconds()), fmt.Sprintf("ms-median-%s-%v", r.impl, r.interval))
+		fmt.Fprintf(&report, "%-10s %-7v %14v %9v %9v %16v %16v\n", r.impl, r.interval, med.Round(time.Millisecond),
+			slices.Min(outs).Round(time.Millisecond), slices.Max(outs).Round(time.Millisecond), vrrpDown(100, r.interval),
+			vrrpMedian(lat).Round(100*time.Microsecond))
+		b.ReportMetric(float64(med.Microseconds())/1000, fmt.Sprintf("ms-outage-%s-%v", r.impl, r.interval))
 	}
+	fmt.Fprintf(&report, "\nper trial (same crash phases for both daemons):\n%-7s %-6s %12s %12s\n", "advert", "phase", "lbd", "keepalived")
+	for i, r := range results {
+		if r.impl != "lbd" || i+1 >= len(results) {
+			continue
+		}
+		k := results[i+1]
+		for j := range r.trials {
+			fmt.Fprintf(&report, "%-7v %-6v %12v %12v\n", r.interval, r.trials[j].phase.Round(time.Millisecond),
+				r.trials[j].outage.Round(time.Millisecond), k.trials[j].outage.Round(time.Millisecond))
+		}
+	}
+	fmt.Fprintln(&report)
 	for _, interval := range []time.Duration{time.Second, 100 * time.Millisecond} {
 		l, k := medians[fmt.Sprint("lbd", interval)], medians[fmt.Sprint("keepalived", interval)]
-		fmt.Fprintf(&report, "advert %v: lbd/keepalived = %.2f\n", interval, float64(l)/float64(k))
+		fmt.Fprintf(&report, "advert %v: outage median lbd/keepalived = %.3f\n", interval, float64(l)/float64(k))
 	}
 	goal := 3*100*time.Millisecond + vrrpSkew(100, 100*time.Millisecond) + 30*time.Millisecond
 	l100, k100 := medians[fmt.Sprint("lbd", 100*time.Millisecond)], medians[fmt.Sprint("keepalived", 100*time.Millisecond)]
@@ -306,30 +328,48 @@ func (p *vrrpProber) outageAfter(t time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// vrrpAdvertWatch reports the arrival of every VRRP advert in the client
-// namespace (source address), so trials can kill the master at a chosen
-// phase of its advert cycle: the outage is Master_Down_Interval minus the
-// time since the last advert, plus the takeover's own latency, and only
-// the latter is what the benchmark compares.
-func vrrpAdvertWatch(b testing.TB, client *netlab.Host) <-chan netip.Addr {
+// vrrpSniffer records, in the client namespace, the arrival of every VRRP
+// advert (so trials can kill the master at a chosen phase of its advert
+// cycle) and of every gratuitous ARP (so the takeover can be timed on the
+// wire, without the probes' 10ms granularity).
+type vrrpSniffer struct {
+	adverts chan vrrpSeen // VRRP adverts, by source address
+	mu      sync.Mutex
+	garps   []vrrpSeen // gratuitous ARPs, by sender MAC
+}
+
+type vrrpSeen struct {
+	at  time.Time
+	src string // IP (adverts) or MAC (gratuitous ARPs)
+}
+
+func startVRRPSniffer(b testing.TB, client *netlab.Host, vip netip.Addr) *vrrpSniffer {
 	var pc *ipv4.PacketConn
+	var ac *packet.Conn
 	err := client.Do(func() error {
+		ifi, err := net.InterfaceByName(client.Link)
+		if err != nil {
+			return err
+		}
 		c, err := net.ListenPacket("ip4:112", "0.0.0.0")
 		if err != nil {
 			return err
 		}
 		pc = ipv4.NewPacketConn(c)
-		ifi, err := net.InterfaceByName(client.Link)
-		if err != nil {
+		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
 			c.Close()
 			return err
 		}
-		return pc.JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)})
+		ac, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+		if err != nil {
+			c.Close()
+		}
+		return err
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ch := make(chan netip.Addr, 64)
+	s := &vrrpSniffer{adverts: make(chan vrrpSeen, 64)}
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -337,20 +377,76 @@ func vrrpAdvertWatch(b testing.TB, client *netlab.Host) <-chan netip.Addr {
 			if err != nil {
 				return
 			}
-			a, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
 			select {
-			case ch <- a.Unmap():
+			case s.adverts <- vrrpSeen{time.Now(), src.String()}:
 			default:
 			}
 		}
 	}()
-	b.Cleanup(func() { pc.Close() })
-	return ch
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := ac.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			var f ethernet.Frame
+			var a arp.Packet
+			if f.UnmarshalBinary(buf[:n]) != nil || a.UnmarshalBinary(f.Payload) != nil {
+				continue
+			}
+			if a.SenderIP == vip && a.TargetIP == vip {
+				s.mu.Lock()
+				s.garps = append(s.garps, vrrpSeen{at, a.SenderHardwareAddr.String()})
+				s.mu.Unlock()
+			}
+		}
+	}()
+	b.Cleanup(func() { pc.Close(); ac.Close() })
+	return s
+}
+
+// nextAdvert waits for the next advert from src and returns its arrival.
+func (s *vrrpSniffer) nextAdvert(b testing.TB, src netip.Addr, timeout time.Duration) time.Time {
+	for len(s.adverts) > 0 {
+		<-s.adverts
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case a := <-s.adverts:
+			if a.src == src.String() {
+				return a.at
+			}
+		case <-deadline:
+			b.Fatalf("no advert from %v within %v", src, timeout)
+		}
+	}
+}
+
+// garpAfter is the first gratuitous ARP for the VIP from mac at or after t.
+func (s *vrrpSniffer) garpAfter(mac net.HardwareAddr, t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.garps {
+		if g.src == mac.String() && !g.at.Before(t) {
+			return g.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// vrrpTrial is one measured failover.
+type vrrpTrial struct {
+	phase   time.Duration // crash this long after the master's last advert
+	outage  time.Duration // client-observed
+	latency time.Duration // first GARP of the new master - last advert of the old - Master_Down_Interval
 }
 
 // vrrpFailoverTrials measures `trials` failovers of one implementation at
 // one advert interval on a fresh LAN.
-func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, trials int) []time.Duration {
+func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, trials int) []vrrpTrial {
 	lan := netlab.NewLAN(b, "vrb", 3)
 	h1, h2, client := lan.Hosts[0], lan.Hosts[1], lan.Hosts[2]
 	vip := lan.IPv4(100)
@@ -383,28 +479,15 @@ func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, 
 			b.Fatalf("%s at %v: client's neighbour entry %v, want director 1 %v", impl, interval, mac, h1.MAC)
 		}
 	}
-	adverts := vrrpAdvertWatch(b, client)
-	var outages []time.Duration
+	sniff := startVRRPSniffer(b, client, vip)
+	var out []vrrpTrial
 	for i := 0; i < trials; i++ {
 		settle()
 		// Crash at phase (i+0.5)/trials of the advert cycle: the same
 		// phases for every daemon, spread evenly as random crashes would be.
-		for len(adverts) > 0 {
-			<-adverts
-		}
-		deadline := time.After(3 * interval)
-	wait:
-		for {
-			select {
-			case src := <-adverts:
-				if src == h1.IPv4.Addr() {
-					break wait
-				}
-			case <-deadline:
-				b.Fatalf("%s at %v: no advert from director 1", impl, interval)
-			}
-		}
-		time.Sleep((time.Duration(2*i+1) * interval) / time.Duration(2*trials))
+		last := sniff.nextAdvert(b, h1.IPv4.Addr(), 3*interval)
+		phase := (time.Duration(2*i+1) * interval) / time.Duration(2*trials)
+		time.Sleep(time.Until(last.Add(phase)))
 		// The service goes first, so that a probe failing for another
 		// reason (a loaded machine) cannot be taken for the start of the
 		// outage while the dying director still answers.
@@ -413,19 +496,20 @@ func vrrpFailoverTrials(b *testing.B, impl, bin string, interval time.Duration, 
 		d1.kill()
 		giveUp := killed.Add(vrrpDown(100, interval) + 10*time.Second)
 		for {
-			out, ok := p.outageAfter(killed)
-			if ok {
-				outages = append(outages, out)
-				b.Logf("%s advert %v trial %d: outage %v", impl, interval, i+1, out.Round(time.Millisecond))
+			outage, ok := p.outageAfter(killed)
+			garp, seen := sniff.garpAfter(h2.MAC, killed)
+			if ok && seen {
+				out = append(out, vrrpTrial{phase: killed.Sub(last), outage: outage,
+					latency: garp.Sub(last) - vrrpDown(100, interval)})
 				break
 			}
 			if time.Now().After(giveUp) {
-				b.Fatalf("%s at %v trial %d: the service did not come back", impl, interval, i+1)
+				b.Fatalf("%s at %v trial %d: the service did not come back (or no gratuitous ARP seen)", impl, interval, i+1)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		s1 = startVRRPService(b, h1, svc)
 		d1.start()
 	}
-	return outages
+	return out
 }
