@@ -37,6 +37,15 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p, p
+	// Its own process group, so Stop reaches whatever it started; and a
+	// child that keeps the output pipe open must not hold up Wait.
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 2 * time.Second
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("vmtest: start %s: %v", name, err)
 	}
@@ -137,21 +146,23 @@ func (p *Proc) Wait(timeout time.Duration) (exited bool, err error) {
 	}
 }
 
-// Stop ends the process: SIGTERM, then SIGKILL if it is still running after
-// a grace period. It returns an error if the process had to be killed or
-// exited with a failure status after SIGTERM.
+// Stop ends the process and its process group: SIGTERM, then SIGKILL if it
+// is still running after a grace period. It returns an error if the process
+// had to be killed or exited with a failure status after SIGTERM.
 func (p *Proc) Stop() error {
 	if p.Exited() {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	pgid := -p.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
 	if ok, err := p.Wait(stopGrace); ok {
+		_ = syscall.Kill(pgid, syscall.SIGKILL) // stragglers
 		if err != nil {
 			return errors.New("exited after SIGTERM with " + err.Error())
 		}
 		return nil
 	}
-	_ = p.cmd.Process.Kill()
+	_ = syscall.Kill(pgid, syscall.SIGKILL)
 	<-p.done
 	return errors.New("did not exit within " + stopGrace.String() + " of SIGTERM; killed")
 }
