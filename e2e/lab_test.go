@@ -70,6 +70,7 @@ func newDRLab(t *testing.T) *lab {
 func newDRLabN(t *testing.T, n int) *lab {
 	t.Helper()
 	vmtest.Require(t)
+	vmtest.Binary(t, "lbd") // before the lab: every lab test runs lbd
 	lan := netlab.NewLAN(t, "dr", 3+n)
 	l := &lab{t: t, mode: "dr", client: lan.Hosts[0], director: lan.Hosts[1].NS,
 		dirMAC: lan.Hosts[1].MAC, directors: lan.Hosts[1 : 1+n], vip: lan.IPv4(100)}
@@ -89,6 +90,7 @@ func newDRLabN(t *testing.T, n int) *lab {
 func newNATLab(t *testing.T) *lab {
 	t.Helper()
 	vmtest.Require(t)
+	vmtest.Binary(t, "lbd")
 	front := netlab.NewLAN(t, "nat", 2)
 	l := &lab{t: t, mode: "nat", client: front.Hosts[0], director: front.Hosts[1].NS,
 		dirMAC: front.Hosts[1].MAC, vip: front.IPv4(100)}
