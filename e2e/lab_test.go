@@ -25,7 +25,8 @@ import (
 // A lab is one director between a client and two real servers, all in
 // namespaces of their own inside the VM:
 //
-//	DR:  client, director, rs1, rs2 on one bridge (10.77.0.0/24); the real
+//	DR:  client, director (two for failover), rs1, rs2 on one bridge
+//	     (10.77.0.0/24); the real
 //	     servers hold the VIP on lo and answer the client directly.
 //	NAT: client and director on the front bridge (10.77.0.0/24); director
 //	     (10.78.0.1) and the real servers on a back bridge (10.78.0.0/24),
