@@ -26,8 +26,8 @@ import (
 // namespaces of their own inside the VM:
 //
 //	DR:  client, director (two for failover), rs1, rs2 on one bridge
-//	     (10.77.0.0/24); the real
-//	     servers hold the VIP on lo and answer the client directly.
+//	     (10.77.0.0/24); the real servers hold the VIP on lo and answer
+//	     the client directly.
 //	NAT: client and director on the front bridge (10.77.0.0/24); director
 //	     (10.78.0.1) and the real servers on a back bridge (10.78.0.0/24),
 //	     their default route through the director, which forwards.
