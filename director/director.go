@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -41,6 +42,12 @@ type Options struct {
 	NewVRRP func(vrrpSettings) (vrrpInstance, error)
 	// EventLogSize bounds the event log; default 500.
 	EventLogSize int
+	// HoldVIPs makes a director without [vrrp] put its virtual servers'
+	// VIPs on the global interface (the daemon sets it; library users and
+	// tests must not touch the host's addresses by default).
+	HoldVIPs bool
+	// newStatic replaces the VIP holder in tests; nil = the interface's.
+	newStatic func(iface string, log *slog.Logger) (vipHolder, error)
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
@@ -66,6 +73,10 @@ type Director struct {
 	pending []func(context.Context)
 
 	savedManaged []balancer.Key
+
+	static      vipHolder // VIPs held without VRRP
+	staticIface string
+	staticVIPs  []netip.Addr
 
 	hc *healthcheck.Scheduler
 
@@ -97,6 +108,9 @@ func New(opt Options) (*Director, error) {
 	}
 	if opt.NewVRRP == nil {
 		opt.NewVRRP = newVRRP
+	}
+	if opt.newStatic == nil {
+		opt.newStatic = openStatic
 	}
 	d := &Director{
 		opt:          opt,
@@ -186,6 +200,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	}
 	d.applyPlan(p)
 	d.configureVRRP(old, cfg)
+	d.configureStaticVIPs(cfg)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -388,5 +389,61 @@ protocol = "udp"
 	}
 	if keys["udp/192.0.2.53:53"] || !keys["tcp/192.0.2.10:80"] || !keys["tcp/198.51.100.1:22"] {
 		t.Fatalf("after restart: %v", keys)
+	}
+}
+
+type fakeHolder struct {
+	mu   sync.Mutex
+	sets [][]netip.Addr
+}
+
+func (f *fakeHolder) Set(v []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets = append(f.sets, v)
+	return nil
+}
+func (f *fakeHolder) Close() {}
+
+// Without [vrrp] the director holds its VIPs itself; a reload that changes
+// them updates the set; adding [vrrp] hands them to the election.
+func TestLoneDirectorHoldsVIPs(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lbd.toml")
+	os.WriteFile(path, []byte(baseConfig), 0o640)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHolder{}
+	var iface string
+	var vrrpStarted bool
+	d, err := New(Options{
+		Config: cfg, HoldVIPs: true,
+		OpenKernel: func() (balancer.Kernel, error) { return balancer.NewFake(), nil },
+		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+		NewChecker: (&scripted{down: map[string]bool{}}).checker,
+		newStatic:  func(i string, _ *slog.Logger) (vipHolder, error) { iface = i; return h, nil },
+		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { vrrpStarted = true; return &fakeVRRP{cfg: s}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iface != "eth0" || len(h.sets) != 1 || !slices.Equal(h.sets[0], []netip.Addr{netip.MustParseAddr("192.0.2.10")}) {
+		t.Fatalf("iface %q sets %v", iface, h.sets)
+	}
+	os.WriteFile(path, []byte(strings.Replace(baseConfig, `vip = "192.0.2.10"`, `vip = "192.0.2.20"`, 1)), 0o640)
+	if err := d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.sets) != 2 || h.sets[1][0] != netip.MustParseAddr("192.0.2.20") {
+		t.Fatalf("sets after reload %v", h.sets)
+	}
+	os.WriteFile(path, []byte(strings.Replace(baseConfig, "[[virtual_server]]", "[vrrp]\nvrid = 7\npriority = 100\n\n[[virtual_server]]", 1)), 0o640)
+	if err := d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !vrrpStarted || len(h.sets) != 2 {
+		t.Fatalf("vrrp started %v, sets %v", vrrpStarted, h.sets)
 	}
 }

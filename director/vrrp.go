@@ -156,13 +156,9 @@ func (d *Director) vrrpSettings(cfg *config.Config) (vrrpSettings, error) {
 	for _, a := range cfg.VIPs() {
 		// A VIP may carry a prefix length ("192.0.2.10/24"); the instance
 		// owns the address.
-		ip, err := netip.ParseAddr(a)
+		ip, err := parseVIP(a)
 		if err != nil {
-			pfx, perr := netip.ParsePrefix(a)
-			if perr != nil {
-				return s, fmt.Errorf("vip %q: %w", a, err)
-			}
-			ip = pfx.Addr()
+			return s, fmt.Errorf("vip %q: %w", a, err)
 		}
 		s.VIPs = append(s.VIPs, ip)
 	}

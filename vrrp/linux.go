@@ -69,7 +69,9 @@ func (s *linuxSystem) inNS(fn func() error) error {
 func (s *linuxSystem) open() (transport, error) {
 	var tr transport
 	err := s.inNS(func() error {
-		nl, err := netlink.NewHandle()
+		// Route netlink only: a bare NewHandle also opens XFRM and netfilter
+		// sockets, which fail on kernels that cannot autoload those modules.
+		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("netlink: %w", err)
 		}
