@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -75,17 +77,41 @@ func newDRLabN(t *testing.T, n int) *lab {
 	lan := netlab.NewLAN(t, "dr", 3+n)
 	l := &lab{t: t, mode: "dr", client: lan.Hosts[0], director: lan.Hosts[1].NS,
 		dirMAC: lan.Hosts[1].MAC, directors: lan.Hosts[1 : 1+n], vip: lan.IPv4(100)}
+	script := realServerScript(t)
 	for i, h := range lan.Hosts[1+n:] {
-		// The VIP on lo makes the real server accept packets for it, and the
-		// ARP settings keep it from answering ARP for it on the LAN (else
-		// the client could reach it without the director).
-		h.Exec("sysctl", "-q", "-w",
-			"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
-			"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2")
-		h.Exec("ip", "addr", "add", l.vip.String()+"/32", "dev", "lo")
+		// A real server is prepared the way an operator prepares one, with
+		// scripts/realserver.sh: the VIP on lo makes it accept packets for
+		// the VIP, and the ARP settings keep it from answering ARP for it on
+		// the LAN (else the client could reach it without the director).
+		// --root keeps the script's state (the sysctls `down` restores) per
+		// real server: every namespace in the VM shares one filesystem.
+		h.Exec(script, "--interface", h.Link, "--root", t.TempDir(), "up", l.vip.String())
 		l.addRealServer(fmt.Sprintf("rs%d", i+1), h.NS, h.IPv4.Addr(), h.MAC)
 	}
 	return l
+}
+
+// realServerScript returns the path of scripts/realserver.sh as the VM sees
+// it: testdata/realserver.sh is a link to it, and go-test-exec copies the
+// package's testdata/ (links followed) into the VM. It runs under the VM's
+// bash (scripts/vm/initramfs.sh).
+func realServerScript(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", "realserver.sh"))
+	if err == nil {
+		_, err = os.Stat(p)
+	}
+	if err != nil {
+		t.Fatalf("realserver.sh for the lab's real servers: %v (e2e/testdata/realserver.sh links to scripts/realserver.sh)", err)
+	}
+	// bash's process substitution, <(...), needs /dev/fd, which udev or
+	// systemd creates on a real system; the VM mounts a bare devtmpfs.
+	if _, err := os.Lstat("/dev/fd"); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Symlink("/proc/self/fd", "/dev/fd"); err != nil && !errors.Is(err, fs.ErrExist) {
+			t.Fatalf("realserver.sh needs /dev/fd: %v", err)
+		}
+	}
+	return p
 }
 
 func newNATLab(t *testing.T) *lab {

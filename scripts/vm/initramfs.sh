@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the base initramfs of the test VM: busybox, the kernel
-# modules IPVS and the network tests need, iproute2 and ipvsadm with their
-# libraries, and /init. The per-run payload (test binary, lbd, args) is a
+# modules IPVS and the network tests need, iproute2, ipvsadm and bash with
+# their libraries, and /init. The per-run payload (test binary, lbd, args) is a
 # second cpio archive appended by scripts/vm/run.
 #
 # The image name carries a hash of everything it is made of, so a change to
@@ -36,11 +36,13 @@ want=(
 declare -A opts=([dummy]="numdummies=0")
 # Debian's static busybox runs its own applets before anything on PATH
 # (sh "standalone" mode): `ip` in a script would be busybox's ip. dash
-# becomes /bin/sh so that scripts get the real tools.
-tools=(/usr/sbin/ipvsadm /bin/ip /bin/ss /sbin/bridge /bin/dash)
+# becomes /bin/sh so that scripts get the real tools. bash is there for the
+# project's bash scripts (scripts/realserver.sh sets up the lab's real
+# servers); /bin/sh stays dash.
+tools=(/usr/sbin/ipvsadm /bin/ip /bin/ss /sbin/bridge /bin/dash /bin/bash)
 busybox=/bin/busybox
 for t in "$busybox" "${tools[@]}"; do
-	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm)"; exit 1; }
+	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm, dash, bash)"; exit 1; }
 done
 
 key=$( {
