@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +253,27 @@ func hvHealthLine(t testing.TB, d *daemon, mark int, rs, state string) string {
 	return line
 }
 
+var hvTimeRE = regexp.MustCompile(`^time=(\S+)`)
+
+// hvLogTime is the time stamp of an lbd log line (slog's text format).
+func hvLogTime(line string) (time.Time, bool) {
+	m := hvTimeRE.FindStringSubmatch(line)
+	if m == nil {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, m[1])
+	return at, err == nil
+}
+
+// hvSplit says how a measured transition divides between the health check
+// deciding (lbd's log line) and the kernel's table following.
+func hvSplit(t testing.TB, since time.Time, took time.Duration, line string) {
+	t.Helper()
+	if at, ok := hvLogTime(line); ok {
+		t.Logf("  the check decided after %v; IPVS had it %v later", at.Sub(since).Round(time.Millisecond), since.Add(took).Sub(at).Round(time.Millisecond))
+	}
+}
+
 // hvServeSorry makes the host in ns a sorry server for the lab's VIP in
 // DR: it holds the VIP on lo without answering ARP for it, like a real
 // server, and answers every HTTP request on port with "sorry REMOTEADDR".
@@ -318,6 +340,7 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: quiesced(rs1.name)}), start)
 		hvCheckDown(t, "rs1 at weight 0", took)
 		line := hvHealthLine(t, d, mark, "web/rs1", "down")
+		hvSplit(t, start, took, line)
 		if !strings.Contains(line, "refused") {
 			t.Errorf("the down transition does not give the reason (connection refused): %s", line)
 		}
@@ -334,7 +357,7 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 		start := time.Now()
 		took := hvWaitRules(t, c, d, healthy, start)
 		hvCheckUp(t, "rs1 back at weight 1", took)
-		hvHealthLine(t, d, mark, "web/rs1", "up")
+		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs1", "up"))
 		checkAlternates(t, l.mustGet(80, 4), rs1.name, rs2.name)
 	})
 	if t.Failed() {
@@ -342,12 +365,15 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 	}
 
 	t.Run("all die", func(t *testing.T) {
+		mark := d.Mark()
 		rs1.stop(80)
 		rs2.stop(80)
 		start := time.Now()
 		want := l.rules(vs{name: "web", port: 80, sched: "rr", rs: append(quiesced(rs1.name, rs2.name), sorry)})
 		took := hvWaitRules(t, c, d, want, start)
 		hvCheckDown(t, "sorry server in the table", took)
+		hvHealthLine(t, d, mark, "web/rs1", "down")
+		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs2", "down"))
 		hvBatch(t, l, 10, "sorry")
 	})
 	if t.Failed() {
@@ -355,10 +381,12 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 	}
 
 	t.Run("one recovers", func(t *testing.T) {
+		mark := d.Mark()
 		rs2.start(t, 80)
 		start := time.Now()
 		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: quiesced(rs1.name)}), start)
 		hvCheckUp(t, "sorry server gone, rs2 back", took)
+		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs2", "up"))
 		hvBatch(t, l, 10, rs2.name)
 	})
 }
@@ -395,7 +423,7 @@ func TestHealthRemoveAndQuorum(t *testing.T) {
 		start := time.Now()
 		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: []rs{{name: rs2.name, addr: rs2.addr}}}), start)
 		hvCheckDown(t, "rs1 removed", took)
-		hvHealthLine(t, d, mark, "web/rs1", "down")
+		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs1", "down"))
 		hvBatch(t, l, 20, rs2.name)
 
 		s := hvWaitService(t, cl, "web", "service below quorum", func(s api.Service) (bool, string) {
@@ -415,10 +443,12 @@ func TestHealthRemoveAndQuorum(t *testing.T) {
 	}
 
 	t.Run("it recovers", func(t *testing.T) {
+		mark := d.Mark()
 		rs1.start(t, 80)
 		start := time.Now()
 		took := hvWaitRules(t, c, d, healthy, start)
 		hvCheckUp(t, "rs1 back in the table", took)
+		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs1", "up"))
 		checkAlternates(t, l.mustGet(80, 4), rs1.name, rs2.name)
 		hvWaitService(t, cl, "web", "healthy again", func(s api.Service) (bool, string) {
 			return s.Healthy && s.UpWeight == 2, fmt.Sprintf("healthy=%v up_weight=%d", s.Healthy, s.UpWeight)
