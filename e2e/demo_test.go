@@ -33,8 +33,13 @@ const demoAdvert = 200 * time.Millisecond
 // non-zero.
 func TestDemo(t *testing.T) {
 	began := time.Now()
-	say("lbd demo: two directors (VRRP), two real servers, one client, all in network")
-	say("namespaces inside this VM, on the stock Debian kernel's IPVS.")
+	n := 0
+	step := func(title string) {
+		n++
+		fmt.Printf("\n== %d. %s\n\n", n, title)
+	}
+	demoSay("lbd demo: two directors (VRRP), two real servers, one client, all in network")
+	demoSay("namespaces inside this VM, on the stock Debian kernel's IPVS.")
 
 	l := newDRLabN(t, 2)
 	a, b := l.directors[0], l.directors[1]
@@ -42,30 +47,32 @@ func TestDemo(t *testing.T) {
 	lbctl := vmtest.Binary(t, "lbctl")
 	console, token := hvConsole(t)
 	web := vs{name: "web", port: 80, sched: "rr", rs: l.rsAll(), hc: hvCheck()}
-	conf := func(node string, priority int) string {
+	conf := func(node string, priority int, console string) string {
 		vrrp := fmt.Sprintf("[vrrp]\nvrid = 51\npriority = %d\nadvert_interval = %q\n", priority, demoAdvert)
-		return hvConfig(l, fmt.Sprintf("node_name = %q\n", node), console+"\n"+vrrp, hvService{vs: web})
+		return hvConfig(l, fmt.Sprintf("node_name = %q\n", node), console+vrrp, hvService{vs: web})
 	}
 
 	step("The lab")
-	say("client   %v", l.client.IPv4.Addr())
-	say("lvs1     %v  lbd, VRRP priority 150", a.IPv4.Addr())
-	say("lvs2     %v  lbd, VRRP priority 100", b.IPv4.Addr())
-	say("rs1      %v  HTTP on :80, VIP on lo (arp_ignore=1, arp_announce=2)", rs1.addr)
-	say("rs2      %v  HTTP on :80, VIP on lo", rs2.addr)
-	say("VIP      %v:80, round robin, direct routing; HTTP health check every %v", l.vip, hvInterval)
-	say("         (timeout %v, rise %d, fall %d); VRRP adverts every %v", hvTimeout, hvRise, hvFall, demoAdvert)
+	demoSay("client   %v", l.client.IPv4.Addr())
+	demoSay("lvs1     %v  lbd, VRRP priority 150", a.IPv4.Addr())
+	demoSay("lvs2     %v  lbd, VRRP priority 100", b.IPv4.Addr())
+	demoSay("rs1      %v  HTTP on :80, VIP on lo (arp_ignore=1, arp_announce=2)", rs1.addr)
+	demoSay("rs2      %v  HTTP on :80, VIP on lo", rs2.addr)
+	demoSay("VIP      %v:80, round robin, direct routing; HTTP health check every %v", l.vip, hvInterval)
+	demoSay("         (timeout %v, rise %d, fall %d); VRRP adverts every %v", hvTimeout, hvRise, hvFall, demoAdvert)
 
-	da := l.startLBDIn(a.NS, conf("lvs1", 150))
-	db := l.startLBDIn(b.NS, conf("lvs2", 100))
+	step("lvs1's lbd.toml (lvs2's has node_name \"lvs2\" and priority 100)")
+	demoIndent(conf("lvs1", 150, "[console]\n# password_hash and token_hashes, from lbd passwd and lbd token\n\n"))
+	da := l.startLBDIn(a.NS, conf("lvs1", 150, console+"\n"))
+	db := l.startLBDIn(b.NS, conf("lvs2", 100, console+"\n"))
 	l.waitRulesIn(a.NS, da, l.rules(web), programTimeout)
 	l.waitRulesIn(b.NS, db, l.rules(web), programTimeout)
 	l.waitMaster(a, b)
 	l.waitServedVia(a)
 	hvAllUp(t, hvAPI(t, a.NS, token), "web")
 	hvAllUp(t, hvAPI(t, b.NS, token), "web")
-	say("")
-	say("lvs1 is master and holds the VIP; lvs2 is backup with the same table (warm).")
+	demoSay("")
+	demoSay("lvs1 is master and holds the VIP; lvs2 is backup with the same table (warm).")
 
 	step("The IPVS table on the master")
 	demoShow(t, a, "lvs1", "ipvsadm", "-Ln")
@@ -97,23 +104,23 @@ func TestDemo(t *testing.T) {
 	died := time.Now()
 	rs2down := l.rules(vs{name: "web", port: 80, sched: "rr", rs: []rs{{name: rs1.name, addr: rs1.addr}, {name: rs2.name, addr: rs2.addr, quiesced: true}}})
 	took := hvWaitRules(t, vmtest.IPVS(t, a.NS), da, rs2down, died)
-	say("the health check took rs2 out (weight 0) %v after it died", took.Round(time.Millisecond))
-	say("(bound: fall × interval + timeout = %v)", hvFall*hvInterval+hvTimeout)
+	demoSay("the health check took rs2 out (weight 0) %v after it died", took.Round(time.Millisecond))
+	demoSay("(bound: fall × interval + timeout = %v)", hvFall*hvInterval+hvTimeout)
 	if line, ok := da.WaitLine(mark, 5*time.Second, contains("real server health changed")); ok {
 		if at, ok := hvLogTime(line); ok {
-			say("(the check decided after %v, IPVS followed %v later)", at.Sub(died).Round(time.Millisecond), died.Add(took).Sub(at).Round(time.Millisecond))
+			demoSay("(the check decided after %v, IPVS followed %v later)", at.Sub(died).Round(time.Millisecond), died.Add(took).Sub(at).Round(time.Millisecond))
 		}
-		say("lvs1's log: %s", demoLogMsg(line))
+		demoSay("lvs1's log: %s", demoLogMsg(line))
 	} else {
 		t.Fatal("no \"real server health changed\" line in lvs1's log")
 	}
 	demoLbctl(t, a, "lvs1", lbctl, token, "show", "web", rs2.name)
 	l.waitRulesIn(b.NS, db, rs2down, programTimeout)
-	say("lvs2 runs the same checks: its table has rs2 at weight 0 too.")
+	demoSay("lvs2 runs the same checks: its table has rs2 at weight 0 too.")
 	demoOnly(t, demoRequests(t, l, 4), rs1.name)
 
 	step("lvs1 dies: lbd gets SIGKILL and its cable is cut, as if the box lost power")
-	say("a client keeps making requests, each a new connection (300ms connect timeout)")
+	demoSay("a client keeps making requests, each a new connection (300ms connect timeout)")
 	p := demoStartProbe(l)
 	defer p.stop()
 	p.waitOK(t, 5)
@@ -135,12 +142,12 @@ func TestDemo(t *testing.T) {
 	if !ok {
 		t.Fatal("no \"vrrp transition\" to master in lvs2's log")
 	}
-	say("lvs2's log: %s", demoLogMsg(line))
+	demoSay("lvs2's log: %s", demoLogMsg(line))
 	if at, ok := hvLogTime(line); ok {
-		say("lvs2 became master %v after the kill (Master_Down_Interval, 3 × %v + skew, counts from the last advert it heard)", at.Sub(killed).Round(time.Millisecond), demoAdvert)
+		demoSay("lvs2 became master %v after the kill (Master_Down_Interval, 3 × %v + skew, counts from the last advert it heard)", at.Sub(killed).Round(time.Millisecond), demoAdvert)
 	}
-	say("client outage: %v from the last reply before the kill to the first reply after", res.outage.Round(time.Millisecond))
-	say("(%d requests answered before, %d failed or timed out during, %d answered after)", res.before, res.failed, res.after)
+	demoSay("client outage: %v from the last reply before the kill to the first reply after", res.outage.Round(time.Millisecond))
+	demoSay("(%d requests answered before, %d failed or timed out during, %d answered after)", res.before, res.failed, res.after)
 	l.waitServedVia(b)
 	demoOnly(t, demoRequests(t, l, 4), rs1.name)
 
@@ -151,23 +158,16 @@ func TestDemo(t *testing.T) {
 	rs2.start(t, 80)
 	back := time.Now()
 	took = hvWaitRules(t, vmtest.IPVS(t, b.NS), db, l.rules(web), back)
-	say("back at weight 1 on lvs2 %v later, after %d successful checks", took.Round(time.Millisecond), hvRise)
+	demoSay("back at weight 1 on lvs2 %v later, after %d successful checks", took.Round(time.Millisecond), hvRise)
 	checkAlternates(t, demoRequests(t, l, 4), rs1.name, rs2.name)
 	demoMust(t)
 	demoLbctl(t, b, "lvs2", lbctl, token, "status")
 
-	say("")
-	say("demo done in %v: every step checked.", time.Since(began).Round(100*time.Millisecond))
+	demoSay("")
+	demoSay("demo done in %v: every step checked.", time.Since(began).Round(100*time.Millisecond))
 }
 
-func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
-
-var demoStep int
-
-func step(title string) {
-	demoStep++
-	fmt.Printf("\n== %d. %s\n\n", demoStep, title)
-}
+func demoSay(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
 // demoMust stops the demo after a failed check.
 func demoMust(t *testing.T) {
@@ -181,13 +181,13 @@ func demoMust(t *testing.T) {
 func demoShow(t *testing.T, h *netlab.Host, node, name string, args ...string) {
 	t.Helper()
 	out := h.Exec(name, args...)
-	say("%s$ %s %s", node, name, strings.Join(args, " "))
+	demoSay("%s$ %s %s", node, name, strings.Join(args, " "))
 	demoIndent(out)
 }
 
 func demoIndent(out string) {
 	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		say("    %s", line)
+		demoSay("    %s", line)
 	}
 }
 
@@ -198,7 +198,7 @@ func demoLbctl(t *testing.T, h *netlab.Host, node, lbctl, token string, args ...
 	cmd := h.Cmd(lbctl, args...)
 	cmd.Env = append(os.Environ(), "LBCTL_TOKEN="+token)
 	out, err := cmd.CombinedOutput()
-	say("%s$ lbctl %s", node, strings.Join(args, " "))
+	demoSay("%s$ lbctl %s", node, strings.Join(args, " "))
 	demoIndent(string(out))
 	if err != nil {
 		t.Fatalf("lbctl %s: %v", strings.Join(args, " "), err)
@@ -214,7 +214,7 @@ func demoRequests(t *testing.T, l *lab, n int) []reply {
 		if err != nil {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
-		say("request %d: served by %s, which saw the client as %s", i+1, r.server, r.seenFrom)
+		demoSay("request %d: served by %s, which saw the client as %s", i+1, r.server, r.seenFrom)
 		out = append(out, r)
 	}
 	return out
