@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,10 +57,14 @@ func TestDemo(t *testing.T) {
 	demoSay("client   %v", l.client.IPv4.Addr())
 	demoSay("lvs1     %v  lbd, VRRP priority 150", a.IPv4.Addr())
 	demoSay("lvs2     %v  lbd, VRRP priority 100", b.IPv4.Addr())
-	demoSay("rs1      %v  HTTP on :80, VIP on lo (arp_ignore=1, arp_announce=2)", rs1.addr)
-	demoSay("rs2      %v  HTTP on :80, VIP on lo", rs2.addr)
+	demoSay("rs1      %v  HTTP on :80, prepared with scripts/realserver.sh", rs1.addr)
+	demoSay("rs2      %v  HTTP on :80, prepared with scripts/realserver.sh", rs2.addr)
 	demoSay("VIP      %v:80, round robin, direct routing; HTTP health check every %v", l.vip, hvInterval)
 	demoSay("         (timeout %v, rise %d, fall %d); VRRP adverts every %v", hvTimeout, hvRise, hvFall, demoAdvert)
+	demoSay("")
+	demoSay("In direct routing a real server answers the client from the VIP itself, so it")
+	demoSay("holds the VIP on lo but must never answer ARP for it:")
+	demoShow(t, rs1.ns, "rs1", realServerScript(t), "--interface", "eth0", "status", l.vip.String())
 
 	step("lvs1's lbd.toml (lvs2's has node_name \"lvs2\" and priority 100)")
 	demoIndent(conf("lvs1", 150, "[console]\n# password_hash and token_hashes, from lbd passwd and lbd token\n\n"))
@@ -75,7 +80,7 @@ func TestDemo(t *testing.T) {
 	demoSay("lvs1 is master and holds the VIP; lvs2 is backup with the same table (warm).")
 
 	step("The IPVS table on the master")
-	demoShow(t, a, "lvs1", "ipvsadm", "-Ln")
+	demoShow(t, a.NS, "lvs1", "ipvsadm", "-Ln")
 
 	step("Six requests from the client through the VIP")
 	replies := demoRequests(t, l, 6)
@@ -89,7 +94,7 @@ func TestDemo(t *testing.T) {
 	demoLbctl(t, a, "lvs1", lbctl, token, "drain", "web", rs1.name)
 	drained := l.rules(vs{name: "web", port: 80, sched: "rr", rs: []rs{{name: rs1.name, addr: rs1.addr, quiesced: true}, {name: rs2.name, addr: rs2.addr}}})
 	l.waitRulesIn(a.NS, da, drained, programTimeout)
-	demoShow(t, a, "lvs1", "ipvsadm", "-Ln")
+	demoShow(t, a.NS, "lvs1", "ipvsadm", "-Ln")
 	demoOnly(t, demoRequests(t, l, 4), rs2.name)
 
 	step("Enable rs1 again")
@@ -152,7 +157,7 @@ func TestDemo(t *testing.T) {
 	demoOnly(t, demoRequests(t, l, 4), rs1.name)
 
 	step("The table on the new master")
-	demoShow(t, b, "lvs2", "ipvsadm", "-Ln")
+	demoShow(t, b.NS, "lvs2", "ipvsadm", "-Ln")
 
 	step("rs2's HTTP server comes back")
 	rs2.start(t, 80)
@@ -178,10 +183,10 @@ func demoMust(t *testing.T) {
 }
 
 // demoShow runs a command on host h and prints it with its output.
-func demoShow(t *testing.T, h *netlab.Host, node, name string, args ...string) {
+func demoShow(t *testing.T, h *netlab.NS, node, name string, args ...string) {
 	t.Helper()
 	out := h.Exec(name, args...)
-	demoSay("%s$ %s %s", node, name, strings.Join(args, " "))
+	demoSay("%s$ %s %s", node, filepath.Base(name), strings.Join(args, " "))
 	demoIndent(out)
 }
 
