@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"syscall"
 )
@@ -65,32 +64,34 @@ func NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
 // netip.AddrPort (no resolver, no parsing per check); names go through the
 // resolver each time, so a changed DNS answer is followed.
 type target struct {
-	ap     netip.AddrPort
-	isIP   bool
+	fast   bool // an IP literal without a zone: the raw-socket path
+	sa     sockaddr
+	raddr  *net.TCPAddr
 	hostPt string // host:port for names and messages
 }
 
-func newTarget(host string, port int) target {
-	ap, ok := parseAddrPort(host, port)
-	return target{ap: ap, isIP: ok, hostPt: hostPort(host, port)}
+func newTarget(host string, port int) *target {
+	t := &target{hostPt: hostPort(host, port)}
+	if ap, ok := parseAddrPort(host, port); ok && ap.Addr().Zone() == "" {
+		t.fast, t.sa, t.raddr = true, makeSockaddr(ap), net.TCPAddrFromAddrPort(ap)
+	}
+	return t
 }
 
-// fast reports whether the target can use the raw-socket path.
-func (t target) fast() bool { return t.isIP && t.ap.Addr().Zone() == "" }
-
-// dial opens a fresh TCP connection whose Close sends a RST; checks never
-// reuse one, so a dead server cannot hide behind a kept-alive socket.
-func (t target) dial(ctx context.Context) (net.Conn, error) {
-	if t.fast() {
-		return dialConn(ctx, t.ap)
+// dial opens a new TCP connection; the caller ends it with done, which
+// sends a RST. Checks never reuse a connection, so a dead server cannot
+// hide behind a kept-alive one.
+func (t *target) dial(ctx context.Context) (checkConn, error) {
+	if t.fast {
+		return dialProbe(ctx, &t.sa, t.raddr)
 	}
 	var d net.Dialer
 	d.KeepAlive = -1 // a check's connection lives for one exchange
 	c, err := d.DialContext(ctx, "tcp", t.hostPt)
 	if err != nil {
-		return nil, err
+		return checkConn{}, err
 	}
-	return lingerConn{c.(*net.TCPConn)}, nil
+	return checkConn{Conn: lingerConn{c.(*net.TCPConn)}}, nil
 }
 
 // describe turns a network error into a short cause.
@@ -157,11 +158,11 @@ func describeCert(err error) string {
 	return err.Error()
 }
 
-type tcpChecker struct{ target target }
+type tcpChecker struct{ target *target }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
-	if c.target.fast() {
-		if err := connectCheck(ctx, c.target.ap); err != nil {
+	if c.target.fast {
+		if err := connectCheck(ctx, &c.target.sa); err != nil {
 			return failed("connect", err)
 		}
 		return up("connected")
@@ -170,6 +171,6 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	conn.Close()
+	conn.done()
 	return up("connected")
 }

@@ -19,7 +19,9 @@ import (
 	"time"
 )
 
-// check builds a checker for spec and runs it once with spec's timeout.
+// check builds a checker for spec and runs it once with spec's timeout,
+// on the test's reused worker sockets when it runs under bothSockets'
+// "reused" subtest.
 func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 	t.Helper()
 	if spec.Timeout == 0 {
@@ -32,7 +34,11 @@ func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 		t.Fatalf("NewChecker(%+v): %v", spec, err)
 	}
 	timeout := spec.Timeout
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	parent := context.Background()
+	if ps := testProbes(t); ps != nil {
+		parent = withProbes(parent, ps)
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	res := c.Check(ctx)
@@ -42,6 +48,38 @@ func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 		t.Errorf("check took %v with timeout %v", el, timeout)
 	}
 	return res
+}
+
+var testProbesMu sync.Mutex
+var testProbesByT = map[*testing.T]*probes{}
+
+// testProbes is the worker socket set of a "reused" subtest; nil for
+// other tests.
+func testProbes(t *testing.T) *probes {
+	testProbesMu.Lock()
+	defer testProbesMu.Unlock()
+	return testProbesByT[t]
+}
+
+// bothSockets runs a checker test twice: with a new socket per check (a
+// checker used on its own) and with one socket set reused by every check
+// of the subtest, as a Scheduler worker does, so each check runs on a
+// socket that earlier checks (refused, timed out, reset...) have used.
+func bothSockets(t *testing.T, body func(t *testing.T)) {
+	t.Run("new", body)
+	t.Run("reused", func(t *testing.T) {
+		ps := &probes{}
+		testProbesMu.Lock()
+		testProbesByT[t] = ps
+		testProbesMu.Unlock()
+		t.Cleanup(func() {
+			testProbesMu.Lock()
+			delete(testProbesByT, t)
+			testProbesMu.Unlock()
+			ps.close()
+		})
+		body(t)
+	})
 }
 
 func wantResult(t *testing.T, got Result, up bool, reasonPrefix string) {
@@ -147,7 +185,9 @@ func stuckListenerFD(t *testing.T) (string, int, int) {
 	return "127.0.0.1", port, fd
 }
 
-func TestTCP(t *testing.T) {
+func TestTCP(t *testing.T) { bothSockets(t, testTCP) }
+
+func testTCP(t *testing.T) {
 	host, port := rawListener(t, func(c net.Conn) { c.Close() })
 	wantResult(t, check(t, Spec{Type: TCP, Address: host, Port: port}, nil), true, "connected")
 
@@ -163,7 +203,9 @@ func TestTCP(t *testing.T) {
 // connect() call and must wait in the poller: the listener's queue is full
 // so the SYN is dropped, then room is made (or the listener closes) and
 // the kernel's SYN retransmission (1s) completes (or is refused).
-func TestTCPSlowHandshake(t *testing.T) {
+func TestTCPSlowHandshake(t *testing.T) { bothSockets(t, testTCPSlowHandshake) }
+
+func testTCPSlowHandshake(t *testing.T) {
 	host, port, fd := stuckListenerFD(t)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
@@ -183,7 +225,9 @@ func TestTCPSlowHandshake(t *testing.T) {
 	wantResult(t, check(t, spec, nil), false, "connect: connection refused")
 }
 
-func TestTCPCheckAddressOverride(t *testing.T) {
+func TestTCPCheckAddressOverride(t *testing.T) { bothSockets(t, testTCPCheckAddressOverride) }
+
+func testTCPCheckAddressOverride(t *testing.T) {
 	host, port := rawListener(t, func(c net.Conn) { c.Close() })
 	// The real server's own port is closed; the health endpoint is elsewhere.
 	spec := Spec{Type: TCP, Address: "127.0.0.1", Port: closedPort(t), CheckAddress: host, CheckPort: port}
@@ -205,7 +249,9 @@ func httpServer(t *testing.T, h http.HandlerFunc) (string, int) {
 	return addrOf(t, srv.Listener.Addr().String())
 }
 
-func TestHTTP(t *testing.T) {
+func TestHTTP(t *testing.T) { bothSockets(t, testHTTP) }
+
+func testHTTP(t *testing.T) {
 	var mu sync.Mutex
 	var seenHost, seenUA, seenMethod string
 	host, port := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +310,9 @@ func TestHTTP(t *testing.T) {
 	wantResult(t, check(t, Spec{Type: HTTP, Address: "127.0.0.1", Port: closedPort(t)}, nil), false, "connect: connection refused")
 }
 
-func TestHTTPHangingAndClosing(t *testing.T) {
+func TestHTTPHangingAndClosing(t *testing.T) { bothSockets(t, testHTTPHangingAndClosing) }
+
+func testHTTPHangingAndClosing(t *testing.T) {
 	release := make(chan struct{})
 	host, port := httpServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	// Registered after the server's own cleanup so it runs first: Close
@@ -322,7 +370,9 @@ func tlsServer(t *testing.T, handshakeDelay time.Duration) (host string, port in
 	return host, port, roots, func() string { mu.Lock(); defer mu.Unlock(); return seen }
 }
 
-func TestHTTPS(t *testing.T) {
+func TestHTTPS(t *testing.T) { bothSockets(t, testHTTPS) }
+
+func testHTTPS(t *testing.T) {
 	host, port, roots, sni := tlsServer(t, 0)
 	base := Spec{Type: HTTPS, Address: host, Port: port, ExpectBody: "tls ok"}
 	with := func(f func(*Spec)) Spec { s := base; f(&s); return s }
@@ -354,7 +404,9 @@ func TestHTTPS(t *testing.T) {
 	wantResult(t, check(t, Spec{Type: HTTP, Address: host, Port: port}, nil), false, "status 400")
 }
 
-func TestHTTPSSlowHandshake(t *testing.T) {
+func TestHTTPSSlowHandshake(t *testing.T) { bothSockets(t, testHTTPSSlowHandshake) }
+
+func testHTTPSSlowHandshake(t *testing.T) {
 	host, port, roots, _ := tlsServer(t, 400*time.Millisecond)
 	slow := Spec{Type: HTTPS, Address: host, Port: port, Timeout: 3 * time.Second, Interval: 4 * time.Second}
 	wantResult(t, check(t, slow, nil), true, "status 200")
@@ -364,6 +416,11 @@ func TestHTTPSSlowHandshake(t *testing.T) {
 	wantResult(t, check(t, slow, roots), false, "tls handshake: timeout")
 	slow.TLSVerify = false
 	wantResult(t, check(t, slow, nil), false, "tls handshake: timeout")
+	// crypto/tls closes the connection from a goroutine of its own when
+	// the handshake's context ends, possibly after the check returned: on
+	// a reused socket, the next check must not feel it.
+	fh, fp := httpServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	wantResult(t, check(t, Spec{Type: HTTP, Address: fh, Port: fp}, nil), true, "status 200")
 
 	// A server that accepts and never speaks TLS.
 	host, port = rawListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
@@ -413,7 +470,9 @@ func TestSpecValidation(t *testing.T) {
 	}
 }
 
-func TestIPv6(t *testing.T) {
+func TestIPv6(t *testing.T) { bothSockets(t, testIPv6) }
+
+func testIPv6(t *testing.T) {
 	l, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -6,53 +6,126 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Checks talk to the socket API directly instead of through net.Dialer,
 // which costs a dozen system calls and a park in the poller per connection
-// (bind-free connect, getsockname, getpeername, TCP_NODELAY, SO_ERROR, epoll
-// add and delete...) where a connect check needs five. At thousands of
-// checks per second, system calls are most of the director's health-check
-// CPU. When the handshake completes inside connect() (a local or very near
-// server), the poller is not involved at all.
+// (socket, bind-free connect, getsockname, getpeername, TCP_NODELAY,
+// SO_ERROR, epoll add and delete, close...). At thousands of checks per
+// second, system calls are most of the director's health-check CPU.
+//
+// A Scheduler worker also keeps its socket from check to check (a probe):
+// every check still makes a new connection with its own handshake, so
+// nothing of an earlier connection can answer for a dead server, but the
+// socket outlives it. connect(AF_UNSPEC) ends a connection with a RST (no
+// TIME_WAIT on either side, as SO_LINGER 0 would) and leaves the socket
+// unconnected, ready to connect again. A tcp check to a server that answers
+// at once is then three system calls (connect, connect to read the
+// outcome, connect(AF_UNSPEC)) instead of five, and the socket's
+// allocation, file descriptor and poller registration are paid once per
+// worker instead of once per check.
 
-// connectFD opens a TCP connection to ap. It returns the socket either as
-// a bare non-blocking fd (f == nil: the handshake finished inside
-// connect()) or as an *os.File registered with Go's poller (it had to
-// wait). On error nothing is left open.
-func connectFD(ctx context.Context, ap netip.AddrPort) (fd int, f *os.File, err error) {
-	sa, family := sockaddr(ap)
-	fd, err = syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, os.NewSyscallError("socket", err)
+// probe is a TCP socket for checks.
+type probe struct {
+	open   bool
+	fd     int
+	family int
+	// f is fd registered with Go's poller, made by the first check on
+	// this socket that has to wait (a slow handshake, a reply); nil before.
+	f *os.File
+	// keep: a worker's probe, left open for the next check. Otherwise the
+	// socket is closed when the check releases it.
+	keep bool
+	// spoiled: a canceled wait may still be setting a deadline on f, so the
+	// socket must not be reused.
+	spoiled bool
+}
+
+// probes are one worker's sockets. A worker runs one check at a time, so
+// they are never used by two checks at once.
+type probes struct{ v4, v6 probe }
+
+type probesKey struct{}
+
+// withProbes lets the checks run with ctx reuse ps's sockets.
+func withProbes(ctx context.Context, ps *probes) context.Context {
+	return context.WithValue(ctx, probesKey{}, ps)
+}
+
+func (ps *probes) close() {
+	ps.v4.close()
+	ps.v6.close()
+}
+
+// acquireProbe returns an open socket of family for one check: the
+// worker's from ctx, or else tmp (a new one if nil), closed again at
+// release.
+func acquireProbe(ctx context.Context, family int, tmp *probe) (*probe, error) {
+	p := tmp
+	if ps, _ := ctx.Value(probesKey{}).(*probes); ps != nil {
+		p = &ps.v4
+		if family == syscall.AF_INET6 {
+			p = &ps.v6
+		}
+		p.keep = true
+	} else if p == nil {
+		p = new(probe)
 	}
-	err = syscall.Connect(fd, sa)
+	if p.open {
+		return p, nil
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	p.open, p.fd, p.family = true, fd, family
+	return p, nil
+}
+
+// connect connects p to sa. On an error the connection attempt is over
+// (refused...) or abandoned (timeout, canceled); release p either way.
+func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
+	err := sysConnect(p.fd, sa)
+	if err == syscall.EISCONN || err == syscall.EALREADY {
+		// A socket still connected (or connecting) from an earlier check
+		// must never answer for this one. release prevents it; should it
+		// ever happen, start over on a new socket.
+		keep := p.keep
+		p.close()
+		p.keep = keep
+		fd, serr := syscall.Socket(p.family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if serr != nil {
+			return os.NewSyscallError("socket", serr)
+		}
+		p.open, p.fd = true, fd
+		err = sysConnect(p.fd, sa)
+	}
 	if err == syscall.EINPROGRESS {
-		// A second connect() reports the outcome without waiting: 0 or
-		// EISCONN when established, the error (ECONNREFUSED...) when
-		// refused, EALREADY while the handshake is still under way.
-		err = syscall.Connect(fd, sa)
+		// A second connect() reports the outcome without waiting: 0 when
+		// established, the error (ECONNREFUSED...) when refused, EALREADY
+		// while the handshake is still under way. Against a local or near
+		// server the handshake has finished inside the first call.
+		err = sysConnect(p.fd, sa)
 	}
 	switch err {
 	case nil, syscall.EISCONN:
-		return fd, nil, nil
+		return nil
 	case syscall.EALREADY, syscall.EINPROGRESS:
-		f, err = waitConnect(ctx, fd, sa)
-		return -1, f, err
+		return p.waitConnect(ctx, sa)
 	}
-	syscall.Close(fd)
-	return -1, nil, err
+	return err
 }
 
-// waitConnect waits in Go's poller for the handshake on fd to end.
-func waitConnect(ctx context.Context, fd int, sa syscall.Sockaddr) (*os.File, error) {
-	f := os.NewFile(uintptr(fd), "") // non-blocking, so registered with the poller
+// waitConnect waits in Go's poller for the handshake to end.
+func (p *probe) waitConnect(ctx context.Context, sa *sockaddr) error {
+	f := p.file()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		f.Close()
-		return nil, err
+		return err
 	}
 	dl, ok := ctx.Deadline()
 	if !ok {
@@ -63,68 +136,199 @@ func waitConnect(ctx context.Context, fd int, sa syscall.Sockaddr) (*os.File, er
 	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Unix(1, 0)) })
 	var cerr error
 	werr := rc.Write(func(fd uintptr) bool {
-		cerr = syscall.Connect(int(fd), sa)
+		cerr = sysConnect(int(fd), sa)
 		return cerr != syscall.EALREADY && cerr != syscall.EINPROGRESS
 	})
-	stop()
+	if !stop() {
+		p.spoiled = true
+	}
 	_ = f.SetWriteDeadline(time.Time{})
 	switch {
 	case werr == nil && (cerr == nil || cerr == syscall.EISCONN):
-		return f, nil
+		return nil
 	case werr == nil:
-		f.Close()
-		return nil, cerr
+		return cerr
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
-		f.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	f.Close()
-	return nil, werr
+	return werr
 }
 
-// connectCheck is the whole tcp check for IP targets: connect, then close
-// with a RST.
-func connectCheck(ctx context.Context, ap netip.AddrPort) error {
-	fd, f, err := connectFD(ctx, ap)
+// file returns p's socket registered with Go's poller (once per socket:
+// an fcntl and an epoll_ctl).
+func (p *probe) file() *os.File {
+	if p.f == nil {
+		p.f = os.NewFile(uintptr(p.fd), "")
+	}
+	return p.f
+}
+
+// release ends a check's use of p. After connect returned err, the socket
+// may hold a connection (or a handshake under way) unless the kernel
+// already reset it; that is ended with a RST. A worker's socket then stays
+// open for its next check; any other is closed.
+func (p *probe) release(err error) {
+	if !p.open {
+		return
+	}
+	var errno syscall.Errno
+	// An errno from connect means the kernel gave up on the attempt and
+	// left the socket unconnected. Anything else (success, a deadline,
+	// an exchange after connecting) may leave a connection behind.
+	live := err == nil || !errors.As(err, &errno)
+	if live && sysDisconnect(p.fd) != nil {
+		p.spoiled = true
+	}
+	if !p.keep || p.spoiled {
+		keep := p.keep
+		p.close()
+		p.keep = keep
+	}
+}
+
+// close closes p's socket. Callers end any connection first: a plain
+// close would leave a TIME_WAIT socket behind.
+func (p *probe) close() {
+	if !p.open {
+		return
+	}
+	if p.f != nil {
+		p.f.Close()
+	} else {
+		syscall.Close(p.fd)
+	}
+	*p = probe{}
+}
+
+// sockaddr is a target's address in the kernel's layout, built once per
+// checker so connect needs no allocation.
+type sockaddr struct {
+	family int
+	n      uintptr
+	b      [unsafe.Sizeof(syscall.RawSockaddrInet6{})]byte
+}
+
+func makeSockaddr(ap netip.AddrPort) sockaddr {
+	var sa sockaddr
+	port := ap.Port()
+	if ap.Addr().Is4() {
+		raw := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&sa.b))
+		raw.Family = syscall.AF_INET
+		raw.Addr = ap.Addr().As4()
+		p := (*[2]byte)(unsafe.Pointer(&raw.Port))
+		p[0], p[1] = byte(port>>8), byte(port)
+		sa.family, sa.n = syscall.AF_INET, unsafe.Sizeof(*raw)
+		return sa
+	}
+	raw := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&sa.b))
+	raw.Family = syscall.AF_INET6
+	raw.Addr = ap.Addr().As16()
+	p := (*[2]byte)(unsafe.Pointer(&raw.Port))
+	p[0], p[1] = byte(port>>8), byte(port)
+	sa.family, sa.n = syscall.AF_INET6, unsafe.Sizeof(*raw)
+	return sa
+}
+
+func sysConnect(fd int, sa *sockaddr) error {
+	_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.b)), sa.n)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// sysDisconnect is connect(AF_UNSPEC): the kernel ends the connection (a
+// RST when one was established) and the socket can connect again.
+func sysDisconnect(fd int) error {
+	var unspec syscall.RawSockaddr // Family 0: AF_UNSPEC
+	_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// connectCheck is the whole tcp check for IP targets.
+func connectCheck(ctx context.Context, sa *sockaddr) error {
+	var tmp probe
+	p, err := acquireProbe(ctx, sa.family, &tmp)
 	if err != nil {
 		return err
 	}
-	if f != nil {
-		closeFileRST(f)
-		return nil
-	}
-	setLingerZero(fd)
-	return syscall.Close(fd)
+	err = p.connect(ctx, sa)
+	p.release(err)
+	return err
 }
 
-// dialConn connects to ap and returns the connection as a net.Conn whose
-// Close sends a RST.
-func dialConn(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
-	fd, f, err := connectFD(ctx, ap)
+// checkConn is one check's connection for checkers that exchange data.
+// The checker calls done when finished with it.
+type checkConn struct {
+	net.Conn
+	pc *probeConn // nil: a net.Dialer connection (host-name targets)
+}
+
+func (c checkConn) done() {
+	if c.pc == nil {
+		c.Conn.Close()
+		return
+	}
+	c.pc.detach()
+	_ = c.pc.p.f.SetDeadline(time.Time{})
+	c.pc.p.release(nil)
+}
+
+// dialProbe connects a probe to sa for an exchange.
+func dialProbe(ctx context.Context, sa *sockaddr, raddr *net.TCPAddr) (checkConn, error) {
+	p, err := acquireProbe(ctx, sa.family, nil)
 	if err != nil {
-		return nil, err
+		return checkConn{}, err
 	}
-	if f == nil {
-		f = os.NewFile(uintptr(fd), "") // register with the poller for the exchange
+	if err := p.connect(ctx, sa); err != nil {
+		p.release(err)
+		return checkConn{}, err
 	}
-	return &fileConn{f: f, raddr: net.TCPAddrFromAddrPort(ap)}, nil
+	pc := &probeConn{p: p, f: p.file(), raddr: raddr}
+	return checkConn{Conn: pc, pc: pc}, nil
 }
 
-// fileConn is a connected TCP socket used through *os.File, which has
+// probeConn is a connected probe used through *os.File, which has
 // deadlines and the poller but none of net.Conn's per-connection setup.
-type fileConn struct {
+//
+// Close only interrupts pending I/O: crypto/tls calls it from a goroutine
+// of its own when the handshake's context ends, possibly after the check
+// has returned and the socket serves the next one; once the check is done
+// with the connection (detach), Close does nothing.
+type probeConn struct {
+	p     *probe
 	f     *os.File
 	raddr *net.TCPAddr
+
+	mu       sync.Mutex
+	detached bool
 }
 
-func (c *fileConn) Read(b []byte) (int, error)         { return c.f.Read(b) }
-func (c *fileConn) Write(b []byte) (int, error)        { return c.f.Write(b) }
-func (c *fileConn) Close() error                       { closeFileRST(c.f); return nil }
-func (c *fileConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *fileConn) RemoteAddr() net.Addr               { return c.raddr }
-func (c *fileConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
-func (c *fileConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
-func (c *fileConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+func (c *probeConn) detach() {
+	c.mu.Lock()
+	c.detached = true
+	c.mu.Unlock()
+}
+
+func (c *probeConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detached {
+		return nil
+	}
+	return c.f.SetDeadline(time.Unix(1, 0))
+}
+
+func (c *probeConn) Read(b []byte) (int, error)         { return c.f.Read(b) }
+func (c *probeConn) Write(b []byte) (int, error)        { return c.f.Write(b) }
+func (c *probeConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (c *probeConn) RemoteAddr() net.Addr               { return c.raddr }
+func (c *probeConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
+func (c *probeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *probeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 
 // lingerConn is a net.Dialer connection (host-name targets) whose Close
 // sends a RST.
@@ -133,24 +337,4 @@ type lingerConn struct{ *net.TCPConn }
 func (c lingerConn) Close() error {
 	_ = c.SetLinger(0)
 	return c.TCPConn.Close()
-}
-
-func sockaddr(ap netip.AddrPort) (syscall.Sockaddr, int) {
-	if ap.Addr().Is4() {
-		return &syscall.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}, syscall.AF_INET
-	}
-	return &syscall.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}, syscall.AF_INET6
-}
-
-// Checks close with a RST (SO_LINGER 0): at thousands of checks per second,
-// orderly closes would leave a TIME_WAIT socket per check on the director.
-func setLingerZero(fd int) {
-	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-}
-
-func closeFileRST(f *os.File) {
-	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { setLingerZero(int(fd)) })
-	}
-	f.Close()
 }

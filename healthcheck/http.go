@@ -20,7 +20,7 @@ import (
 // a Transport per check costs goroutines and allocations, and a shared one
 // would reuse connections, the one thing a health check must not do.
 type httpChecker struct {
-	target  target
+	target  *target
 	request []byte        // the whole request, built once
 	req     *http.Request // tells ReadResponse the method (HEAD has no body)
 	tls     *tls.Config   // nil for plain http
@@ -28,7 +28,7 @@ type httpChecker struct {
 	body    *regexp.Regexp
 }
 
-func newHTTPChecker(s Spec, t target, rootCAs *x509.CertPool) (*httpChecker, error) {
+func newHTTPChecker(s Spec, t *target, rootCAs *x509.CertPool) (*httpChecker, error) {
 	status, err := parseStatusRanges(s.ExpectStatus)
 	if err != nil {
 		return nil, err
@@ -101,13 +101,13 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	defer conn.Close()
+	defer conn.done()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
-	var rw io.ReadWriter = conn
+	var rw io.ReadWriter = conn.Conn
 	if c.tls != nil {
-		tc := tls.Client(conn, c.tls)
+		tc := tls.Client(conn.Conn, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return failed("tls handshake", err)
 		}

@@ -383,9 +383,13 @@ func (s *Scheduler) deliver(ts []Transition) {
 }
 
 func (s *Scheduler) worker(ctx context.Context, work <-chan job, results chan<- result) {
+	// The worker's sockets, reused by its checks (see probe).
+	var ps probes
+	defer ps.close()
+	wctx := withProbes(ctx, &ps)
 	for j := range work {
 		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, j.g.spec.Timeout)
+		cctx, cancel := context.WithTimeout(wctx, j.g.spec.Timeout)
 		res := runCheck(cctx, j.g.checker)
 		cancel()
 		results <- result{job: j, res: res, dur: time.Since(start)}

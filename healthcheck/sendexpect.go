@@ -13,12 +13,12 @@ import (
 // the reply matches Expect, the reply reaches MaxBody, the server closes or
 // the deadline passes.
 type sendExpectChecker struct {
-	target target
+	target *target
 	send   []byte
 	expect *regexp.Regexp // nil: connect and send only
 }
 
-func newSendExpectChecker(s Spec, t target) (*sendExpectChecker, error) {
+func newSendExpectChecker(s Spec, t *target) (*sendExpectChecker, error) {
 	c := &sendExpectChecker{target: t, send: []byte(s.Send)}
 	if s.Expect != "" {
 		re, err := regexp.Compile(s.Expect)
@@ -37,7 +37,7 @@ func (c *sendExpectChecker) Check(ctx context.Context) Result {
 	if err != nil {
 		return failed("connect", err)
 	}
-	defer conn.Close()
+	defer conn.done()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}

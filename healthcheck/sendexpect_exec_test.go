@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-func TestSendExpect(t *testing.T) {
+func TestSendExpect(t *testing.T) { bothSockets(t, testSendExpect) }
+
+func testSendExpect(t *testing.T) {
 	// SMTP-like banner: nothing to send.
 	host, port := rawListener(t, func(c net.Conn) {
 		io.WriteString(c, "220 mail.example.test ESMTP ready\r\n")

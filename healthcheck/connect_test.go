@@ -1,0 +1,138 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestProbeReuse drives one worker socket set through checks that leave
+// it in every state (connected, refused, timed out mid-handshake, reset
+// mid-exchange) and checks that each check still makes its own connection:
+// the same socket is reused, the server sees a new connection ended by a
+// RST every time, a listener that dies is seen dead at once, and no file
+// descriptor leaks.
+func TestProbeReuse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := addrOf(t, l.Addr().String())
+	// The server reads each connection to its end: a RST shows as
+	// ECONNRESET, an orderly close (which would leave TIME_WAIT behind on
+	// the director) as EOF.
+	var mu sync.Mutex
+	var accepted, resets, other int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			wg.Go(func() {
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err := c.Read(make([]byte, 1))
+				c.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				if errors.Is(err, syscall.ECONNRESET) {
+					resets++
+				} else {
+					other++
+					t.Logf("server read: %v", err)
+				}
+			})
+		}
+	})
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+
+	ps := &probes{}
+	defer ps.close()
+	run := func(sp Spec) Result {
+		t.Helper()
+		if sp.Timeout == 0 {
+			sp.Timeout, sp.Interval = 5*time.Second, 10*time.Second
+		}
+		c, err := NewChecker(sp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(withProbes(context.Background(), ps), sp.Timeout)
+		defer cancel()
+		return c.Check(ctx)
+	}
+	tcp := Spec{Type: TCP, Address: host, Port: port}
+	sh, sp := stuckListener(t)
+	hh, hp := rawListener(t, func(c net.Conn) {
+		c.Read(make([]byte, 1024))
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+
+	// settle waits until the server has seen every connection end.
+	settle := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			a, r, o := accepted, resets, other
+			mu.Unlock()
+			if (a == want && r+o == a) || time.Now().After(deadline) {
+				if a != want || r != a {
+					t.Errorf("server accepted %d connections (want %d), %d ended by RST, %d otherwise", a, want, r, o)
+				}
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	wantResult(t, run(tcp), true, "connected")
+	settle(1)
+	fd := ps.v4.fd
+	fds := openFDs(t)
+	const n = 50
+	for range n {
+		wantResult(t, run(tcp), true, "connected")
+	}
+	if ps.v4.fd != fd || !ps.v4.open {
+		t.Errorf("socket not reused: fd %d, then %d (open %v)", fd, ps.v4.fd, ps.v4.open)
+	}
+
+	// Refused, then timed out in the middle of a handshake, then an HTTP
+	// exchange cut by the server, each followed by a good check.
+	wantResult(t, run(Spec{Type: TCP, Address: "127.0.0.1", Port: closedPort(t)}), false, "connect: connection refused")
+	wantResult(t, run(tcp), true, "connected")
+	wantResult(t, run(Spec{Type: TCP, Address: sh, Port: sp, Timeout: 200 * time.Millisecond, Interval: time.Second}), false, "connect: timeout")
+	wantResult(t, run(tcp), true, "connected")
+	wantResult(t, run(Spec{Type: HTTP, Address: hh, Port: hp}), false, "read response: connection")
+	wantResult(t, run(tcp), true, "connected")
+	// 1+n+3 good checks, each its own connection.
+	settle(n + 4)
+	if d := openFDs(t) - fds; d != 0 {
+		t.Errorf("%d more file descriptors after the checks", d)
+	}
+
+	// The server dies: the very next check says so.
+	l.Close()
+	wantResult(t, run(tcp), false, "connect: connection refused")
+}
