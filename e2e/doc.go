@@ -1,6 +1,13 @@
-// Package e2e holds end-to-end scenarios that run inside the kernel VM
-// against real IPVS: traffic through a VIP in DR and NAT mode, and the lbd
-// daemon's life (table programmed from the TOML file, reload, drift repair,
-// graceful removal). The tests carry the `vm` build tag; run them with
-// `make test-vm` (see scripts/vm/ and mk/vm.mk).
+// Package e2e holds end-to-end scenarios across processes and namespaces,
+// always with the real lbd (and lbctl) binaries:
+//
+//   - `//go:build vm` tests run inside the kernel VM against real IPVS
+//     (`make test-vm`, see scripts/vm/): DR and NAT traffic through a VIP,
+//     the daemon's life (table from the TOML file, reload, drift repair,
+//     graceful removal), health checks taking real servers out and back,
+//     lbctl drain --wait, VRRP failover between two directors;
+//   - `//go:build !vm` tests run on the host as root in network namespaces
+//     (`go test ./e2e`): VRRP election and takeover between lbd daemons, and
+//     the failover benchmark against keepalived (`make bench-failover`);
+//   - `//go:build vm && demo` is `make demo`, never a test.
 package e2e
