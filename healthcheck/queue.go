@@ -79,5 +79,24 @@ func (q *dueQueue) pop() *group {
 	return g
 }
 
+// countDue counts live entries due at or before at, up to limit.
+func (q *dueQueue) countDue(at time.Time, limit int) int {
+	return q.countFrom(0, at.Sub(q.epoch), limit)
+}
+
+// countFrom counts the subtree at i; a node due after t has no due
+// descendants.
+func (q *dueQueue) countFrom(i int, t time.Duration, limit int) int {
+	if limit <= 0 || i >= len(q.items) || q.items[i].at > t {
+		return 0
+	}
+	n := 0
+	if !q.items[i].g.removed {
+		n = 1
+	}
+	n += q.countFrom(2*i+1, t, limit-n)
+	return n + q.countFrom(2*i+2, t, limit-n)
+}
+
 // live counts entries, removed or not (for tests).
 func (q *dueQueue) len() int { return len(q.items) }

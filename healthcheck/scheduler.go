@@ -89,7 +89,8 @@ type Scheduler struct {
 	clock   Clock
 	conc    int
 	started atomic.Bool
-	wake    chan struct{}
+	wake    chan struct{} // pokes the Run goroutine
+	run     chan struct{} // tokens that wake parked workers; closed when Run ends
 
 	setMu sync.Mutex // serializes Set
 
@@ -97,10 +98,14 @@ type Scheduler struct {
 	groups   map[string]*group // by Spec key
 	byID     map[string]*group
 	queue    dueQueue
-	pending  []Transition // from Set, delivered by the Run goroutine
+	pending  []Transition // from Set and the workers, delivered by the Run goroutine
 	inFlight int
 	checks   uint64
 	failures uint64
+	begun    uint64    // checks started: progress, for the Run goroutine's stall test
+	idle     int       // workers parked on run
+	armed    time.Time // when the Run goroutine's timer fires; zero: not armed
+	stopping bool
 }
 
 // group is one distinct check and every ID that registered it. spec and
@@ -146,6 +151,7 @@ func New(opts Options) *Scheduler {
 	if s.conc <= 0 {
 		s.conc = DefaultConcurrency
 	}
+	s.run = make(chan struct{}, s.conc)
 	if s.opts.NewChecker == nil {
 		roots := opts.RootCAs
 		s.opts.NewChecker = func(sp Spec) (Checker, error) { return NewChecker(sp, roots) }
@@ -302,72 +308,108 @@ func (s *Scheduler) poke() {
 	}
 }
 
-type job struct {
-	g   *group
-	due time.Time
-}
-
-type result struct {
-	job
-	res Result
-	dur time.Duration
-}
+// batchWindow is how long the Run goroutine lets due checks gather before
+// it wakes a worker for them, and how often it looks again while checks
+// wait. Checks run up to this late (the cadence stays anchored to the
+// schedule, so lateness never adds up). Spread over their interval, 10,000
+// checks a second are one due every 100µs: waking a worker for each would
+// cost more than the checks themselves; a window of 2ms runs them in
+// batches of ~20 with two wake-ups per batch. (Measured with bench-health:
+// 1ms → 2ms saves ~3% of a core; wider windows save little more.)
+const batchWindow = 2 * time.Millisecond
 
 // Run drives the checks until ctx is done, then waits for the checks in
 // flight to return (they are canceled) and returns nil. It may be called
 // once.
+//
+// The workers take due checks from the heap themselves, one after the
+// other, and park when none is due; Run only wakes parked workers. A worker
+// that finds checks due after its own goes on with them without any
+// hand-off, so fast checks (a connect to a server that answers at once)
+// run back to back on one goroutine. Workers stuck in slow checks are seen
+// by their effect: checks left waiting for a whole batch window. Run then
+// wakes more workers, doubling the awake ones at most every window, so
+// slow targets never hold up the others for long.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("healthcheck: Run called twice")
 	}
-	work := make(chan job, s.conc)
-	// Room for every job in flight: workers never block on a result, so
-	// the loop never waits on a worker that waits on the loop.
-	results := make(chan result, s.conc)
 	var wg sync.WaitGroup
 	for range s.conc {
-		wg.Go(func() { s.worker(ctx, work, results) })
+		wg.Go(func() { s.worker(ctx) })
 	}
 	defer func() {
-		close(work)
+		s.mu.Lock()
+		s.stopping = true
+		s.mu.Unlock()
+		close(s.run)
 		wg.Wait()
 	}()
 
 	timer := s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	// The stall test runs on real time: it asks whether workers make
+	// progress, which is about the CPU, not about the schedule.
+	watch := time.NewTimer(time.Hour)
+	defer watch.Stop()
+	watching := false
 	var deliver []Transition
+	var lastBegun uint64
+	var lastBatch time.Time // when due checks were last handed out
+	stalled := false
 	for {
 		s.mu.Lock()
 		now := s.clock.Now()
-		for s.inFlight < s.conc {
-			g := s.queue.popDue(now)
-			if g == nil {
-				break
+		next, ok := s.queue.peek()
+		waiting := ok && !next.After(now)
+		if waiting {
+			active := s.conc - s.idle
+			n := 0
+			if active == 0 || (stalled && s.begun == lastBegun) {
+				n = 1
 			}
-			s.inFlight++
-			work <- job{g: g, due: g.due} // never blocks: buffer = conc
+			// Checks overdue by a whole window: the awake workers fall
+			// behind.
+			n = max(n, s.queue.countDue(now.Add(-batchWindow), active))
+			for ; n > 0 && s.idle > 0; n-- {
+				s.idle--
+				s.run <- struct{}{} // never blocks: one token per parked worker
+			}
+			lastBegun, lastBatch = s.begun, now
 		}
-		var next time.Time // zero: nothing to wake up for but results
-		if s.inFlight < s.conc {
-			next, _ = s.queue.peek()
+		s.armed = time.Time{}
+		if ok && !waiting {
+			s.armed = next
+			if w := lastBatch.Add(batchWindow); w.After(next) {
+				s.armed = w
+			}
 		}
+		armed := s.armed
 		deliver = append(deliver[:0], s.pending...)
 		clear(s.pending)
 		s.pending = s.pending[:0]
 		s.mu.Unlock()
 
 		s.deliver(deliver)
-		if !next.IsZero() {
-			timer.ResetAt(next)
+		if !armed.IsZero() {
+			timer.ResetAt(armed)
 		} else {
 			timer.Stop()
 		}
+		if waiting && !watching {
+			watch.Reset(batchWindow)
+			watching = true
+		} else if !waiting && watching {
+			watch.Stop()
+			watching = false
+		}
+		stalled = false
 		select {
 		case <-ctx.Done():
 			return nil
-		case r := <-results:
-			s.finish(ctx, r, results)
 		case <-timer.C():
+		case <-watch.C:
+			watching, stalled = false, true
 		case <-s.wake:
 		}
 	}
@@ -382,18 +424,42 @@ func (s *Scheduler) deliver(ts []Transition) {
 	}
 }
 
-func (s *Scheduler) worker(ctx context.Context, work <-chan job, results chan<- result) {
+// worker runs due checks until Run ends, parking when none is due.
+func (s *Scheduler) worker(ctx context.Context) {
 	// The worker's sockets, reused by its checks (see probe).
 	var ps probes
 	defer ps.close()
 	wctx := withProbes(ctx, &ps)
-	for j := range work {
+	s.mu.Lock()
+	for !s.stopping {
+		g := s.queue.popDue(s.clock.Now())
+		if g == nil {
+			s.idle++
+			s.mu.Unlock()
+			<-s.run
+			s.mu.Lock()
+			continue
+		}
+		due := g.due
+		s.inFlight++
+		s.begun++
+		s.mu.Unlock()
+
 		start := time.Now()
-		cctx, cancel := context.WithTimeout(wctx, j.g.spec.Timeout)
-		res := runCheck(cctx, j.g.checker)
+		cctx, cancel := context.WithTimeout(wctx, g.spec.Timeout)
+		res := runCheck(cctx, g.checker)
 		cancel()
-		results <- result{job: j, res: res, dur: time.Since(start)}
+		dur := time.Since(start)
+
+		s.mu.Lock()
+		s.inFlight--
+		// A check canceled because Run is stopping says nothing about
+		// the target.
+		if ctx.Err() == nil {
+			s.record(g, due, res, dur)
+		}
 	}
+	s.mu.Unlock()
 }
 
 // runCheck turns a checker panic into a failed result: one broken checker
@@ -407,63 +473,43 @@ func runCheck(ctx context.Context, c Checker) (res Result) {
 	return c.Check(ctx)
 }
 
-// finish records r and any other results already waiting, then delivers
-// the transitions they caused.
-func (s *Scheduler) finish(ctx context.Context, r result, results <-chan result) {
-	var out []Transition
-	s.mu.Lock()
+// record applies one result of g's check that was due at due; s.mu is
+// held. Transitions go to s.pending for the Run goroutine to deliver.
+func (s *Scheduler) record(g *group, due time.Time, res Result, dur time.Duration) {
 	now := s.clock.Now()
-	for {
-		s.inFlight--
-		// A check canceled because Run is stopping says nothing about
-		// the target.
-		if ctx.Err() == nil {
-			out = s.record(r, now, out)
-		}
-		select {
-		case r = <-results:
-			continue
-		default:
-		}
-		break
-	}
-	s.mu.Unlock()
-	s.deliver(out)
-}
-
-// record applies one result; s.mu is held.
-func (s *Scheduler) record(r result, now time.Time, out []Transition) []Transition {
-	g := r.g
 	s.checks++
-	if !r.res.Up {
+	if !res.Up {
 		s.failures++
 	}
 	if g.removed {
-		return out
+		return
 	}
-	g.lastCheck, g.lastDur, g.lastUp, g.lastReason = now, r.dur, r.res.Up, r.res.Reason
+	g.lastCheck, g.lastDur, g.lastUp, g.lastReason = now, dur, res.Up, res.Reason
 	from := g.tr.state
-	if g.tr.observe(r.res.Up) {
-		g.reason, g.since = r.res.Reason, now
+	if g.tr.observe(res.Up) {
+		g.reason, g.since = res.Reason, now
 		level, msg := slog.LevelInfo, "healthcheck: target up"
 		if g.tr.state == Down {
 			level, msg = slog.LevelWarn, "healthcheck: target down"
 		}
 		s.log.Log(context.Background(), level, msg, "target", g.target, "type", g.spec.Type,
-			"from", from, "reason", r.res.Reason, "ids", g.ids)
+			"from", from, "reason", res.Reason, "ids", g.ids)
 		for _, id := range g.ids {
-			out = append(out, Transition{ID: id, Up: g.tr.state == Up, From: from, Reason: r.res.Reason, Time: now})
+			s.pending = append(s.pending, Transition{ID: id, Up: g.tr.state == Up, From: from, Reason: res.Reason, Time: now})
 		}
+		s.poke()
 	}
 	// Keep the cadence anchored to the schedule, not to when the check
 	// ended; if the pool fell behind, run as soon as possible once rather
 	// than catching up with a burst.
-	g.due = r.due.Add(g.spec.Interval)
+	g.due = due.Add(g.spec.Interval)
 	if g.due.Before(now) {
 		g.due = now
 	}
 	s.queue.push(g.due, g)
-	return out
+	if !s.armed.IsZero() && g.due.Before(s.armed) {
+		s.poke() // due before Run means to look again
+	}
 }
 
 // Status reports the state of one ID.

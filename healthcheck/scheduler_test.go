@@ -428,6 +428,26 @@ func (b *blocking) Check(ctx context.Context) Result {
 	}
 }
 
+// waitParked waits until every worker of a running Scheduler is parked,
+// so that what follows depends on Run waking them, not on workers that
+// happen to be still starting.
+func waitParked(t *testing.T, s *Scheduler) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		idle := s.idle
+		s.mu.Unlock()
+		if idle == s.conc {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d workers parked", idle, s.conc)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestSchedulerConcurrencyBound(t *testing.T) {
 	clock := newFakeClock()
 	b := &blocking{release: make(chan struct{})}
@@ -446,6 +466,7 @@ func TestSchedulerConcurrencyBound(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	waitParked(t, s)
 
 	clock.Advance(time.Second) // all 20 are due
 	deadline := time.Now().Add(5 * time.Second)
@@ -603,5 +624,62 @@ func TestSchedulerRealServer(t *testing.T) {
 	st, _ := s.Status("web/rs1")
 	if st.State != Up || st.LastDuration <= 0 || st.LastCheck.IsZero() {
 		t.Errorf("status: %+v", st)
+	}
+}
+
+// TestSchedulerSlowChecksDoNotHoldUpOthers: workers take due checks one
+// after the other, so a worker stuck in a hanging check must not keep the
+// checks behind it waiting: more workers are woken for them.
+func TestSchedulerSlowChecksDoNotHoldUpOthers(t *testing.T) {
+	clock := newFakeClock()
+	b := &blocking{release: make(chan struct{})}
+	fast := &scripted{pattern: "o"}
+	s := New(Options{Concurrency: 4, Clock: clock, NewChecker: func(sp Spec) (Checker, error) {
+		if sp.Path == "/hang" {
+			return b, nil
+		}
+		return fast, nil
+	}})
+	checks := map[string]Spec{}
+	for i := 0; i < 23; i++ {
+		sp := spec("/fast")
+		if i < 3 {
+			sp.Path = "/hang"
+		}
+		sp.Port = 1000 + i
+		sp.Timeout = 900 * time.Millisecond
+		checks[fmt.Sprintf("vs/rs%d", i)] = sp
+	}
+	if err := s.Set(checks); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitParked(t, s)
+
+	clock.Advance(time.Second) // all 23 are due
+	deadline := time.Now().Add(5 * time.Second)
+	for fast.count() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 20 fast checks ran; %d hanging in flight", fast.count(), b.inFlight.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The hanging checks have not timed out yet: the fast ones did not
+	// wait for them.
+	if n := b.inFlight.Load(); n != 3 {
+		t.Errorf("%d hanging checks in flight, want 3", n)
+	}
+	for range 3 {
+		select {
+		case b.release <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatal("hanging check gone")
+		}
+	}
+	if st := s.Stats(); st.InFlight > 3 {
+		t.Errorf("stats: %+v", st)
 	}
 }
