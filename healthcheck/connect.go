@@ -230,7 +230,7 @@ func makeSockaddr(ap netip.AddrPort) sockaddr {
 }
 
 func sysConnect(fd int, sa *sockaddr) error {
-	_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.b)), sa.n)
+	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.b)), sa.n)
 	if e != 0 {
 		return e
 	}
@@ -241,7 +241,7 @@ func sysConnect(fd int, sa *sockaddr) error {
 // RST when one was established) and the socket can connect again.
 func sysDisconnect(fd int) error {
 	var unspec syscall.RawSockaddr // Family 0: AF_UNSPEC
-	_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec))
+	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec))
 	if e != 0 {
 		return e
 	}
