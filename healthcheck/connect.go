@@ -229,6 +229,10 @@ func makeSockaddr(ap netip.AddrPort) sockaddr {
 	return sa
 }
 
+// sysConnect is connect(2) on a non-blocking socket. It never sleeps, so
+// it is a raw system call: the goroutine keeps its P. (On loopback the
+// call also runs the listener's side of the handshake, tens of µs, which
+// would otherwise make the runtime hand the P to another thread.)
 func sysConnect(fd int, sa *sockaddr) error {
 	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.b)), sa.n)
 	if e != 0 {
