@@ -308,6 +308,16 @@ func testHTTP(t *testing.T) {
 	mu.Unlock()
 
 	wantResult(t, check(t, Spec{Type: HTTP, Address: "127.0.0.1", Port: closedPort(t)}, nil), false, "connect: connection refused")
+
+	// Interim responses come before the real one.
+	host, port = rawListener(t, func(c net.Conn) {
+		defer c.Close()
+		c.Read(make([]byte, 1024))
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+		time.Sleep(10 * time.Millisecond)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy")
+	})
+	wantResult(t, check(t, Spec{Type: HTTP, Address: host, Port: port, ExpectBody: "^healthy$"}, nil), true, "status 200, body matched")
 }
 
 func TestHTTPHangingAndClosing(t *testing.T) { bothSockets(t, testHTTPHangingAndClosing) }

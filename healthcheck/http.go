@@ -1,15 +1,12 @@
 package healthcheck
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"net"
-	"net/http"
 	"regexp"
 	"strconv"
 	"sync"
@@ -21,9 +18,9 @@ import (
 // would reuse connections, the one thing a health check must not do.
 type httpChecker struct {
 	target  *target
-	request []byte        // the whole request, built once
-	req     *http.Request // tells ReadResponse the method (HEAD has no body)
-	tls     *tls.Config   // nil for plain http
+	request []byte      // the whole request, built once
+	head    bool        // a HEAD request: the response has no body
+	tls     *tls.Config // nil for plain http
 	status  []statusRange
 	body    *regexp.Regexp
 }
@@ -33,7 +30,7 @@ func newHTTPChecker(s Spec, t *target, rootCAs *x509.CertPool) (*httpChecker, er
 	if err != nil {
 		return nil, err
 	}
-	c := &httpChecker{target: t, status: status, req: &http.Request{Method: s.Method}}
+	c := &httpChecker{target: t, status: status, head: s.Method == "HEAD"}
 	if s.ExpectBody != "" {
 		if c.body, err = regexp.Compile(s.ExpectBody); err != nil {
 			return nil, err
@@ -93,7 +90,6 @@ func hostOnly(h string) string {
 	return h
 }
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (c *httpChecker) Check(ctx context.Context) Result {
@@ -116,14 +112,13 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	if _, err := rw.Write(c.request); err != nil {
 		return failed("send request", err)
 	}
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(rw)
-	defer func() { br.Reset(nil); readerPool.Put(br) }()
-	resp, err := http.ReadResponse(br, c.req)
+	var rr respReader
+	rr.init(rw)
+	defer rr.release()
+	code, chunked, length, err := rr.readHead()
 	if err != nil {
 		return failed("read response", err)
 	}
-	code := resp.StatusCode
 	if !c.statusOK(code) {
 		return down("status " + strconv.Itoa(code))
 	}
@@ -133,7 +128,14 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bodyPool.Put(buf)
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxBody)); err != nil && !errors.Is(err, io.EOF) {
+	switch {
+	case c.head || code == 204 || code == 304:
+	case chunked:
+		err = rr.readChunked(buf)
+	default:
+		err = rr.readBody(buf, length)
+	}
+	if err != nil {
 		return failed("read body", err)
 	}
 	if !c.body.Match(buf.Bytes()) {
