@@ -446,9 +446,9 @@ func (s *Scheduler) worker(ctx context.Context) {
 		s.mu.Unlock()
 
 		start := time.Now()
-		cctx, cancel := context.WithTimeout(wctx, g.spec.Timeout)
+		cctx := newCheckCtx(wctx, g.spec.Timeout)
 		res := runCheck(cctx, g.checker)
-		cancel()
+		cctx.end()
 		dur := time.Since(start)
 
 		s.mu.Lock()

@@ -350,6 +350,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// ctxSwitches counts this process's context switches (all threads):
+// voluntary ones are mostly threads sleeping in epoll or futex and being
+// woken again, the runtime's cost of waiting.
+func ctxSwitches() (vol, invol int64) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Nvcsw, ru.Nivcsw
+}
+
 func sysTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -482,6 +491,7 @@ func runBench(c *config) error {
 	gaps.reset()
 	start, cpu0, sys0, checks0 := time.Now(), cpuTime(), sysTime(), s.Stats().Checks
 	helper0 := procCPU(h.cmd.Process.Pid)
+	vol0, invol0 := ctxSwitches()
 	var perSecond []uint64
 	var peakGoroutines, peakThreads int64
 	killAt := start.Add(c.duration / 2)
@@ -510,6 +520,7 @@ func runBench(c *config) error {
 	wall := time.Since(start)
 	cpu, sys := cpuTime()-cpu0, sysTime()-sys0
 	helperCPU := procCPU(h.cmd.Process.Pid) - helper0
+	vol1, invol1 := ctxSwitches()
 	load, _ := os.ReadFile("/proc/loadavg")
 	checks := s.Stats().Checks - checks0
 	snap := s.Snapshot()
@@ -574,6 +585,8 @@ func runBench(c *config) error {
 		gaps.quantile(0.5), gaps.quantile(0.99), gaps.quantile(1), c.interval)
 	fmt.Printf("  CPU:             %.1f%% of one core (%.1f%% user, %.1f%% system)\n",
 		cpuPct, 100*(cpu-sys).Seconds()/wall.Seconds(), 100*sys.Seconds()/wall.Seconds())
+	fmt.Printf("  context switches: %.0f/s voluntary, %.0f/s involuntary (%.2f per check)\n",
+		float64(vol1-vol0)/wall.Seconds(), float64(invol1-invol0)/wall.Seconds(), float64(vol1-vol0+invol1-invol0)/float64(max(checks, 1)))
 	fmt.Printf("  (not counted:    listener helper %.1f%% of one core; machine load average %s)\n",
 		100*helperCPU.Seconds()/wall.Seconds(), strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Printf("  peak RSS:        %.1f MB; goroutines ≤ %d, threads ≤ %d\n", rssMB, peakGoroutines, peakThreads)
