@@ -80,9 +80,10 @@ type Stats struct {
 }
 
 // Scheduler runs every registered check on its interval with at most
-// Concurrency checks in flight: one goroutine keeps a heap of checks
-// ordered by due time and hands due ones to a fixed pool of workers. There
-// is no goroutine per check.
+// Concurrency checks in flight: a fixed pool of workers takes due checks
+// from a heap ordered by due time, and one goroutine (Run) wakes parked
+// workers when checks come due. There is no goroutine per check. Each
+// worker also keeps its own sockets from check to check (see probe).
 type Scheduler struct {
 	opts    Options
 	log     *slog.Logger
@@ -351,6 +352,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	// The stall test runs on real time: it asks whether workers make
 	// progress, which is about the CPU, not about the schedule.
 	watch := time.NewTimer(time.Hour)
+	watch.Stop()
 	defer watch.Stop()
 	watching := false
 	var deliver []Transition
