@@ -95,6 +95,7 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 		// must never answer for this one. release prevents it; should it
 		// ever happen, start over on a new socket.
 		keep := p.keep
+		_ = sysDisconnect(p.fd)
 		p.close()
 		p.keep = keep
 		fd, serr := syscall.Socket(p.family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)

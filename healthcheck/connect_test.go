@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -131,6 +132,19 @@ func TestProbeReuse(t *testing.T) {
 	if d := openFDs(t) - fds; d != 0 {
 		t.Errorf("%d more file descriptors after the checks", d)
 	}
+
+	// Should a socket ever come back still connected (release prevents
+	// it), a check must start over on a new socket, not trust it.
+	ap, err := netip.ParseAddrPort(hostPort(hh, hp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := makeSockaddr(ap)
+	if err := ps.v4.connect(context.Background(), &live); err != nil {
+		t.Fatal(err)
+	}
+	wantResult(t, run(Spec{Type: TCP, Address: "127.0.0.1", Port: closedPort(t)}), false, "connect: connection refused")
+	ps.v4.release(nil) // what is left of the stale socket, if anything
 
 	// The server dies: the very next check says so.
 	l.Close()
