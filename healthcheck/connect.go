@@ -94,15 +94,15 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 		// A socket still connected (or connecting) from an earlier check
 		// must never answer for this one. release prevents it; should it
 		// ever happen, start over on a new socket.
-		keep := p.keep
+		keep, family := p.keep, p.family
 		_ = sysDisconnect(p.fd)
 		p.close()
 		p.keep = keep
-		fd, serr := syscall.Socket(p.family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		fd, serr := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 		if serr != nil {
 			return os.NewSyscallError("socket", serr)
 		}
-		p.open, p.fd = true, fd
+		p.open, p.fd, p.family = true, fd, family
 		err = sysConnect(p.fd, sa)
 	}
 	if err == syscall.EINPROGRESS {
