@@ -647,7 +647,9 @@ func TestSchedulerSlowChecksDoNotHoldUpOthers(t *testing.T) {
 			sp.Path = "/hang"
 		}
 		sp.Port = 1000 + i
-		sp.Timeout = 900 * time.Millisecond
+		// Long enough that the hanging checks are still in flight
+		// when the fast ones are done, even on a loaded machine.
+		sp.Interval, sp.Timeout = 10*time.Second, 9*time.Second
 		checks[fmt.Sprintf("vs/rs%d", i)] = sp
 	}
 	if err := s.Set(checks); err != nil {
@@ -659,7 +661,7 @@ func TestSchedulerSlowChecksDoNotHoldUpOthers(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitParked(t, s)
 
-	clock.Advance(time.Second) // all 23 are due
+	clock.Advance(10 * time.Second) // all 23 are due
 	deadline := time.Now().Add(5 * time.Second)
 	for fast.count() < 20 {
 		if time.Now().After(deadline) {
