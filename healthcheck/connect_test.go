@@ -129,7 +129,8 @@ func TestProbeReuse(t *testing.T) {
 	wantResult(t, run(tcp), true, "connected")
 	// 1+n+3 good checks, each its own connection.
 	settle(n + 4)
-	if d := openFDs(t) - fds; d != 0 {
+	// (Fewer is fine: earlier tests' connections may still be closing.)
+	if d := openFDs(t) - fds; d > 0 {
 		t.Errorf("%d more file descriptors after the checks", d)
 	}
 

@@ -105,7 +105,7 @@ type Scheduler struct {
 	failures uint64
 	begun    uint64    // checks started: progress, for the Run goroutine's stall test
 	idle     int       // workers parked on run
-	armed    time.Time // when the Run goroutine's timer fires; zero: not armed
+	armed    time.Time // when Run looks at the queue again; zero: only when poked
 	stopping bool
 }
 
@@ -379,14 +379,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 			lastBegun, lastBatch = s.begun, now
 		}
-		s.armed = time.Time{}
-		if ok && !waiting {
-			s.armed = next
+		// When Run looks again by itself: a worker that queues a check
+		// due before then (or into an empty queue) must poke it.
+		var armed time.Time // for the timer; zero: stopped
+		switch {
+		case waiting:
+			s.armed = now.Add(batchWindow) // the stall timer
+		case ok:
+			armed = next
 			if w := lastBatch.Add(batchWindow); w.After(next) {
-				s.armed = w
+				armed = w
 			}
+			s.armed = armed
+		default:
+			s.armed = time.Time{} // every check is in flight
 		}
-		armed := s.armed
 		deliver = append(deliver[:0], s.pending...)
 		clear(s.pending)
 		s.pending = s.pending[:0]
@@ -509,7 +516,7 @@ func (s *Scheduler) record(g *group, due time.Time, res Result, dur time.Duratio
 		g.due = now
 	}
 	s.queue.push(g.due, g)
-	if !s.armed.IsZero() && g.due.Before(s.armed) {
+	if s.armed.IsZero() || g.due.Before(s.armed) {
 		s.poke() // due before Run means to look again
 	}
 }

@@ -238,7 +238,9 @@ func TestSchedulerRiseFallExact(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		h.step(uint64(i))
 	}
-	got := h.transitions()
+	// Transitions reach OnTransition from Run's goroutine, shortly after
+	// the check that caused them is counted.
+	got := h.waitTransitions(3)
 	want := "web/rs1 unknown->up (ok #1); web/rs1 up->down (fail #7); web/rs1 down->up (ok #11); "
 	if d := describeTransitions(got); d != want {
 		t.Fatalf("transitions:\n got %s\nwant %s", d, want)
@@ -292,7 +294,7 @@ func TestSchedulerDedup(t *testing.T) {
 		t.Errorf("built %d checkers, want 1", h.built)
 	}
 	want := "web-tls/rs1 unknown->up (ok #1); web/rs1 unknown->up (ok #1); web-tls/rs1 up->down (fail #4); web/rs1 up->down (fail #4); "
-	if d := describeTransitions(h.transitions()); d != want {
+	if d := describeTransitions(h.waitTransitions(4)); d != want {
 		t.Errorf("transitions:\n got %s\nwant %s", d, want)
 	}
 	if st := h.s.Stats(); st.Targets != 1 || st.IDs != 2 {
@@ -347,7 +349,7 @@ func TestSchedulerSetKeepsState(t *testing.T) {
 
 	// Changing web/a's check keeps its Up state: no transition, the new
 	// check needs Fall failures to take it down.
-	n := len(h.transitions())
+	n := len(h.waitTransitions(2)) // web/a and web/b up
 	if err := h.s.Set(map[string]Spec{"web/a": spec("/a2"), "web/b": spec("/b")}); err != nil {
 		t.Fatal(err)
 	}
