@@ -687,3 +687,43 @@ func TestSchedulerSlowChecksDoNotHoldUpOthers(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 }
+
+// TestSchedulerRequeueWhileAllInFlight: while the only check is in
+// flight, Run has nothing to time; the check queued again when it ends
+// must still be run when it comes due.
+func TestSchedulerRequeueWhileAllInFlight(t *testing.T) {
+	clock := newFakeClock()
+	b := &blocking{release: make(chan struct{})}
+	s := New(Options{Concurrency: 2, Clock: clock, NewChecker: func(Spec) (Checker, error) { return b, nil }})
+	sp := spec("/x")
+	sp.Timeout = 900 * time.Millisecond
+	if err := s.Set(map[string]Spec{"vs/rs": sp}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitParked(t, s)
+
+	for round := int64(1); round <= 3; round++ {
+		clock.Advance(time.Second)
+		deadline := time.Now().Add(5 * time.Second)
+		for b.calls.Load() < round {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: check not started; stats %+v", round, s.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// Let Run look at the queue (empty: the check is in flight)
+		// and go to sleep before the check ends.
+		time.Sleep(20 * time.Millisecond)
+		b.release <- struct{}{}
+		for s.Stats().Checks < uint64(round) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: check not recorded", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
