@@ -100,7 +100,7 @@ func TestCheckCtxTimeouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps := &probes{}
+		ps := &probes{pl: testPoller(t)}
 		ctx := newCheckCtx(withProbes(context.Background(), ps), sp.Timeout)
 		start := time.Now()
 		res := c.Check(ctx)

@@ -61,14 +61,28 @@ func testProbes(t *testing.T) *probes {
 	return testProbesByT[t]
 }
 
-// bothSockets runs a checker test twice: with a new socket per check (a
-// checker used on its own) and with one socket set reused by every check
-// of the subtest, as a Scheduler worker does, so each check runs on a
-// socket that earlier checks (refused, timed out, reset...) have used.
+// testPoller runs a poller until the end of the test.
+func testPoller(t *testing.T) *poller {
+	t.Helper()
+	pl, err := newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { pl.run(stop); close(done) }()
+	t.Cleanup(func() { close(stop); <-done })
+	return pl
+}
+
+// bothSockets runs a checker test twice: with a new socket per check
+// waiting in poll(2) (a checker used on its own), and as a Scheduler
+// worker runs it: one socket set reused by every check of the subtest,
+// waiting through a poller, so each check runs on a socket that earlier
+// checks (refused, timed out, reset...) have used.
 func bothSockets(t *testing.T, body func(t *testing.T)) {
 	t.Run("new", body)
 	t.Run("reused", func(t *testing.T) {
-		ps := &probes{}
+		ps := &probes{pl: testPoller(t)}
 		testProbesMu.Lock()
 		testProbesByT[t] = ps
 		testProbesMu.Unlock()

@@ -3,13 +3,17 @@ package healthcheck
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Checks talk to the socket API directly instead of through net.Dialer,
@@ -26,28 +30,33 @@ import (
 // unconnected, ready to connect again. A tcp check to a server that answers
 // at once is then three system calls (connect, connect to read the
 // outcome, connect(AF_UNSPEC)) instead of five, and the socket's
-// allocation, file descriptor and poller registration are paid once per
-// worker instead of once per check.
+// allocation and file descriptor are paid once per worker instead of once
+// per check. Checks that have to wait (a slow handshake, a reply) wait
+// through the Scheduler's poller (poller.go), not Go's.
 
 // probe is a TCP socket for checks.
 type probe struct {
 	open   bool
 	fd     int
 	family int
-	// f is fd registered with Go's poller, made by the first check on
-	// this socket that has to wait (a slow handshake, a reply); nil before.
-	f *os.File
 	// keep: a worker's probe, left open for the next check. Otherwise the
 	// socket is closed when the check releases it.
 	keep bool
-	// spoiled: a canceled wait may still be setting a deadline on f, so the
-	// socket must not be reused.
-	spoiled bool
+	// pl is the worker's Scheduler's poller, where the probe waits (w);
+	// nil outside a Scheduler: waits use poll(2).
+	pl *poller
+	w  waiter
+	// intr is set when the check's connection is closed under it
+	// (crypto/tls does when the handshake's context ends): waits fail.
+	intr atomic.Bool
 }
 
 // probes are one worker's sockets. A worker runs one check at a time, so
 // they are never used by two checks at once.
-type probes struct{ v4, v6 probe }
+type probes struct {
+	v4, v6 probe
+	pl     *poller
+}
 
 type probesKey struct{}
 
@@ -71,19 +80,30 @@ func acquireProbe(ctx context.Context, family int, tmp *probe) (*probe, error) {
 		if family == syscall.AF_INET6 {
 			p = &ps.v6
 		}
-		p.keep = true
+		p.keep, p.pl = true, ps.pl
 	} else if p == nil {
 		p = new(probe)
 	}
+	p.intr.Store(false)
 	if p.open {
 		return p, nil
 	}
+	if err := p.openSocket(family); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *probe) openSocket(family int) error {
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return os.NewSyscallError("socket", err)
 	}
 	p.open, p.fd, p.family = true, fd, family
-	return p, nil
+	if p.pl != nil {
+		p.w = waiter{fd: int32(fd), done: make(chan error, 1)}
+	}
+	return nil
 }
 
 // connect connects p to sa. On an error the connection attempt is over
@@ -94,15 +114,12 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 		// A socket still connected (or connecting) from an earlier check
 		// must never answer for this one. release prevents it; should it
 		// ever happen, start over on a new socket.
-		keep, family := p.keep, p.family
 		_ = sysDisconnect(p.fd)
+		family := p.family
 		p.close()
-		p.keep = keep
-		fd, serr := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-		if serr != nil {
-			return os.NewSyscallError("socket", serr)
+		if err := p.openSocket(family); err != nil {
+			return err
 		}
-		p.open, p.fd, p.family = true, fd, family
 		err = sysConnect(p.fd, sa)
 	}
 	if err == syscall.EINPROGRESS {
@@ -112,56 +129,30 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 		// server the handshake has finished inside the first call.
 		err = sysConnect(p.fd, sa)
 	}
-	switch err {
-	case nil, syscall.EISCONN:
-		return nil
-	case syscall.EALREADY, syscall.EINPROGRESS:
-		return p.waitConnect(ctx, sa)
+	if err == syscall.EALREADY || err == syscall.EINPROGRESS {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(DefaultTimeout)
+		}
+		for err == syscall.EALREADY || err == syscall.EINPROGRESS {
+			if werr := p.wait(ctx, unix.EPOLLOUT, deadline); werr != nil {
+				return werr
+			}
+			err = sysConnect(p.fd, sa)
+		}
+	}
+	if err == syscall.EISCONN {
+		err = nil
 	}
 	return err
 }
 
-// waitConnect waits in Go's poller for the handshake to end.
-func (p *probe) waitConnect(ctx context.Context, sa *sockaddr) error {
-	f := p.file()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
+// wait waits until p's socket may be ready for events (see poller).
+func (p *probe) wait(ctx context.Context, events uint32, deadline time.Time) error {
+	if p.pl != nil {
+		return p.pl.wait(&p.w, events, deadline, &p.intr)
 	}
-	dl, ok := ctx.Deadline()
-	if !ok {
-		dl = time.Now().Add(DefaultTimeout)
-	}
-	_ = f.SetWriteDeadline(dl)
-	// Run stopping cancels the context before the deadline.
-	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Unix(1, 0)) })
-	var cerr error
-	werr := rc.Write(func(fd uintptr) bool {
-		cerr = sysConnect(int(fd), sa)
-		return cerr != syscall.EALREADY && cerr != syscall.EINPROGRESS
-	})
-	if !stop() {
-		p.spoiled = true
-	}
-	_ = f.SetWriteDeadline(time.Time{})
-	switch {
-	case werr == nil && (cerr == nil || cerr == syscall.EISCONN):
-		return nil
-	case werr == nil:
-		return cerr
-	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return ctx.Err()
-	}
-	return werr
-}
-
-// file returns p's socket registered with Go's poller (once per socket:
-// an fcntl and an epoll_ctl).
-func (p *probe) file() *os.File {
-	if p.f == nil {
-		p.f = os.NewFile(uintptr(p.fd), "")
-	}
-	return p.f
+	return pollWait(ctx, p.fd, events, deadline, &p.intr)
 }
 
 // release ends a check's use of p. After connect returned err, the socket
@@ -177,28 +168,20 @@ func (p *probe) release(err error) {
 	// left the socket unconnected. Anything else (success, a deadline,
 	// an exchange after connecting) may leave a connection behind.
 	live := err == nil || !errors.As(err, &errno)
-	if live && sysDisconnect(p.fd) != nil {
-		p.spoiled = true
-	}
-	if !p.keep || p.spoiled {
-		keep := p.keep
+	if (live && sysDisconnect(p.fd) != nil) || !p.keep {
 		p.close()
-		p.keep = keep
 	}
 }
 
-// close closes p's socket. Callers end any connection first: a plain
-// close would leave a TIME_WAIT socket behind.
+// close closes p's socket (which leaves the poller's epoll set with it).
+// Callers end any connection first: a plain close would leave a TIME_WAIT
+// socket behind.
 func (p *probe) close() {
 	if !p.open {
 		return
 	}
-	if p.f != nil {
-		p.f.Close()
-	} else {
-		syscall.Close(p.fd)
-	}
-	*p = probe{}
+	syscall.Close(p.fd)
+	p.open, p.fd, p.w = false, -1, waiter{}
 }
 
 // sockaddr is a target's address in the kernel's layout, built once per
@@ -278,7 +261,6 @@ func (c checkConn) done() {
 		return
 	}
 	c.pc.detach()
-	_ = c.pc.p.f.SetDeadline(time.Time{})
 	c.pc.p.release(nil)
 }
 
@@ -292,23 +274,25 @@ func dialProbe(ctx context.Context, sa *sockaddr, raddr *net.TCPAddr) (checkConn
 		p.release(err)
 		return checkConn{}, err
 	}
-	pc := &probeConn{p: p, f: p.file(), raddr: raddr}
+	pc := &probeConn{p: p, ctx: ctx, raddr: raddr}
 	return checkConn{Conn: pc, pc: pc}, nil
 }
 
-// probeConn is a connected probe used through *os.File, which has
-// deadlines and the poller but none of net.Conn's per-connection setup.
+// probeConn is a connected probe as a net.Conn: non-blocking reads and
+// writes that wait for the socket through the probe (see poller), with
+// deadlines kept here rather than in runtime timers.
 //
-// Close only interrupts pending I/O: crypto/tls calls it from a goroutine
-// of its own when the handshake's context ends, possibly after the check
-// has returned and the socket serves the next one; once the check is done
-// with the connection (detach), Close does nothing.
+// Close only interrupts pending and later I/O: crypto/tls calls it from a
+// goroutine of its own when the handshake's context ends, possibly after
+// the check has returned and the socket serves the next one; once the
+// check is done with the connection (detach), Close does nothing.
 type probeConn struct {
 	p     *probe
-	f     *os.File
+	ctx   context.Context // ends waits outside a Scheduler
 	raddr *net.TCPAddr
 
 	mu       sync.Mutex
+	rdl, wdl time.Time
 	detached bool
 }
 
@@ -321,19 +305,86 @@ func (c *probeConn) detach() {
 func (c *probeConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.detached {
-		return nil
+	if !c.detached {
+		c.p.intr.Store(true)
+		if c.p.pl != nil {
+			c.p.pl.interrupt(&c.p.w)
+		}
 	}
-	return c.f.SetDeadline(time.Unix(1, 0))
+	return nil
 }
 
-func (c *probeConn) Read(b []byte) (int, error)         { return c.f.Read(b) }
-func (c *probeConn) Write(b []byte) (int, error)        { return c.f.Write(b) }
-func (c *probeConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *probeConn) RemoteAddr() net.Addr               { return c.raddr }
-func (c *probeConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
-func (c *probeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
-func (c *probeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+func (c *probeConn) Read(b []byte) (int, error) {
+	for {
+		if c.p.intr.Load() {
+			return 0, net.ErrClosed
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		switch {
+		case e == 0 && (n > 0 || len(b) == 0):
+			return int(n), nil
+		case e == 0:
+			return 0, io.EOF
+		case e != syscall.EAGAIN:
+			return 0, os.NewSyscallError("read", e)
+		}
+		c.mu.Lock()
+		dl := c.rdl
+		c.mu.Unlock()
+		if err := c.p.wait(c.ctx, unix.EPOLLIN|unix.EPOLLRDHUP, dl); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (c *probeConn) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		if c.p.intr.Load() {
+			return written, net.ErrClosed
+		}
+		rest := b[written:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
+		if e == 0 {
+			written += int(n)
+			continue
+		}
+		if e != syscall.EAGAIN {
+			return written, os.NewSyscallError("write", e)
+		}
+		c.mu.Lock()
+		dl := c.wdl
+		c.mu.Unlock()
+		if err := c.p.wait(c.ctx, unix.EPOLLOUT, dl); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+func (c *probeConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+func (c *probeConn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *probeConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl, c.wdl = t, t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *probeConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *probeConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	return nil
+}
 
 // lingerConn is a net.Dialer connection (host-name targets) whose Close
 // sends a RST.

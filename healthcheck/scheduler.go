@@ -335,15 +335,29 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("healthcheck: Run called twice")
 	}
+	pl, err := newPoller()
+	if err != nil {
+		// Checks still work, waiting in poll(2) on their own threads.
+		s.log.Warn("healthcheck: no poller, checks wait one thread each", "err", err)
+		pl = nil
+	}
+	stopPoller, pollerDone := make(chan struct{}), make(chan struct{})
+	if pl != nil {
+		go func() { pl.run(stopPoller); close(pollerDone) }()
+	} else {
+		close(pollerDone)
+	}
 	var wg sync.WaitGroup
 	for range s.conc {
-		wg.Go(func() { s.worker(ctx) })
+		wg.Go(func() { s.worker(ctx, pl) })
 	}
 	defer func() {
 		s.mu.Lock()
 		s.stopping = true
 		s.mu.Unlock()
 		close(s.run)
+		close(stopPoller) // ends the waits of checks in flight
+		<-pollerDone
 		wg.Wait()
 	}()
 
@@ -357,7 +371,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	watching := false
 	var deliver []Transition
 	var lastBegun uint64
-	var lastBatch time.Time // when due checks were last handed out
 	stalled := false
 	for {
 		s.mu.Lock()
@@ -377,7 +390,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.idle--
 				s.run <- struct{}{} // never blocks: one token per parked worker
 			}
-			lastBegun, lastBatch = s.begun, now
+			lastBegun = s.begun
 		}
 		// When Run looks again by itself: a worker that queues a check
 		// due before then (or into an empty queue) must poke it.
@@ -386,9 +399,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case waiting:
 			s.armed = now.Add(batchWindow) // the stall timer
 		case ok:
+			// On a window boundary, with the poller (see nextTick).
 			armed = next
-			if w := lastBatch.Add(batchWindow); w.After(next) {
-				armed = w
+			if !next.Equal(next.Truncate(batchWindow)) {
+				armed = nextTick(next)
 			}
 			s.armed = armed
 		default:
@@ -406,7 +420,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			timer.Stop()
 		}
 		if waiting && !watching {
-			watch.Reset(batchWindow)
+			// At a window boundary at least half a window away.
+			now := time.Now()
+			watch.Reset(nextTick(now.Add(batchWindow / 2)).Sub(now))
 			watching = true
 		} else if !waiting && watching {
 			watch.Stop()
@@ -434,9 +450,9 @@ func (s *Scheduler) deliver(ts []Transition) {
 }
 
 // worker runs due checks until Run ends, parking when none is due.
-func (s *Scheduler) worker(ctx context.Context) {
+func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 	// The worker's sockets, reused by its checks (see probe).
-	var ps probes
+	ps := probes{pl: pl}
 	defer ps.close()
 	wctx := withProbes(ctx, &ps)
 	s.mu.Lock()
