@@ -35,6 +35,7 @@ type poller struct {
 
 	mu      sync.Mutex
 	waiting map[int32]*waiter // by fd
+	soonest time.Time         // no waiter's deadline is earlier; zero: none
 	closed  bool
 }
 
@@ -73,6 +74,9 @@ func (pl *poller) wait(w *waiter, events uint32, deadline time.Time, intr *atomi
 	first := len(pl.waiting) == 0
 	w.deadline = deadline
 	pl.waiting[w.fd] = w
+	if !deadline.IsZero() && (pl.soonest.IsZero() || deadline.Before(pl.soonest)) {
+		pl.soonest = deadline
+	}
 	pl.mu.Unlock()
 
 	// Armed only once registered, so that no event can come before the
@@ -170,13 +174,21 @@ func (pl *poller) poll(events []unix.EpollEvent, now time.Time) {
 		}
 	}
 	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.soonest.IsZero() || now.Before(pl.soonest) {
+		return // no deadline has passed: skip the scan
+	}
+	pl.soonest = time.Time{}
 	for fd, w := range pl.waiting {
-		if !w.deadline.IsZero() && !now.Before(w.deadline) {
+		switch {
+		case w.deadline.IsZero():
+		case !now.Before(w.deadline):
 			delete(pl.waiting, fd)
 			w.done <- os.ErrDeadlineExceeded
+		case pl.soonest.IsZero() || w.deadline.Before(pl.soonest):
+			pl.soonest = w.deadline
 		}
 	}
-	pl.mu.Unlock()
 }
 
 func (pl *poller) close() {
