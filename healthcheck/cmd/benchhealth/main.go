@@ -493,6 +493,7 @@ func runBench(c *config) error {
 	helper0 := procCPU(h.cmd.Process.Pid)
 	vol0, invol0 := ctxSwitches()
 	var perSecond []uint64
+	var inFlight []int // sampled once a second
 	var peakGoroutines, peakThreads int64
 	killAt := start.Add(c.duration / 2)
 	var killedAt time.Time
@@ -501,6 +502,7 @@ func runBench(c *config) error {
 	for now := range tick.C {
 		st := s.Stats()
 		perSecond = append(perSecond, st.Checks-last)
+		inFlight = append(inFlight, st.InFlight)
 		last = st.Checks
 		peakGoroutines = max(peakGoroutines, int64(runtime.NumGoroutine()))
 		peakThreads = max(peakThreads, procStatus("Threads"))
@@ -565,6 +567,7 @@ func runBench(c *config) error {
 	}
 	if os.Getenv("BENCH_DEBUG") != "" {
 		fmt.Println("  per second:", perSecond)
+		fmt.Println("  in flight: ", inFlight)
 		for ms := range gaps.hist {
 			if n := gaps.hist[ms].Load(); n > 0 && (ms < 950 || ms > 1050) {
 				fmt.Printf("  gap %dms: %d\n", ms, n)
