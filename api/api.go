@@ -33,6 +33,7 @@ type Status struct {
 	ConfigPath    string    `json:"config_path"`
 	Started       time.Time `json:"started"`
 	VRRP          *VRRP     `json:"vrrp,omitempty"` // nil when no [vrrp]
+	Sync          *Sync     `json:"sync,omitempty"` // nil when connection sync is off
 	Services      []Service `json:"services"`
 	// LastReconcile is the last time the IPVS table was verified.
 	LastReconcile time.Time `json:"last_reconcile"`
@@ -56,6 +57,43 @@ type VRRP struct {
 	LastTransition    time.Time      `json:"last_transition"`
 	Reason            string         `json:"reason"`
 	Counters          map[string]int `json:"counters"` // adverts sent/received, drops by reason, transitions
+}
+
+// Sync is the state of the kernel's IPVS connection synchronization, which
+// copies the connection table to the peer director so established
+// connections live through a failover.
+type Sync struct {
+	Interface string `json:"interface"`
+	SyncID    int    `json:"sync_id"`
+	Group     string `json:"group"` // multicast group
+	Port      int    `json:"port"`
+	// Daemons are the master (sends this director's connections) and backup
+	// (learns the peer's) daemons: wanted and what the kernel runs.
+	Daemons []SyncDaemon `json:"daemons"`
+	// Warm says this director has learned the peer's connection table: its
+	// backup daemon has run, with a master heard, for at least WarmUp. A
+	// director that is not warm does not preempt.
+	Warm       bool          `json:"warm"`
+	WarmReason string        `json:"warm_reason"`
+	WarmUp     time.Duration `json:"warm_up_ns"`
+	// Connections in the kernel table by origin: learned from the peer's
+	// sync messages, and scheduled by this director.
+	SyncedConns int `json:"synced_conns"`
+	LocalConns  int `json:"local_conns"`
+	// Guard says what the handover guard does now: "" (nothing), "quiet"
+	// (just became master: unknown mid-flow TCP segments are dropped, not
+	// reset, until the old master's last sync messages arrive) or "hold"
+	// (resigning: new connections wait until the peer has taken over).
+	Guard string `json:"guard,omitempty"`
+}
+
+// SyncDaemon is one role of the kernel's sync daemon.
+type SyncDaemon struct {
+	Role    string `json:"role"` // master | backup
+	Running bool   `json:"running"`
+	// Since is when lbd last saw it start running (zero when not running).
+	Since time.Time `json:"since"`
+	Error string    `json:"error,omitempty"` // why it could not be started
 }
 
 // Service is one virtual service with its real servers.

@@ -22,6 +22,14 @@ const (
 	defaultGARPInterval   = 100 * time.Millisecond
 	defaultNotifyTimeout  = 10 * time.Second
 
+	defaultSyncGroup         = "224.0.0.81" // the kernel's
+	defaultSyncPort          = 8848         // the kernel's
+	defaultSyncTTL           = 1
+	defaultSyncRefresh       = 10 * time.Second
+	defaultSyncWarmUpMargin  = 5 * time.Second // beyond refresh_period: the kernel's 3s flush, and slack
+	defaultSyncHandoverHold  = 200 * time.Millisecond
+	defaultSyncTakeoverQuiet = 4 * time.Second
+
 	defaultScheduler = "wlc"
 	defaultProtocol  = "tcp"
 	defaultQuorum    = 1
@@ -51,6 +59,12 @@ func applyDefaults(c *Config, present map[string]bool) {
 	defaultConsole(&c.Console, has("console"))
 	if c.VRRP != nil {
 		defaultVRRP(c.VRRP, &c.Global, has("vrrp"))
+		if c.Sync == nil {
+			c.Sync = &Sync{}
+		}
+	}
+	if c.Sync != nil {
+		defaultSync(c.Sync, c, has("sync"))
 	}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
@@ -118,6 +132,30 @@ func defaultVRRP(v *VRRP, g *Global, has presence) {
 	setInt(&v.GARPCount, has, "garp_count", defaultGARPCount)
 	setDuration(&v.GARPInterval, has, "garp_interval", defaultGARPInterval)
 	setDuration(&v.NotifyTimeout, has, "notify_timeout", defaultNotifyTimeout)
+}
+
+func defaultSync(s *Sync, c *Config, has presence) {
+	setBool(&s.Enabled, has, "enabled", c.VRRP != nil)
+	iface, id := c.Global.Interface, 0
+	if c.VRRP != nil {
+		iface, id = c.VRRP.Interface, c.VRRP.VRID
+		if iface == "" {
+			iface = c.Global.Interface
+		}
+	}
+	setString(&s.Interface, has, "interface", iface)
+	if !has("id") || s.ID == nil {
+		s.ID = &id
+	}
+	if !has("group") && !has("group6") {
+		s.Group = defaultSyncGroup
+	}
+	setInt(&s.Port, has, "port", defaultSyncPort)
+	setInt(&s.TTL, has, "ttl", defaultSyncTTL)
+	setDuration(&s.RefreshPeriod, has, "refresh_period", defaultSyncRefresh)
+	setDuration(&s.WarmUp, has, "warm_up", s.RefreshPeriod.Duration+defaultSyncWarmUpMargin)
+	setDuration(&s.HandoverHold, has, "handover_hold", defaultSyncHandoverHold)
+	setDuration(&s.TakeoverQuiet, has, "takeover_quiet", defaultSyncTakeoverQuiet)
 }
 
 func defaultVirtualServer(vs *VirtualServer, g *Global, has presence) {

@@ -13,6 +13,7 @@ type Config struct {
 	Global         Global          `toml:"global"`
 	Console        Console         `toml:"console"`
 	VRRP           *VRRP           `toml:"vrrp,omitempty"`
+	Sync           *Sync           `toml:"sync,omitempty"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
 
 	// Path is the file the config was read from (not part of the TOML).
@@ -76,6 +77,41 @@ type VRRP struct {
 	// new state appended as arguments.
 	Notify        []string `toml:"notify,omitempty"`
 	NotifyTimeout Duration `toml:"notify_timeout"` // default 10s
+}
+
+// Sync configures the kernel's IPVS connection synchronization with the
+// peer director (piranha's and keepalived's sync daemon). It is on by
+// default when [vrrp] is configured; a file without [sync] gets the
+// defaults, and `enabled = false` turns it off.
+type Sync struct {
+	Enabled   *bool  `toml:"enabled,omitempty"`   // default: true when [vrrp] is set
+	Interface string `toml:"interface,omitempty"` // default: the VRRP interface
+	// ID is the sync id (0..255) both directors use; default the VRID.
+	ID *int `toml:"id,omitempty"`
+	// Group is the IPv4 multicast group (default 224.0.0.81); Group6 an
+	// IPv6 one, for a sync interface without IPv4 (then Group is unset).
+	Group  string `toml:"group,omitempty"`
+	Group6 string `toml:"group6,omitempty"`
+	Port   int    `toml:"port"` // default 8848
+	TTL    int    `toml:"ttl"`  // 1..255; default 1
+	// MaxPacketLen bounds a sync message; 0 = from the interface MTU.
+	MaxPacketLen int `toml:"max_packet_len"`
+	// RefreshPeriod is sync_refresh_period: a connection with traffic is
+	// sent again at most this often, so a returning director learns the
+	// table. Whole seconds; default 10s.
+	RefreshPeriod Duration `toml:"refresh_period"`
+	// WarmUp is how long the backup daemon must have run, with a master
+	// heard, before this director may preempt; default refresh_period + 5s.
+	WarmUp Duration `toml:"warm_up"`
+	// HandoverHold is how long a resigning master holds new connections
+	// (drops their SYNs; clients retry) before it gives up the VIPs, so no
+	// handshake is left half-way on it. Default 200ms.
+	HandoverHold Duration `toml:"handover_hold"`
+	// TakeoverQuiet is how long a new master drops, instead of resetting,
+	// TCP segments of connections it does not know yet, while the old
+	// master's last sync messages arrive. Default 4s (the kernel sends a
+	// partly filled sync message within 3s).
+	TakeoverQuiet Duration `toml:"takeover_quiet"`
 }
 
 // TrackInterface is an interface whose link state the VRRP instance follows:

@@ -32,6 +32,8 @@ want=(
 	# family is opened (vishvananda/netlink's NewHandle() opens XFRM and
 	# NETFILTER sockets); the VM has no modprobe to do it.
 	xfrm_user nfnetlink
+	# lbd's handover guard (flowguard) programs nftables.
+	nf_tables
 )
 declare -A opts=([dummy]="numdummies=0")
 # Debian's static busybox runs its own applets before anything on PATH
