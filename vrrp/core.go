@@ -19,6 +19,9 @@ type core struct {
 	log *slog.Logger
 	// penalty returns the sum of the director's penalties (SetPenalty).
 	penalty func() int
+	// held says why preemption is held back by the director
+	// (HoldPreemption), "" when it is not.
+	held func() string
 	// transitioned is told every state change, after the change is done.
 	transitioned func(Transition)
 
@@ -39,6 +42,7 @@ type core struct {
 	refreshAt time.Time // next periodic GARP/NA round
 	retryAt   time.Time // Fault for lack of an address: look again then
 	lowerAt   time.Time // rate limit for answering a lower-priority master
+	heldLogAt time.Time // rate limit for the preemption-held log line
 	vipLogAt  time.Time // rate limit for the VIP-mismatch log line
 
 	lastTransition time.Time
@@ -86,6 +90,7 @@ func newCore(p params, sys system, log *slog.Logger) *core {
 	return &core{
 		p: p, sys: sys, log: log,
 		penalty:        func() int { return 0 },
+		held:           func() string { return "" },
 		transitioned:   func(Transition) {},
 		links:          map[string]bool{},
 		counters:       map[string]int{},
@@ -213,7 +218,7 @@ func (c *core) reevaluate(now time.Time, why string) {
 // startup is the RFC's Startup event: the owner becomes Master at once,
 // everyone else listens as Backup for Master_Down_Interval first.
 func (c *core) startup(now time.Time, why string) {
-	if c.effectivePriority() == 255 {
+	if c.effectivePriority() == 255 && c.held() == "" {
 		c.becomeMaster(now, why+": address owner (priority 255)")
 		return
 	}
@@ -462,10 +467,22 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 }
 
 // mayPreempt says whether a backup may now take over from a lower-priority
-// master. The owner always preempts (RFC 5798 6.1); Resign's holdoff and
-// preempt_delay hold preemption back.
+// master. The owner always preempts (RFC 5798 6.1); Resign's holdoff, the
+// director's holds (HoldPreemption) and preempt_delay hold preemption back.
+// A hold also makes the owner start as Backup: a returning owner with an
+// empty connection table would break every established connection.
 func (c *core) mayPreempt(now time.Time) bool {
 	if now.Before(c.holdUntil) {
+		return false
+	}
+	if why := c.held(); why != "" {
+		// The director is not ready to serve (connection table not
+		// learned yet): the owner waits too, a lower master keeps serving.
+		c.preemptAt = time.Time{}
+		if !now.Before(c.heldLogAt) {
+			c.heldLogAt = now.Add(10 * time.Second)
+			c.log.Info("vrrp: lower-priority master seen; preemption held back", "why", why)
+		}
 		return false
 	}
 	if c.effectivePriority() == 255 {

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -657,4 +658,48 @@ func TestUnicastPeers(t *testing.T) {
 	if ads[0].dst != a.UnicastPeers[0] || ads[1].dst != a.UnicastPeers[1] {
 		t.Fatalf("unicast adverts went to %v, %v", ads[0].dst, ads[1].dst)
 	}
+}
+
+// A held director (its connection table not learned yet) does not preempt
+// a lower-priority master, the owner included, until the hold is lifted;
+// then it preempts after one Master_Down_Interval. A master that dies is
+// still replaced while the hold lasts.
+func TestPreemptionHold(t *testing.T) {
+	for _, prio := range []int{200, 255} {
+		t.Run(fmt.Sprint(prio), func(t *testing.T) {
+			w := newWire(t)
+			lo := w.add(testConfig(100), 11)
+			lo.start()
+			w.run(10 * time.Second)
+			hi := w.add(testConfig(prio), 12)
+			why := "sync: not warm"
+			hi.c.held = func() string { return why }
+			hi.start()
+			w.run(20 * time.Second)
+			wantStates(t, hi, Backup)
+			wantStates(t, lo, Backup, Master)
+			why = ""
+			lifted := w.now
+			w.run(10 * time.Second)
+			wantStates(t, hi, Backup, Master)
+			wantStates(t, lo, Backup, Master, Backup)
+			if got := hi.trans[1].At.Sub(lifted); got > 4*time.Second {
+				t.Fatalf("preempted %v after the hold was lifted", got)
+			}
+		})
+	}
+	t.Run("takeover while held", func(t *testing.T) {
+		w := newWire(t)
+		lo := w.add(testConfig(100), 11)
+		lo.start()
+		hi := w.add(testConfig(200), 12)
+		hi.c.held = func() string { return "sync: not warm" }
+		w.run(10 * time.Second)
+		hi.start()
+		w.run(10 * time.Second)
+		wantStates(t, hi, Backup)
+		lo.c.shutdown(w.now) // priority 0: hi takes over although held
+		w.run(5 * time.Second)
+		wantStates(t, hi, Backup, Master)
+	})
 }

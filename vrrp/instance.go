@@ -62,6 +62,7 @@ type Instance struct {
 	mu        sync.Mutex
 	status    Status
 	penalties map[string]int
+	holds     map[string]string // HoldPreemption: source -> why
 	running   chan struct{} // non-nil while Run runs; closed when it returns
 	notifyErr atomic.Int64
 }
@@ -84,9 +85,11 @@ func newInstance(cfg Config, p params, sys system) *Instance {
 		wake:      make(chan struct{}, 1),
 		newTime:   time.Now,
 		penalties: map[string]int{},
+		holds:     map[string]string{},
 	}
 	in.core = newCore(p, sys, log)
 	in.core.penalty = in.penaltySum
+	in.core.held = in.heldWhy
 	in.publish()
 	return in
 }
@@ -306,6 +309,30 @@ func (in *Instance) SetPenalty(source string, n int) {
 	default:
 	}
 	in.publishPriority()
+}
+
+// HoldPreemption keeps a backup from preempting a lower-priority master on
+// behalf of source while why is not empty (e.g. "sync": the connection
+// table is not learned yet); why = "" lifts that source's hold. It does not
+// keep a backup from taking over when the master is gone.
+func (in *Instance) HoldPreemption(source, why string) {
+	in.mu.Lock()
+	if why == "" {
+		delete(in.holds, source)
+	} else {
+		in.holds[source] = why
+	}
+	in.mu.Unlock()
+}
+
+func (in *Instance) heldWhy() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.holds) == 0 {
+		return ""
+	}
+	srcs := slices.Sorted(maps.Keys(in.holds))
+	return srcs[0] + ": " + in.holds[srcs[0]]
 }
 
 func (in *Instance) penaltySum() int {
