@@ -63,7 +63,7 @@ type Instance struct {
 	status    Status
 	penalties map[string]int
 	holds     map[string]string // HoldPreemption: source -> why
-	running   chan struct{} // non-nil while Run runs; closed when it returns
+	running   chan struct{}     // non-nil while Run runs; closed when it returns
 	notifyErr atomic.Int64
 }
 
