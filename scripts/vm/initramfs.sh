@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the base initramfs of the test VM: busybox, the kernel
-# modules IPVS and the network tests need, iproute2, ipvsadm and bash with
-# their libraries, and /init. The per-run payload (test binary, lbd, args) is a
-# second cpio archive appended by scripts/vm/run.
+# modules IPVS and the network tests need, iproute2, ipvsadm, bash and
+# keepalived with their libraries, and /init. The per-run payload (test
+# binary, lbd, args) is a second cpio archive appended by scripts/vm/run.
 #
 # The image name carries a hash of everything it is made of, so a change to
 # the kernel, a host tool or this script yields a new image. Prints its path.
@@ -40,11 +40,15 @@ declare -A opts=([dummy]="numdummies=0")
 # (sh "standalone" mode): `ip` in a script would be busybox's ip. dash
 # becomes /bin/sh so that scripts get the real tools. bash is there for the
 # project's bash scripts (scripts/realserver.sh sets up the lab's real
-# servers); /bin/sh stays dash.
-tools=(/usr/sbin/ipvsadm /bin/ip /bin/ss /sbin/bridge /bin/dash /bin/bash)
+# servers); /bin/sh stays dash. keepalived is the reference the stateful
+# failover benchmark (e2e/stateful_bench_test.go) measures lbd against: it
+# programs IPVS and runs the kernel's sync daemon itself. It needs nothing
+# but its libraries when given -f and its pid files (the benchmark makes
+# /run/keepalived, as /run is a tmpfs at boot).
+tools=(/usr/sbin/ipvsadm /bin/ip /bin/ss /sbin/bridge /bin/dash /bin/bash /usr/sbin/keepalived)
 busybox=/bin/busybox
 for t in "$busybox" "${tools[@]}"; do
-	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm, dash, bash)"; exit 1; }
+	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm, dash, bash, keepalived)"; exit 1; }
 done
 
 key=$( {
