@@ -20,11 +20,16 @@ const (
 	OpCreateDestination
 	OpUpdateDestination
 	OpRemoveDestination
+	OpListSyncDaemons
+	OpStartSyncDaemon
+	OpStopSyncDaemon
+	OpConnCounts
 	numOps
 )
 
 var opNames = [numOps]string{"list-services", "list-destinations", "create-service", "update-service",
-	"remove-service", "create-destination", "update-destination", "remove-destination"}
+	"remove-service", "create-destination", "update-destination", "remove-destination",
+	"list-sync-daemons", "start-sync-daemon", "stop-sync-daemon", "conn-counts"}
 
 func (o Op) String() string {
 	if o < numOps {
@@ -33,14 +38,24 @@ func (o Op) String() string {
 	return "op?"
 }
 
-// IsWrite reports whether the operation changes the table.
-func (o Op) IsWrite() bool { return o >= OpCreateService && o < numOps }
+// IsWrite reports whether the operation changes the kernel's state (the
+// table or the sync daemons).
+func (o Op) IsWrite() bool {
+	switch o {
+	case OpCreateService, OpUpdateService, OpRemoveService,
+		OpCreateDestination, OpUpdateDestination, OpRemoveDestination,
+		OpStartSyncDaemon, OpStopSyncDaemon:
+		return true
+	}
+	return false
+}
 
 // Call describes one Kernel call made to a Fake.
 type Call struct {
 	Op   Op
-	Key  Key     // zero for OpListServices
-	Dest DestKey // set for destination writes
+	Key  Key      // zero for OpListServices and the sync operations
+	Dest DestKey  // set for destination writes
+	Role SyncRole // set for OpStartSyncDaemon and OpStopSyncDaemon
 }
 
 // Fake is an in-memory Kernel that behaves like IPVS where the reconciler
@@ -49,10 +64,12 @@ type Call struct {
 // Tests change it behind the reconciler's back through the same methods and
 // then ResetCounts.
 type Fake struct {
-	mu     sync.Mutex
-	svcs   map[Key]*fakeService
-	counts [numOps]int
-	inject func(Call) error
+	mu      sync.Mutex
+	svcs    map[Key]*fakeService
+	daemons map[SyncRole]SyncDaemon // as the kernel reports them
+	conns   ConnCounts
+	counts  [numOps]int
+	inject  func(Call) error
 }
 
 type fakeService struct {
@@ -63,7 +80,9 @@ type fakeService struct {
 var _ Kernel = (*Fake)(nil)
 
 // NewFake returns an empty fake table.
-func NewFake() *Fake { return &Fake{svcs: make(map[Key]*fakeService)} }
+func NewFake() *Fake {
+	return &Fake{svcs: make(map[Key]*fakeService), daemons: make(map[SyncRole]SyncDaemon)}
+}
 
 var knownSchedulers = map[string]bool{
 	"rr": true, "wrr": true, "lc": true, "wlc": true, "lblc": true, "lblcr": true, "dh": true,
@@ -91,8 +110,10 @@ func (f *Fake) Writes() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for op := OpCreateService; op < numOps; op++ {
-		n += f.counts[op]
+	for op := range numOps {
+		if op.IsWrite() {
+			n += f.counts[op]
+		}
 	}
 	return n
 }
@@ -310,6 +331,81 @@ func (f *Fake) RemoveDestination(key Key, dk DestKey) error {
 	}
 	delete(s.dests, dk)
 	return nil
+}
+
+// SyncDaemons implements SyncKernel: the running daemons, master first, as
+// the kernel reports them (defaults filled in, length clamped; a backup's
+// default length as on a 1500-byte MTU).
+func (f *Fake) SyncDaemons() ([]SyncDaemon, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpListSyncDaemons}); err != nil {
+		return nil, err
+	}
+	out := make([]SyncDaemon, 0, len(f.daemons))
+	for _, d := range f.daemons {
+		out = append(out, d)
+	}
+	sortSyncDaemons(out)
+	return out, nil
+}
+
+// StartSyncDaemon implements SyncKernel with the kernel's answers: EINVAL
+// for what it refuses, EEXIST when the role runs.
+func (f *Fake) StartSyncDaemon(d SyncDaemon) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpStartSyncDaemon, Role: d.Role}); err != nil {
+		return err
+	}
+	if err := d.validate(); err != nil {
+		return syncOpErr("start", d.Role, d.Interface, syscall.EINVAL)
+	}
+	if _, ok := f.daemons[d.Role]; ok {
+		return syncOpErr("start", d.Role, d.Interface, syscall.EEXIST)
+	}
+	f.daemons[d.Role] = fakeKernelDaemon(d)
+	return nil
+}
+
+// fakeKernelDaemon is d as the kernel holds it once started.
+func fakeKernelDaemon(d SyncDaemon) SyncDaemon {
+	d = d.normalized()
+	if d.MaxLen == 0 { // a backup: from the MTU, taken as 1500
+		d.MaxLen = syncMTU - d.headerLen()
+	}
+	return d
+}
+
+// StopSyncDaemon implements SyncKernel (ESRCH when the role does not run).
+func (f *Fake) StopSyncDaemon(role SyncRole) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpStopSyncDaemon, Role: role}); err != nil {
+		return err
+	}
+	if _, ok := f.daemons[role]; !ok {
+		return syncOpErr("stop", role, "", syscall.ESRCH)
+	}
+	delete(f.daemons, role)
+	return nil
+}
+
+// ConnCounts implements SyncKernel: what SetConnCounts last set.
+func (f *Fake) ConnCounts() (ConnCounts, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpConnCounts}); err != nil {
+		return ConnCounts{}, err
+	}
+	return f.conns, nil
+}
+
+// SetConnCounts sets what ConnCounts returns (traffic simulation).
+func (f *Fake) SetConnCounts(c ConnCounts) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns = c
 }
 
 func compareKeys(a, b Key) int {

@@ -18,19 +18,34 @@ import (
 var ErrUnavailable = errors.New("IPVS is not available in this kernel")
 
 // IPVS is the kernel's IPVS table in the caller's network namespace, over
-// one generic netlink socket. Calls are serialized on it: parallel sockets
-// were measured slower for writes (they contend on the kernel's IPVS mutex)
-// and no reliably faster for reads.
+// one generic netlink socket for the table. Calls are serialized on it:
+// parallel sockets were measured slower for writes (they contend on the
+// kernel's IPVS mutex) and no reliably faster for reads. The sync daemons
+// have a socket of their own (the library has no sync-daemon calls), and
+// the connection table's origins are read from a /proc file opened in the
+// same namespace (ipvs_sync.go).
 type IPVS struct {
-	c    ipvs.Client
-	once sync.Once
+	c       ipvs.Client
+	once    sync.Once
+	daemons *syncConn
 }
 
 var _ Kernel = (*IPVS)(nil)
 
 // Open connects to IPVS in the current network namespace (of the calling
 // thread). Close it when done.
-func Open() (*IPVS, error) { return openIPVS(ipvs.New) }
+//
+// Every socket and file Open makes belongs to that namespace from then on,
+// whichever thread later uses it: a caller that switches a locked thread
+// into a namespace only needs to call Open there.
+func Open() (*IPVS, error) {
+	k, err := openIPVS(ipvs.New)
+	if err != nil {
+		return nil, err
+	}
+	k.daemons = openSyncConn()
+	return k, nil
+}
 
 func openIPVS(dial func() (ipvs.Client, error)) (*IPVS, error) {
 	c, err := dial()
@@ -52,6 +67,7 @@ func (k *IPVS) Close() error {
 		if cl, ok := k.c.(io.Closer); ok {
 			err = cl.Close()
 		}
+		err = errors.Join(err, k.daemons.close())
 	})
 	return err
 }

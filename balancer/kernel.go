@@ -21,4 +21,8 @@ type Kernel interface {
 	CreateDestination(Key, Destination) error
 	UpdateDestination(Key, Destination) error
 	RemoveDestination(Key, DestKey) error
+
+	// The connection-sync daemons and the connection table's origins
+	// (sync.go).
+	SyncKernel
 }

@@ -398,7 +398,7 @@ type ServiceSnapshot struct {
 type DestSnapshot struct {
 	DestinationStatus
 	// Removing is set while a real server that left the desired table
-	// waits at weight 0 for its active connections to end; RemoveBy is
+	// waits at weight 0 for its connections to end; RemoveBy is
 	// when the grace period ends.
 	Removing bool
 	RemoveBy time.Time

@@ -36,7 +36,8 @@ type Options struct {
 	// repairs drift.
 	ResyncInterval time.Duration
 	// RemoveGrace bounds how long a real server that left the desired
-	// table waits at weight 0 for its active connections to end.
+	// table waits at weight 0 for its connections (active and inactive)
+	// to end.
 	RemoveGrace time.Duration
 	// PendingInterval is how often Run checks on such servers.
 	PendingInterval time.Duration
@@ -112,6 +113,20 @@ type Reconciler struct {
 	failures int // consecutive failed passes
 	lastErr  error
 
+	// The connection-sync daemons (sync.go), desired state since the
+	// first SetSync; before it, any daemon is foreign and left alone.
+	syncSet   bool
+	syncWant  []SyncDaemon                // validated, master first
+	syncOwned map[SyncRole]bool           // roles wanted in this process: stopped once no longer wanted
+	syncView  map[SyncRole]SyncDaemon     // the kernel's daemons as last read or written; nil: unknown
+	syncState map[SyncRole]*syncRoleState // per wanted role
+	syncDirty bool                        // the wanted daemons changed since the last pass
+	conns     ConnCounts                  // the last good reading
+	connsAt   time.Time                   // when it was taken
+	connsErr  string                      // why the last reading failed
+	connsNext time.Time                   // no reading before (slow reads are spaced out)
+	syncSnap  atomic.Pointer[SyncStatus]
+
 	writes, errs, resyncs atomic.Uint64
 	snap                  atomic.Pointer[[]ServiceSnapshot]
 	counters              atomic.Pointer[Counters]
@@ -127,6 +142,13 @@ type wantService struct {
 
 func (w *wantService) equal(o *wantService) bool {
 	return o != nil && w.svc == o.svc && slices.Equal(w.dests, o.dests)
+}
+
+// syncRoleState is what the reconciler knows of a wanted sync daemon.
+type syncRoleState struct {
+	running bool      // runs with the wanted settings
+	since   time.Time // since when, without a gap seen
+	err     string    // the last failure to start (or restart) it
 }
 
 type kernelService struct {
@@ -146,12 +168,16 @@ func NewReconciler(k Kernel, opt Options) *Reconciler {
 		pending:  map[Key]map[DestKey]time.Time{},
 		foreign:  map[Key]bool{},
 		kick:     make(chan struct{}, 1),
+
+		syncOwned: map[SyncRole]bool{},
+		syncState: map[SyncRole]*syncRoleState{},
 	}
 	for _, k := range opt.Previous {
 		r.removing[k] = true
 	}
 	r.counters.Store(&Counters{})
 	r.snap.Store(&[]ServiceSnapshot{})
+	r.syncSnap.Store(&SyncStatus{})
 	return r
 }
 
@@ -179,7 +205,7 @@ func (r *Reconciler) Managed() []Key {
 // differs, carrying on past failed calls; the returned error lists them and
 // Run retries soon. Services dropped from t are removed from the kernel;
 // real servers dropped from a kept service are set to weight 0 and removed
-// once their active connections end or RemoveGrace passes.
+// once their connections (active and inactive) end or RemoveGrace passes.
 //
 // Apply re-reads the real servers only of services that changed since they
 // last matched; Resync re-reads everything.
@@ -212,20 +238,23 @@ func (r *Reconciler) Apply(t Table) error {
 		delete(r.removing, k)
 	}
 	r.desired, r.byKey, r.started = want, byKey, true
-	return r.pass(false)
+	return r.pass(false, true)
 }
 
-// Resync re-reads every managed service from the kernel and repairs any
-// difference from the desired table (someone ran ipvsadm). It does nothing
-// before the first Apply.
+// Resync re-reads every managed service and the sync daemons from the
+// kernel and repairs any difference from the desired state (someone ran
+// ipvsadm). It does nothing before the first Apply or SetSync.
 func (r *Reconciler) Resync() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started {
+	if !r.active() {
 		return nil
 	}
-	return r.pass(true)
+	return r.pass(true, true)
 }
+
+// active reports whether there is desired state to keep.
+func (r *Reconciler) active() bool { return r.started || r.syncSet }
 
 // Run resyncs every ResyncInterval, checks real servers waiting for removal
 // every PendingInterval, and resyncs soon after a failed pass, until ctx
@@ -242,8 +271,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		// Re-check: an Apply may have run while we waited.
-		if wait, full = r.nextLocked(); r.started && wait <= 0 {
-			_ = r.pass(full)
+		if wait, full = r.nextLocked(); r.active() && wait <= 0 {
+			_ = r.pass(full, true)
 		}
 		r.mu.Unlock()
 	}
@@ -258,7 +287,7 @@ func (r *Reconciler) next() (time.Duration, bool) {
 
 func (r *Reconciler) nextLocked() (time.Duration, bool) {
 	now := r.clock.Now()
-	if !r.started {
+	if !r.active() {
 		return r.opt.ResyncInterval, false
 	}
 	fullAt := r.lastFull.Add(r.opt.ResyncInterval)
@@ -303,13 +332,19 @@ func (r *Reconciler) Counters() Counters {
 }
 
 // pass is one reconcile: read the service list, remove dropped services,
-// bring each desired service in line. full re-reads every service's real
-// servers; otherwise only those of services not known to match.
-func (r *Reconciler) pass(full bool) error {
+// bring each desired service in line, then the sync daemons. full re-reads
+// every service's real servers and the running daemons; otherwise only
+// the real servers of services not known to match, and the daemons only
+// when the wanted ones changed. services=false leaves the services out
+// (SetSync); they are never touched before the first Apply.
+func (r *Reconciler) pass(full, services bool) error {
 	start := r.clock.Now()
 	w0, e0 := r.writes.Load(), r.errs.Load()
 	p := &passErrs{}
-	r.sync(full, p)
+	if services && r.started {
+		r.sync(full, p)
+	}
+	r.syncDaemons(full, p)
 	now := r.clock.Now()
 	r.lastPass = now
 	err := p.err()
@@ -333,6 +368,7 @@ func (r *Reconciler) pass(full bool) error {
 	}
 	r.lastErr = err
 	r.publish(full && err == nil, now)
+	r.publishSync()
 
 	writes, errs := r.writes.Load()-w0, r.errs.Load()-e0
 	switch {
@@ -528,19 +564,27 @@ func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full
 }
 
 // removeGracefully handles one real server that left the table: with no
-// active connections it goes at once; otherwise it is quiesced (weight 0)
+// connections at all it goes at once; otherwise it is quiesced (weight 0)
 // and removed when they end or the grace period is over.
+//
+// Inactive connections count too: they are ones still in their handshake
+// (SYN_RECV) or closing (FIN_WAIT, TIME_WAIT ...), and UDP flows. Removing
+// the server under them with expire_nodest_conn=1 (lbd's setting) drops
+// their next packet and the client gets a reset mid-handshake or
+// mid-close.
 func (r *Reconciler) removeGracefully(key Key, v *kernelService, cur *DestinationStatus, now time.Time, p *passErrs) bool {
 	dk := cur.Key()
 	deadline, waiting := r.pending[key][dk]
 	expired := waiting && !now.Before(deadline)
-	if cur.ActiveConns == 0 || expired {
+	conns := cur.ActiveConns + cur.InactiveConns
+	if conns == 0 || expired {
 		if !r.call(p, true, r.k.RemoveDestination(key, dk)) {
 			return false
 		}
-		if expired && cur.ActiveConns > 0 {
+		if expired && conns > 0 {
 			r.log.Info("balancer: removal grace ended, removing real server with connections",
-				"service", key.String(), "real_server", dk.String(), "active_conns", cur.ActiveConns)
+				"service", key.String(), "real_server", dk.String(), "active_conns", cur.ActiveConns,
+				"inactive_conns", cur.InactiveConns)
 		}
 		delete(v.dests, dk)
 		r.clearPending(key, dk)
@@ -553,7 +597,8 @@ func (r *Reconciler) removeGracefully(key Key, v *kernelService, cur *Destinatio
 		}
 		r.pending[key][dk] = deadline
 		r.log.Info("balancer: quiescing real server before removal", "service", key.String(),
-			"real_server", dk.String(), "active_conns", cur.ActiveConns, "remove_by", deadline)
+			"real_server", dk.String(), "active_conns", cur.ActiveConns, "inactive_conns", cur.InactiveConns,
+			"remove_by", deadline)
 	}
 	if cur.Weight != 0 {
 		d := cur.Destination

@@ -292,7 +292,7 @@ func TestGracefulRemoval(t *testing.T) {
 	k := tab.Services[0].Key
 	busy, idle := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
 	f.SetConns(k, busy, 3, 1)
-	f.SetConns(k, idle, 0, 5) // only inactive: goes at once
+	f.SetConns(k, idle, 0, 0) // no connections: goes at once
 	f.ResetCounts()
 
 	tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
@@ -333,8 +333,18 @@ func TestGracefulRemoval(t *testing.T) {
 	}
 	assertCounts(t, f, map[Op]int{OpUpdateDestination: 1})
 
-	// Connections end: removed on the next pass.
+	// The active ones end, two are still closing: it waits for them.
 	f.SetConns(k, busy, 0, 2)
+	f.ResetCounts()
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if f.Writes() != 0 {
+		t.Fatalf("wrote %d while connections were closing", f.Writes())
+	}
+
+	// Connections end: removed on the next pass.
+	f.SetConns(k, busy, 0, 0)
 	f.ResetCounts()
 	if err := r.Resync(); err != nil {
 		t.Fatal(err)
@@ -344,6 +354,58 @@ func TestGracefulRemoval(t *testing.T) {
 	if c := r.Counters(); c.Removing != 0 {
 		t.Errorf("Counters.Removing=%d", c.Removing)
 	}
+}
+
+// TestGracefulRemovalWaitsForInactive: a real server whose connections are
+// all inactive (in their handshake or closing; with expire_nodest_conn=1
+// their clients would get a reset) is quiesced, not removed, until they
+// are gone or the grace period ends.
+func TestGracefulRemovalWaitsForInactive(t *testing.T) {
+	f := NewFake()
+	r, clk, logs := newTestReconciler(t, f) // grace: 1 minute
+	tab := baseTable()
+	if err := r.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	k := tab.Services[0].Key
+	closing, handshake := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
+	f.SetConns(k, closing, 0, 3)
+	f.SetConns(k, handshake, 0, 1)
+	f.ResetCounts()
+	tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
+	if err := r.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	assertCounts(t, f, map[Op]int{OpUpdateDestination: 2})
+	for _, dk := range []DestKey{closing, handshake} {
+		if d, ok := destsOf(f, k)[dk]; !ok || d.Weight != 0 {
+			t.Fatalf("%s: removed with inactive connections, or not quiesced: %+v", dk, destsOf(f, k))
+		}
+	}
+	if !strings.Contains(logs.String(), "inactive_conns=3") {
+		t.Errorf("quiescing log does not say why:\n%s", logs)
+	}
+
+	// The handshake's entry expires: that server goes; the other waits.
+	f.SetConns(k, handshake, 0, 0)
+	f.ResetCounts()
+	clk.Advance(10 * time.Second)
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+	if _, ok := destsOf(f, k)[handshake]; ok {
+		t.Fatal("server without connections left")
+	}
+
+	// The grace period bounds the wait.
+	clk.Advance(50 * time.Second)
+	f.ResetCounts()
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+	assertTable(t, f, tab)
 }
 
 func TestGracefulRemovalDeadline(t *testing.T) {
