@@ -44,9 +44,11 @@ func Load(path string) (*Config, error) {
 // order.
 //
 // After Parse every defaulted setting is explicit: pointer settings
-// (Weight, Active, Preempt, TLSVerify) are non-nil, a real server's Port
-// and Forwarding are resolved from its service, VRRP.Interface from
-// Global.Interface, VirtualServer.Family from the VIP.
+// (Weight, Active, Preempt, TLSVerify, Sync.Enabled, Sync.ID) are non-nil,
+// a real server's Port and Forwarding are resolved from its service,
+// VRRP.Interface from Global.Interface, VirtualServer.Family from the VIP,
+// and Sync is set whenever VRRP is, with its Interface and ID resolved
+// from VRRP (see SyncSettings).
 func Parse(name string, data []byte) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -88,9 +90,10 @@ func syntaxProblems(name string, data []byte, err error) Problems {
 //
 // Zero values in c mean "not set" and get their defaults (an empty
 // scheduler becomes wlc, a nil weight 1, a zero rise 2), except where 0 is
-// itself a setting: VirtualServer.Quorum, VRRP.GARPCount and
-// Global.RemoveGrace are taken as written, so set them when building a
-// struct from scratch.
+// itself a setting: VirtualServer.Quorum, VRRP.GARPCount,
+// Global.RemoveGrace and Sync.WarmUp, HandoverHold and TakeoverQuiet are
+// taken as written, so set them when building a struct from scratch. A nil
+// Sync with VRRP set gets every sync default.
 func Normalize(c *Config) (*Config, []byte, error) {
 	data, err := Encode(c)
 	if err != nil {

@@ -147,7 +147,9 @@ func defaultSync(s *Sync, c *Config, has presence) {
 	if !has("id") || s.ID == nil {
 		s.ID = &id
 	}
-	if !has("group") && !has("group6") {
+	// An IPv6 group replaces the IPv4 one. (Group6, not has("group6"):
+	// the encoder asks with every other key present.)
+	if !has("group") && s.Group6 == "" {
 		s.Group = defaultSyncGroup
 	}
 	setInt(&s.Port, has, "port", defaultSyncPort)

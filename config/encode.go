@@ -27,12 +27,17 @@ var zeroMeaningful = map[string]bool{
 	"Global.RemoveGrace":   true, // 0: drop removed real servers at once
 	"VRRP.GARPCount":       true, // 0: no gratuitous ARP burst
 	"VirtualServer.Quorum": true, // 0: the service never counts as down
+	"Sync.WarmUp":          true, // 0: preempt without waiting for the table
+	"Sync.HandoverHold":    true, // 0: give up the VIPs at once
+	"Sync.TakeoverQuiet":   true, // 0: reset unknown segments at once
 }
 
 // Encode writes c as canonical TOML: a short header comment, then the
-// tables in schema order ([global], [console], [vrrp], [[virtual_server]]
-// each followed by its health_check and real servers), keys in schema
-// order, and only settings that differ from their default. For any c that
+// tables in schema order ([global], [console], [vrrp], [sync],
+// [[virtual_server]] each followed by its health_check and real servers),
+// keys in schema order, and only settings that differ from their default.
+// A [sync] left at its defaults is left out when [vrrp] is set (the
+// defaults recreate it) and kept as an empty table otherwise. For any c that
 // Parse returned, Parse(Encode(c)) reproduces c.
 func Encode(c *Config) ([]byte, error) {
 	if c == nil {
@@ -135,7 +140,7 @@ func (e *encoder) table(header, path string, array, always bool, v reflect.Value
 			}
 			fv = fv.Elem()
 		}
-		e.table(subHeader(header, name), joinKey(path, name), false, isPtr, fv, self)
+		e.table(subHeader(header, name), joinKey(path, name), false, isPtr && !e.implied(fv.Type()), fv, self)
 	}
 	for _, i := range arrays {
 		name := tomlName(t.Field(i))
@@ -160,6 +165,12 @@ func subHeader(header, name string) string {
 	return header + "." + tomlKey(name)
 }
 
+// implied reports whether a table of type t that is left out of the file
+// is created with its defaults anyway, so an empty one need not be written.
+func (e *encoder) implied(t reflect.Type) bool {
+	return t == reflect.TypeFor[Sync]() && e.c.VRRP != nil
+}
+
 // defaulter returns the function filling the defaults of a struct of type
 // t inside parent, or nil when t has no defaults.
 func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
@@ -170,6 +181,8 @@ func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
 		return func(p any, has presence) { defaultConsole(p.(*Console), has) }
 	case reflect.TypeFor[VRRP]():
 		return func(p any, has presence) { defaultVRRP(p.(*VRRP), &e.c.Global, has) }
+	case reflect.TypeFor[Sync]():
+		return func(p any, has presence) { defaultSync(p.(*Sync), e.c, has) }
 	case reflect.TypeFor[VirtualServer]():
 		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, has) }
 	case reflect.TypeFor[HealthCheck]():

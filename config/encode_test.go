@@ -81,7 +81,9 @@ func mustParse(t *testing.T, src string) *Config {
 	return c
 }
 
-// maximal sets every key of the schema to a value that is not its default.
+// maximal sets every key of the schema to a value that is not its default,
+// except sync.group6, which cannot be set together with sync.group: see
+// maximalGroup6.
 const maximal = `[global]
 node_name = "lvs-a"
 interface = "bond0"
@@ -124,6 +126,19 @@ weight = 0
 [[vrrp.track_interface]]
 name = "eth2"
 weight = 20
+
+[sync]
+enabled = false
+interface = "eth8"
+id = 0
+group = "239.0.0.81"
+port = 8849
+ttl = 2
+max_packet_len = 1400
+refresh_period = "30s"
+warm_up = "1m"
+handover_hold = "1s"
+takeover_quiet = "10s"
 
 [[virtual_server]]
 name = "web"
@@ -181,13 +196,22 @@ fwmark = 4294967295
 family = "inet6"
 `
 
-func TestRoundTripMaximal(t *testing.T) {
-	c := mustParse(t, maximal)
-	data := roundTrip(t, c)
+// maximalGroup6 is maximal with an IPv6 sync group instead of the IPv4
+// one: the keys exclude each other, so one document cannot hold both.
+var maximalGroup6 = strings.Replace(maximal, `group = "239.0.0.81"`, `group6 = "ff05::81"`, 1)
 
-	// Every key of the schema appears in the encoding, so a field added to
-	// types.go without updating this test (and checking that Encode and the
-	// defaults handle it) fails here.
+func TestRoundTripMaximal(t *testing.T) {
+	if maximalGroup6 == maximal {
+		t.Fatal("maximalGroup6 does not replace sync.group")
+	}
+	var data []byte
+	for _, src := range []string{maximal, maximalGroup6} {
+		data = append(data, roundTrip(t, mustParse(t, src))...)
+	}
+
+	// Every key of the schema appears in one of the encodings, so a field
+	// added to types.go without updating this test (and checking that
+	// Encode and the defaults handle it) fails here.
 	for _, key := range schemaKeys(reflect.TypeFor[Config](), "") {
 		if !bytes.Contains(data, []byte("\n"+key+" = ")) && !bytes.Contains(data, []byte("."+key+"]")) &&
 			!bytes.Contains(data, []byte("["+key+"]")) {

@@ -51,6 +51,9 @@ func TestExampleLbdToml(t *testing.T) {
 	if c.VRRP == nil || len(c.VRRP.TrackInterfaces) == 0 {
 		t.Error("no [vrrp] block with track_interface")
 	}
+	if s, on := c.SyncSettings(); !on || c.VRRP != nil && s.Interface == c.VRRP.Interface {
+		t.Errorf("no [sync] on its own interface: %+v, %v", s, on)
+	}
 	var dr, udp, fwmark, v6 bool
 	for _, vs := range c.VirtualServers {
 		dr = dr || vs.Forwarding == "dr" && vs.HealthCheck != nil && vs.HealthCheck.Type == "http"
@@ -67,5 +70,8 @@ func TestExampleLbdToml(t *testing.T) {
 	}
 	if c.VRRP == nil || len(c.VirtualServers) != 0 {
 		t.Errorf("vrrp-only.toml: vrrp %v, %d virtual servers", c.VRRP != nil, len(c.VirtualServers))
+	}
+	if _, on := c.SyncSettings(); on {
+		t.Error("vrrp-only.toml: connection sync on with nothing to sync")
 	}
 }

@@ -11,7 +11,7 @@ import (
 // FuzzParse feeds arbitrary bytes to Parse. It must never panic; every
 // problem must point at a line of the input; and whatever parses must
 // survive Encode/Parse unchanged with a stable encoding. Seeds: the
-// shipped examples plus testdata/fuzz/FuzzParse.
+// shipped examples, the maximal configs and testdata/fuzz/FuzzParse.
 //
 //	go test -fuzz FuzzParse -fuzztime 60s ./config/
 func FuzzParse(f *testing.F) {
@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(maximal))
+	f.Add([]byte(maximalGroup6))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.toml", data)
 		if err != nil {

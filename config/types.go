@@ -82,11 +82,19 @@ type VRRP struct {
 // Sync configures the kernel's IPVS connection synchronization with the
 // peer director (piranha's and keepalived's sync daemon). It is on by
 // default when [vrrp] is configured; a file without [sync] gets the
-// defaults, and `enabled = false` turns it off.
+// defaults, and `enabled = false` turns it off. Without [vrrp] it is off
+// unless `enabled = true` is written.
+//
+// Sync traffic is unauthenticated multicast: it belongs on a private link
+// between the two directors. Both directors need the same virtual services
+// and real servers, or synced connections stay unbound on the backup.
 type Sync struct {
-	Enabled   *bool  `toml:"enabled,omitempty"`   // default: true when [vrrp] is set
-	Interface string `toml:"interface,omitempty"` // default: the VRRP interface
-	// ID is the sync id (0..255) both directors use; default the VRID.
+	Enabled *bool `toml:"enabled,omitempty"` // default: true when [vrrp] is set
+	// Interface carries the sync messages; default the VRRP interface,
+	// else global.interface.
+	Interface string `toml:"interface,omitempty"`
+	// ID is the sync id (0..255) both directors use; default the VRID, or
+	// 0 without [vrrp]. A backup daemon with id 0 accepts every master.
 	ID *int `toml:"id,omitempty"`
 	// Group is the IPv4 multicast group (default 224.0.0.81); Group6 an
 	// IPv6 one, for a sync interface without IPv4 (then Group is unset).

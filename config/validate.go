@@ -104,10 +104,12 @@ func familyName(f string) string {
 	return "IPv4"
 }
 
-// ifname checks a Linux interface name.
+// ifname checks a Linux interface name as the kernel's dev_valid_name
+// does: 1 to IFNAMSIZ-1 bytes, not "." or "..", no '/', ':' or ASCII
+// whitespace.
 func (v *validator) ifname(key, s string) {
-	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
-		v.addf(key, "%q is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)", s)
+	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\v\f\r") {
+		v.addf(key, "%q is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace)", s)
 	}
 }
 
@@ -160,6 +162,9 @@ func validate(c *Config, col *collector, present map[string]bool) {
 	v.console(&c.Console)
 	if c.VRRP != nil {
 		v.vrrp(c.VRRP)
+	}
+	if c.Sync != nil {
+		v.sync(c.Sync, c.VRRP != nil)
 	}
 	v.virtualServers(c.VirtualServers)
 }
@@ -235,11 +240,13 @@ func (v *validator) vrrp(r *VRRP) {
 	case r.Version == 2 && (ai < time.Second || ai > 255*time.Second || ai%time.Second != 0):
 		v.addf(k+".advert_interval", "%v: VRRPv2 needs whole seconds from 1s to 255s", ai)
 	}
-	if r.Interface == "" {
+	switch {
+	case r.Interface == "":
 		v.addf(k+".interface", "is required (set vrrp.interface or global.interface)")
-	} else {
+	case v.present[k+".interface"]:
 		v.ifname(k+".interface", r.Interface)
 	}
+	// Otherwise inherited from global.interface and checked there.
 	for i, s := range r.VIPs {
 		key := indexKey(k+".vips", i)
 		if strings.Contains(s, "/") {
@@ -297,6 +304,83 @@ func (v *validator) vrrp(r *VRRP) {
 	}
 	if r.NotifyTimeout.Duration <= 0 {
 		v.addf(k+".notify_timeout", "must be positive")
+	}
+}
+
+// Limits of [sync]. The sync id is one byte on the wire; a sync message is
+// one UDP datagram (65535 - 8 - 20 bytes of payload at most) and the
+// kernel needs room for at least a header and a connection.
+const (
+	minSyncPacketLen    = 128
+	maxSyncPacketLen    = 65507
+	maxSyncRefresh      = time.Hour
+	maxSyncWarmUp       = time.Hour
+	maxSyncHandoverHold = 10 * time.Second
+	maxSyncQuiet        = 60 * time.Second
+)
+
+// sync checks [sync]. Values the operator did not write are inherited
+// (interface from [vrrp] or [global], id from vrrp.vrid, warm_up from
+// refresh_period) and are checked where they are written, so a problem is
+// never reported on a [sync] line that does not hold it.
+func (v *validator) sync(s *Sync, hasVRRP bool) {
+	const k = "sync"
+	enabled := s.Enabled != nil && *s.Enabled
+	switch {
+	case v.present[k+".interface"] && s.Interface == "":
+		v.addf(k+".interface", "must not be empty (leave it out to use vrrp.interface or global.interface)")
+	case v.present[k+".interface"]:
+		v.ifname(k+".interface", s.Interface)
+	case enabled && s.Interface == "" && !hasVRRP:
+		// With [vrrp], vrrp.interface reports the missing interface.
+		v.addf(k+".interface", "is required with enabled = true (set sync.interface or global.interface)")
+	}
+	if v.present[k+".id"] && s.ID != nil && (*s.ID < 0 || *s.ID > 255) {
+		v.addf(k+".id", "%d is out of range (0..255: the sync id is one byte on the wire)", *s.ID)
+	}
+	if v.present[k+".group"] {
+		if a, ok := v.addr(k+".group", s.Group); ok {
+			switch {
+			case a.Is6():
+				v.addf(k+".group", "%q is an IPv6 address: an IPv6 group goes in group6", s.Group)
+			case !a.IsMulticast():
+				v.addf(k+".group", "%q is not an IPv4 multicast address (224.0.0.0/4)", s.Group)
+			}
+		}
+	}
+	if v.present[k+".group6"] {
+		if a, ok := v.addr(k+".group6", s.Group6); ok {
+			switch {
+			case a.Is4():
+				v.addf(k+".group6", "%q is an IPv4 address: an IPv4 group goes in group", s.Group6)
+			case !a.IsMulticast():
+				v.addf(k+".group6", "%q is not an IPv6 multicast address (ff00::/8)", s.Group6)
+			}
+		}
+		if v.present[k+".group"] {
+			v.addf(k+".group6", "cannot be used with group: the sync daemon has one group (group6 is for a sync interface without IPv4)")
+		}
+	}
+	v.intRange(k+".port", s.Port, 1, 65535)
+	v.intRange(k+".ttl", s.TTL, 1, 255)
+	if n := s.MaxPacketLen; n != 0 && (n < minSyncPacketLen || n > maxSyncPacketLen) {
+		v.addf(k+".max_packet_len", "%d is out of range (0 for the interface MTU, or %d..%d)", n, minSyncPacketLen, maxSyncPacketLen)
+	}
+	rp := s.RefreshPeriod.Duration
+	switch {
+	case rp < time.Second || rp > maxSyncRefresh:
+		v.addf(k+".refresh_period", "%v is out of range (1s..1h)", rp)
+	case rp%time.Second != 0:
+		v.addf(k+".refresh_period", "%v: must be whole seconds (the kernel's sync_refresh_period is in seconds)", rp)
+	}
+	if w := s.WarmUp.Duration; v.present[k+".warm_up"] && (w < 0 || w > maxSyncWarmUp) {
+		v.addf(k+".warm_up", "%v is out of range (0s..1h; it delays every takeover after a start)", w)
+	}
+	if h := s.HandoverHold.Duration; h < 0 || h > maxSyncHandoverHold {
+		v.addf(k+".handover_hold", "%v is out of range (0s..10s; new connections wait this long at a graceful handover)", h)
+	}
+	if q := s.TakeoverQuiet.Duration; q < 0 || q > maxSyncQuiet {
+		v.addf(k+".takeover_quiet", "%v is out of range (0s..60s; unknown TCP segments are dropped this long after a takeover)", q)
 	}
 }
 
