@@ -15,8 +15,18 @@ FUZZTIME ?= 60s
 fuzz-vrrp:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./vrrp
 
-# Client-observed outage when the master dies, lbd vs keepalived, advert
-# intervals 1s and 100ms, median of LBD_FAILOVER_TRIALS (default 10) trials.
-# LBD_BIN=path tests a prebuilt lbd instead of building one.
-bench-failover: deps
+# Two benchmarks, lbd vs keepalived each time:
+# - on the host in namespaces, VRRP alone: client-observed outage when the
+#   master dies, advert intervals 1s and 100ms, median of
+#   LBD_FAILOVER_TRIALS (default 10) trials; LBD_BIN=path tests a prebuilt
+#   lbd instead of building one;
+# - in the kernel VM, stateful: a DR pair with IPVS and connection sync
+#   (lbd's [sync], keepalived's lvs_sync_daemon), advert 200ms; how many of
+#   20 established connections survive the master's death and the outage
+#   for new connections, LBD_FAILOVER_TRIALS (default 3 there) trials, with
+#   the lbd of `make build`. BENCH_SMP sets the VM's CPU count.
+BENCH_SMP ?= 2
+bench-failover: deps vm-kernel build
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkVRRPFailover$$' -benchtime 1x ./e2e
+	LBD_VM_SMP=$(BENCH_SMP) CGO_ENABLED=0 $(GO) test -tags vm -exec $(CURDIR)/scripts/vm/go-test-exec \
+		-count=1 -timeout 30m -run '^$$' -bench '^BenchmarkStatefulFailover$$' -benchtime 1x ./e2e

@@ -1,0 +1,641 @@
+//go:build vm
+
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"lbd/internal/netlab"
+	"lbd/internal/vmtest"
+)
+
+// BenchmarkStatefulFailover is the VM half of `make bench-failover`: what
+// clients see when the master director of a DR pair dies, with connection
+// sync, lbd against keepalived's lvs_sync_daemon, in one VM run.
+//
+// Each trial builds a fresh lab, the topology of newDRLabN(t, 2): client,
+// two directors and two real servers (VIP on lo, scripts/realserver.sh) on
+// one bridge, one virtual server VIP:80 (rr over both real servers). The
+// daemons are either two lbd processes with [vrrp] (VRID 51, priorities
+// 200/100, advert 200ms) and [sync], or two keepalived processes with the
+// same VRRP instance, `lvs_sync_daemon eth0 VI_1` and the same
+// virtual_server (keepalived programs IPVS itself). The master starts
+// first and takes the VIP, then the backup. The client holds 20 keep-alive
+// connections through the VIP (a request on each every 50ms, the traffic
+// harness of conns_test.go) and opens a new connection every 20ms. Then the
+// master's cable is cut and its daemon SIGKILLed (a box that dies), and the
+// trial measures:
+//
+//   - survived: held connections still answered at the end of the
+//     observation window (at least 12s after the kill, 5s after the first
+//     new connection succeeded), without a single failed request (the
+//     harness's rules: an error, a 10s timeout, or another real server);
+//   - outage: from the kill to the end of the first successful new
+//     connection (connect and HTTP request) started after it. Attempts
+//     time out after 900ms, before the first SYN retransmission (1s), so a
+//     lost SYN does not stretch the measure to the retransmission.
+//
+// Run with -benchtime 1x (one trial per sub-benchmark); LBD_FAILOVER_TRIALS
+// sets the trials per daemon (default 3: the VM emulates its CPUs).
+// Nothing is assumed about lbd's sync: a daemon without it shows 0/20.
+func BenchmarkStatefulFailover(b *testing.B) {
+	vmtest.Require(b)
+	netlab.Require(b, "keepalived")
+	lbd := vmtest.Binary(b, "lbd")
+	trials := 3
+	if s := os.Getenv("LBD_FAILOVER_TRIALS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("LBD_FAILOVER_TRIALS=%q", s)
+		}
+		trials = n
+	}
+	// keepalived's pid and run files default to /run/keepalived; every
+	// path it is given here is per daemon, but the directory must exist
+	// (the VM's /run is an empty tmpfs).
+	if err := os.MkdirAll("/run/keepalived", 0o755); err != nil {
+		b.Fatal(err)
+	}
+	impls := []string{"lbd", "keepalived"}
+	results := map[string][]*sfbResult{}
+	for i := 1; i <= trials; i++ {
+		for _, impl := range impls {
+			r := &sfbResult{impl: impl, stage: "not started"}
+			results[impl] = append(results[impl], r)
+			b.Run(fmt.Sprintf("trial%d/%s", i, impl), func(b *testing.B) {
+				*r = sfbResult{impl: impl}
+				sfbTrial(b, r, lbd)
+			})
+		}
+		fmt.Printf("%s trial %d/%d: %s | %s\n", sfbTitle, i, trials,
+			results["lbd"][i-1].side(), results["keepalived"][i-1].side())
+		fmt.Printf("    %s | %s\n", results["lbd"][i-1].detail(), results["keepalived"][i-1].detail())
+	}
+	fmt.Printf("\n%s, median of %d trials: %s | %s\n", sfbTitle, trials,
+		sfbSummary(results["lbd"]), sfbSummary(results["keepalived"]))
+	for _, impl := range impls {
+		fmt.Printf("    %s\n", sfbTotals(results[impl]))
+	}
+}
+
+const (
+	sfbConns  = 20
+	sfbAdvert = 200 * time.Millisecond
+	sfbVRID   = 51
+	sfbPort   = 80
+	// sfbWindow is the least observation after the kill: lbd's takeover
+	// quiet (4s) and a few TCP retransmissions.
+	sfbWindow = 12 * time.Second
+	// sfbAfterFresh is the least observation after the first new
+	// connection through the new master.
+	sfbAfterFresh = 5 * time.Second
+	// sfbGiveUp bounds the wait for a new connection to succeed.
+	sfbGiveUp = 40 * time.Second
+	// sfbRecent: a held connection whose last answer is older than this at
+	// the end of the window is stuck, not surviving.
+	sfbRecent = 3 * time.Second
+	// sfbSetup bounds each wait while the lab comes up (TCG is slow).
+	sfbSetup = 30 * time.Second
+)
+
+var sfbTitle = fmt.Sprintf("stateful failover (VM, DR, %d conns, advert %v)", sfbConns, sfbAdvert)
+
+// sfbResult is one trial of one daemon.
+type sfbResult struct {
+	impl      string
+	stage     string // where the trial is (or failed)
+	done      bool   // measured
+	synced    int    // held connections in the backup's table before the kill
+	survived  int
+	outage    time.Duration
+	recovered bool          // a new connection succeeded after the kill
+	longest   time.Duration // the slowest answer on a surviving held connection
+	note      string        // the first failed held connection's error, daemons' sync state
+}
+
+func (r *sfbResult) name() string {
+	if r.impl == "keepalived" {
+		return "keepalived lvs_sync_daemon"
+	}
+	return r.impl
+}
+
+// side is the trial's half of a result line.
+func (r *sfbResult) side() string {
+	if !r.done {
+		return fmt.Sprintf("%s FAILED while %s", r.name(), r.stage)
+	}
+	return fmt.Sprintf("%s survived %d/%d (%d%%) outage %s", r.name(), r.survived, sfbConns,
+		100*r.survived/sfbConns, sfbOutage(r.outage, r.recovered))
+}
+
+func (r *sfbResult) detail() string {
+	if !r.done {
+		return r.impl + ": see the sub-benchmark's log"
+	}
+	s := fmt.Sprintf("%s: backup held %d/%d before the kill", r.impl, r.synced, sfbConns)
+	if r.survived > 0 {
+		s += fmt.Sprintf(", slowest held answer %v", r.longest.Round(10*time.Millisecond))
+	}
+	if r.note != "" {
+		s += "; " + r.note
+	}
+	return s
+}
+
+func sfbOutage(d time.Duration, ok bool) string {
+	if !ok {
+		return fmt.Sprintf(">%v (no new connection)", sfbGiveUp)
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// sfbSummary is a daemon's half of the summary line: medians over the
+// measured trials.
+func sfbSummary(rs []*sfbResult) string {
+	var surv []int
+	var outs []time.Duration
+	lost := 0
+	name := ""
+	for _, r := range rs {
+		name = r.name()
+		if !r.done {
+			continue
+		}
+		surv = append(surv, r.survived)
+		if r.recovered {
+			outs = append(outs, r.outage)
+		} else {
+			lost++
+		}
+	}
+	if len(surv) == 0 {
+		return name + " no trial measured"
+	}
+	slices.Sort(surv)
+	s := surv[len(surv)/2]
+	if len(surv)%2 == 0 {
+		s = (surv[len(surv)/2-1] + surv[len(surv)/2]) / 2
+	}
+	out := fmt.Sprintf("%s survived %d/%d (%d%%)", name, s, sfbConns, 100*s/sfbConns)
+	if len(outs) > 0 {
+		out += fmt.Sprintf(" outage %.2fs", sfbMedian(outs).Seconds())
+	}
+	if lost > 0 {
+		out += fmt.Sprintf(" (%d trials without a new connection)", lost)
+	}
+	if n := len(rs) - len(surv); n > 0 {
+		out += fmt.Sprintf(" (%d trials FAILED)", n)
+	}
+	return out
+}
+
+func sfbMedian(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// sfbTotals is a daemon's line of totals: every connection of every trial,
+// the outage range.
+func sfbTotals(rs []*sfbResult) string {
+	var surv, synced, n int
+	var outs []time.Duration
+	for _, r := range rs {
+		if !r.done {
+			continue
+		}
+		n++
+		surv += r.survived
+		synced += r.synced
+		if r.recovered {
+			outs = append(outs, r.outage)
+		}
+	}
+	s := fmt.Sprintf("%s: %d trials measured of %d; held connections survived %d/%d, in the backup's table before the kill %d/%d",
+		rs[0].name(), n, len(rs), surv, n*sfbConns, synced, n*sfbConns)
+	if len(outs) > 0 {
+		s += fmt.Sprintf("; outage min %.2fs max %.2fs", slices.Min(outs).Seconds(), slices.Max(outs).Seconds())
+	}
+	return s
+}
+
+// sfbTrial runs one failover of impl on a fresh lab and fills r.
+func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
+	r.stage = "building the lab"
+	l := newSFBLab(b)
+	a, bk := l.directors[0], l.directors[1]
+
+	r.stage = "starting the master"
+	master := l.startDirector(r.impl, lbd, a, 200)
+	l.waitTable(master, a)
+	sfbWait(b, master, "the VIP on "+a.Name, func() (bool, string) {
+		return a.HasAddr(b, l.vip), "not yet"
+	})
+	r.stage = "starting the backup"
+	backup := l.startDirector(r.impl, lbd, bk, 100)
+	l.waitTable(backup, bk)
+	r.stage = "waiting for the sync daemons"
+	// The daemons' sync roles, as far as the kernel has them: not a
+	// condition (lbd may have no sync yet), a note for the report.
+	var daemons string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ma, ba := sfbSyncDaemons(a.NS), sfbSyncDaemons(bk.NS)
+		daemons = fmt.Sprintf("sync daemons: master [%s], backup [%s]", ma, ba)
+		if strings.Contains(ma, "master") && strings.Contains(ba, "backup") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Log(daemons)
+	if bk.HasAddr(b, l.vip) || !a.HasAddr(b, l.vip) {
+		b.Fatalf("%s is not the only master (VIP on the master %v, on the backup %v)", a.Name, a.HasAddr(b, l.vip), bk.HasAddr(b, l.vip))
+	}
+
+	r.stage = "starting the traffic"
+	sfbWait(b, master, "traffic through "+a.Name, func() (bool, string) {
+		if err := l.probe(2 * time.Second); err != nil {
+			return false, err.Error()
+		}
+		mac, _, ok := l.client.Neighbour(b, l.vip)
+		return ok && mac.String() == a.MAC.String(), fmt.Sprintf("client's ARP entry for the VIP %v, want %v", mac, a.MAC)
+	})
+	tr := startTraffic(b, trafficOptions{Dial: l.client.Dial, Target: netip.AddrPortFrom(l.vip, sfbPort), Held: sfbConns})
+	p := l.startProber(b)
+
+	// Sync carries a TCP connection once it is established; the kernel
+	// sends a partly filled message within about 2s. Wait for all of them
+	// on the backup, but not forever: no sync is a result too.
+	r.stage = "waiting for the backup to learn the connections"
+	deadline = time.Now().Add(8 * time.Second)
+	for {
+		r.synced = sfbSynced(bk.NS, l.vip, tr.localPorts())
+		if r.synced == sfbConns || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if rep := tr.report(); rep.survivors() != sfbConns {
+		b.Fatalf("held connections failed before the failover: %v", rep)
+	}
+	if !p.okSince(time.Now().Add(-time.Second)) {
+		b.Fatalf("no new connection succeeded in the last second before the failover")
+	}
+
+	// The master is gone for the LAN once its cable is cut (the daemon's
+	// death follows within a millisecond): time from there, or attempts
+	// started while `ip` was still detaching the port would count.
+	r.stage = "failing over"
+	a.Cut(b)
+	killed := time.Now()
+	master.kill()
+	end := killed.Add(sfbWindow)
+	for {
+		if !r.recovered {
+			r.outage, r.recovered = p.firstOKSince(killed)
+			if after := killed.Add(r.outage + sfbAfterFresh); r.recovered && after.After(end) {
+				end = after
+			}
+		}
+		now := time.Now()
+		if now.After(end) && (r.recovered || now.After(killed.Add(sfbGiveUp))) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep := tr.report()
+	now := time.Now()
+	for _, h := range rep.Held {
+		switch {
+		case h.Err != nil:
+			if r.note == "" {
+				r.note = fmt.Sprintf("first failure: held :%d on %s at +%v: %v", h.LocalPort, h.Server,
+					h.FailedAt.Sub(killed).Round(10*time.Millisecond), h.Err)
+			}
+		case now.Sub(h.LastOK) > sfbRecent:
+			if r.note == "" {
+				r.note = fmt.Sprintf("first failure: held :%d on %s unanswered since +%v", h.LocalPort, h.Server,
+					h.LastOK.Sub(killed).Round(10*time.Millisecond))
+			}
+		default:
+			r.survived++
+			r.longest = max(r.longest, h.MaxLatency)
+		}
+	}
+	if !bk.HasAddr(b, l.vip) {
+		r.note = strings.TrimPrefix(r.note+"; the backup does not hold the VIP", "; ")
+	}
+	r.done = true
+	// One line: a benchmark's log is cut after ten lines (r.note has the
+	// first failure).
+	tried, ok := p.counts()
+	b.Logf("%s; held connections by real server %v; new connections: %d tried, %d answered", daemons, rep.servers(), tried, ok)
+	b.ReportMetric(float64(r.survived), "survived/20")
+	if r.recovered {
+		b.ReportMetric(r.outage.Seconds(), "s-outage")
+	}
+}
+
+// sfbLab is newDRLabN(t, 2) for a benchmark (the lab's helpers take a
+// *testing.T): client, two directors, two real servers on one bridge.
+type sfbLab struct {
+	b         *testing.B
+	client    *netlab.Host
+	directors []*netlab.Host
+	vip       netip.Addr
+	rs        []netip.Addr
+}
+
+func newSFBLab(b *testing.B) *sfbLab {
+	b.Helper()
+	lan := netlab.NewLAN(b, "sfb", 5)
+	l := &sfbLab{b: b, client: lan.Hosts[0], directors: lan.Hosts[1:3], vip: lan.IPv4(100)}
+	script, err := filepath.Abs(filepath.Join("testdata", "realserver.sh"))
+	if err == nil {
+		_, err = os.Stat(script)
+	}
+	if err != nil {
+		b.Fatalf("realserver.sh for the lab's real servers: %v (e2e/testdata/realserver.sh links to scripts/realserver.sh)", err)
+	}
+	if _, err := os.Lstat("/dev/fd"); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Symlink("/proc/self/fd", "/dev/fd"); err != nil && !errors.Is(err, fs.ErrExist) {
+			b.Fatalf("realserver.sh needs /dev/fd: %v", err)
+		}
+	}
+	for i, h := range lan.Hosts[3:] {
+		h.Exec(script, "--interface", h.Link, "--root", b.TempDir(), "up", l.vip.String())
+		name := fmt.Sprintf("rs%d", i+1)
+		ln, err := h.Listen("tcp4", fmt.Sprintf(":%d", sfbPort))
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		// The answer the traffic harness expects: "NAME REMOTEADDR".
+		srv := &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%s %s\n", name, r.RemoteAddr)
+			}),
+			ReadHeaderTimeout: 30 * time.Second,
+		}
+		go srv.Serve(ln)
+		b.Cleanup(func() { srv.Close() })
+		l.rs = append(l.rs, h.IPv4.Addr())
+	}
+	return l
+}
+
+// sfbDirector is one director's daemon, lbd or keepalived.
+type sfbDirector struct {
+	*vmtest.Proc
+	cmd      *exec.Cmd
+	pidFiles []string // keepalived's children
+}
+
+// kill SIGKILLs the daemon's process group and every process it named in
+// a pid file: nothing runs on, nothing says goodbye.
+func (d *sfbDirector) kill() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return // never started
+	}
+	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	for _, f := range d.pidFiles {
+		if s, err := os.ReadFile(f); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(s))); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+func (l *sfbLab) startDirector(impl, lbd string, h *netlab.Host, priority int) *sfbDirector {
+	l.b.Helper()
+	dir := l.b.TempDir()
+	var d sfbDirector
+	switch impl {
+	case "lbd":
+		path := filepath.Join(dir, "lbd.toml")
+		if err := os.WriteFile(path, []byte(l.lbdConfig(priority)), 0o600); err != nil {
+			l.b.Fatal(err)
+		}
+		d.cmd = h.Cmd(lbd, "-config", path)
+	case "keepalived":
+		path := filepath.Join(dir, "keepalived.conf")
+		if err := os.WriteFile(path, []byte(l.keepalivedConfig(priority)), 0o644); err != nil {
+			l.b.Fatal(err)
+		}
+		// -t parses the file in the namespace (it looks the interface up).
+		h.Exec("keepalived", "-t", "-f", path)
+		d.pidFiles = []string{filepath.Join(dir, "keepalived.pid"), filepath.Join(dir, "vrrp.pid"), filepath.Join(dir, "checkers.pid")}
+		d.cmd = h.Cmd("keepalived", "-n", "-l", "-D", "-f", path,
+			"-p", d.pidFiles[0], "-r", d.pidFiles[1], "-c", d.pidFiles[2])
+	default:
+		l.b.Fatalf("unknown daemon %q", impl)
+	}
+	// After Proc's own stop (cleanups run last-in first-out): whatever
+	// keepalived's children left running.
+	l.b.Cleanup(d.kill)
+	d.Proc = vmtest.Start(l.b, impl+" in "+h.Name, d.cmd)
+	return &d
+}
+
+// lbdConfig is the lab's table for lbd, with VRRP and connection sync.
+func (l *sfbLab) lbdConfig(priority int) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "[global]\ninterface = \"eth0\"\nforwarding = \"dr\"\nresync_interval = \"1s\"\n\n")
+	fmt.Fprintf(&s, "[[virtual_server]]\nname = \"web\"\nvip = %q\nport = %d\nscheduler = \"rr\"\n", l.vip, sfbPort)
+	for i, a := range l.rs {
+		fmt.Fprintf(&s, "  [[virtual_server.real_server]]\n  name = \"rs%d\"\n  address = %q\n", i+1, a)
+	}
+	fmt.Fprintf(&s, "\n[vrrp]\nvrid = %d\npriority = %d\nadvert_interval = %q\n", sfbVRID, priority, sfbAdvert)
+	fmt.Fprintf(&s, "\n[sync]\ninterface = \"eth0\"\n")
+	return s.String()
+}
+
+// keepalivedConfig is the same for keepalived: VRRPv3 like lbd, the sync
+// daemon following the VRRP instance (master daemon on the master, backup
+// daemon on the backup; sync id = the VRID), and the virtual server with
+// no checker (its real servers are up, as in lbd's table).
+func (l *sfbLab) keepalivedConfig(priority int) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "global_defs {\n  vrrp_version 3\n  lvs_sync_daemon eth0 VI_1\n}\n")
+	fmt.Fprintf(&s, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n",
+		sfbVRID, priority, strconv.FormatFloat(sfbAdvert.Seconds(), 'f', -1, 64))
+	fmt.Fprintf(&s, "  virtual_ipaddress {\n    %s/32 dev eth0\n  }\n}\n", l.vip)
+	fmt.Fprintf(&s, "virtual_server %s %d {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n", l.vip, sfbPort)
+	for _, a := range l.rs {
+		fmt.Fprintf(&s, "  real_server %s %d {\n    weight 1\n  }\n", a, sfbPort)
+	}
+	fmt.Fprintf(&s, "}\n")
+	return s.String()
+}
+
+// waitTable waits until the director in h has the virtual server with both
+// real servers in IPVS.
+func (l *sfbLab) waitTable(d *sfbDirector, h *netlab.Host) {
+	l.b.Helper()
+	want := []string{fmt.Sprintf(`(?m)^TCP\s+%s:%d\s+rr`, regexp.QuoteMeta(l.vip.String()), sfbPort)}
+	for _, a := range l.rs {
+		want = append(want, fmt.Sprintf(`(?m)^\s+->\s+%s:%d\s+Route\s+1\s`, regexp.QuoteMeta(a.String()), sfbPort))
+	}
+	sfbWait(l.b, d, "the IPVS table in "+h.Name, func() (bool, string) {
+		out, err := h.Run("ipvsadm", "-Ln")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, w := range want {
+			if !regexp.MustCompile(w).MatchString(out) {
+				return false, out
+			}
+		}
+		return true, ""
+	})
+}
+
+// sfbWait is vmtest.Eventually that gives up at once, with the daemon's
+// output, when the daemon has exited.
+func sfbWait(b *testing.B, d *sfbDirector, what string, cond func() (bool, string)) {
+	b.Helper()
+	vmtest.Eventually(b, sfbSetup, 100*time.Millisecond, what, func() (bool, string) {
+		if d.Exited() {
+			b.Fatalf("%s exited:\n%s", d.Name, strings.Join(d.Lines(), "\n"))
+		}
+		return cond()
+	})
+}
+
+// sfbSyncDaemons is `ipvsadm -L --daemon` in ns on one line.
+func sfbSyncDaemons(ns *netlab.NS) string {
+	out, err := ns.Run("ipvsadm", "-L", "--daemon")
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(strings.Fields(strings.ReplaceAll(out, "\n", "; ")), " ")
+}
+
+// sfbConnLine is a line of `ipvsadm -Lnc`: pro expire state source
+// virtual destination.
+var sfbConnLine = regexp.MustCompile(`(?m)^TCP\s+\S+\s+(\S+)\s+[0-9.]+:(\d+)\s+([0-9.]+):(\d+)\s+\S+$`)
+
+// sfbSynced counts the connections from the client ports ports to vip that
+// the director in ns has in its table as established.
+func sfbSynced(ns *netlab.NS, vip netip.Addr, ports []int) int {
+	out, err := ns.Run("ipvsadm", "-Lnc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, m := range sfbConnLine.FindAllStringSubmatch(out, -1) {
+		port, _ := strconv.Atoi(m[2])
+		if m[1] == "ESTABLISHED" && m[3] == vip.String() && m[4] == strconv.Itoa(sfbPort) && slices.Contains(ports, port) {
+			n++
+		}
+	}
+	return n
+}
+
+// probe makes one request on a new connection from the client to the VIP.
+func (l *sfbLab) probe(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	c, err := l.client.Dial("tcp4", netip.AddrPortFrom(l.vip, sfbPort).String(), timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = trafficRequest(c, bufio.NewReader(c), "HTTP/1.0", c.LocalAddr().(*net.TCPAddr).Port, deadline)
+	return err
+}
+
+// sfbProber starts a new connection from the client every 20ms, each in
+// its own goroutine, each given 900ms, and keeps when each ended and how.
+type sfbProber struct {
+	stopc chan struct{}
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	attempts []sfbAttempt
+}
+
+type sfbAttempt struct {
+	start, end time.Time
+	ok         bool
+}
+
+func (l *sfbLab) startProber(b *testing.B) *sfbProber {
+	p := &sfbProber{stopc: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stopc:
+				return
+			case <-tick.C:
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				start := time.Now()
+				err := l.probe(900 * time.Millisecond)
+				p.mu.Lock()
+				p.attempts = append(p.attempts, sfbAttempt{start, time.Now(), err == nil})
+				p.mu.Unlock()
+			}()
+		}
+	}()
+	b.Cleanup(func() { close(p.stopc); p.wg.Wait() })
+	return p
+}
+
+// firstOKSince is how long after t the first successful attempt started at
+// or after t ended.
+func (p *sfbProber) firstOKSince(t time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first time.Time
+	for _, a := range p.attempts {
+		if a.ok && !a.start.Before(t) && (first.IsZero() || a.end.Before(first)) {
+			first = a.end
+		}
+	}
+	return first.Sub(t), !first.IsZero()
+}
+
+// okSince reports whether an attempt started at or after t succeeded.
+func (p *sfbProber) okSince(t time.Time) bool {
+	_, ok := p.firstOKSince(t)
+	return ok
+}
+
+// counts is how many attempts ended and how many of them succeeded.
+func (p *sfbProber) counts() (tried, ok int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.attempts {
+		if a.ok {
+			ok++
+		}
+	}
+	return len(p.attempts), ok
+}
