@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // procTree makes a fake /proc/sys with the given files (value "0").
@@ -101,5 +102,42 @@ func TestNeedsForwarding(t *testing.T) {
 	tab.Services = tab.Services[:1] // DR only
 	if v4, v6 := tab.NeedsForwarding(); v4 || v6 {
 		t.Errorf("DR only: got %v %v", v4, v6)
+	}
+}
+
+var syncSysctlNames = []string{"net.ipv4.vs.sync_version", "net.ipv4.vs.sync_threshold",
+	"net.ipv4.vs.sync_refresh_period", "net.ipv4.vs.sync_retries", "net.ipv4.vs.backup_only"}
+
+func TestSetSyncSysctls(t *testing.T) {
+	for _, c := range []struct {
+		refresh time.Duration
+		secs    string
+	}{{10 * time.Second, "10"}, {1500 * time.Millisecond, "2"}, {0, "1"}, {time.Minute, "60"}} {
+		root := procTree(t, syncSysctlNames...)
+		if err := SetSyncSysctls(ProcSys{Root: root}, c.refresh); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"net.ipv4.vs.sync_version":        "1",
+			"net.ipv4.vs.sync_threshold":      "3 0", // sync_period 0
+			"net.ipv4.vs.sync_refresh_period": c.secs,
+			"net.ipv4.vs.sync_retries":        "1",
+			"net.ipv4.vs.backup_only":         "0",
+		}
+		for n, v := range want {
+			if got := readSysctl(t, root, n); got != v {
+				t.Errorf("refresh %v: %s=%q, want %q", c.refresh, n, got, v)
+			}
+		}
+	}
+	// Without ip_vs: every one is named, none invented.
+	err := SetSyncSysctls(ProcSys{Root: procTree(t)}, time.Second)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, n := range syncSysctlNames {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("error does not name %s: %v", n, err)
+		}
 	}
 }
