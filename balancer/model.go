@@ -1,11 +1,3 @@
-// Package balancer owns lbd's view of the kernel's IPVS table: a small typed
-// model (virtual services and their real servers), a Kernel interface with a
-// netlink implementation and an in-memory fake, and a Reconciler that makes
-// the kernel match a desired Table with the fewest netlink writes, repairs
-// drift on a timer and removes real servers gracefully.
-//
-// The package is a leaf: it imports nothing else of lbd's. The director
-// translates its configuration into a Table.
 package balancer
 
 import (
