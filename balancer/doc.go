@@ -17,9 +17,10 @@
 // transition (keepalived's way when lvs_sync_daemon names a VRRP
 // instance). Nothing is started or stopped at a transition, so there is no
 // gap in which a new connection goes unsynced: starting a daemon takes the
-// kernel a moment (a thread and its sockets), and a master daemon only
-// sends the connections that change after it started, so connections
-// scheduled just before a swap would never reach the peer. A director that
+// kernel a moment (a thread and its sockets), and a master daemon sends a
+// connection only when one of its packets passes after the start, so a
+// connection scheduled just before a swap reaches the peer late or, when
+// quiet, not before the failover that needs it. A director that
 // returns (reboot, restart) learns the running table continuously from the
 // peer's master while it is backup, instead of coming back empty (keepalived
 // #1966). After a failover the new master's updates overwrite whatever
