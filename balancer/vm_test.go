@@ -9,7 +9,9 @@ package balancer
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -18,10 +20,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"lbd/internal/netlab"
+	"lbd/internal/vmtest"
 )
 
 // countingKernel counts the calls that reach the real kernel: each is one
@@ -494,16 +500,22 @@ func dialVIP(t *testing.T, clNS string) (net.Conn, netip.Addr) {
 
 func activeConns(t *testing.T, k Kernel, key Key, dk DestKey) (weight, active int, present bool) {
 	t.Helper()
+	d, ok := destStatus(t, k, key, dk)
+	return d.Weight, d.ActiveConns, ok
+}
+
+func destStatus(t *testing.T, k Kernel, key Key, dk DestKey) (DestinationStatus, bool) {
+	t.Helper()
 	ds, err := k.Destinations(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range ds {
 		if d.Key() == dk {
-			return d.Weight, d.ActiveConns, true
+			return d, true
 		}
 	}
-	return 0, 0, false
+	return DestinationStatus{}, false
 }
 
 func TestVMGracefulRemovalWithConnection(t *testing.T) {
@@ -547,10 +559,23 @@ func TestVMGracefulRemovalWithConnection(t *testing.T) {
 	}
 	assertWrites(t, k, nil) // still busy: left alone
 
+	// The client aborts: the kernel keeps the entry in CLOSE, inactive,
+	// for 10 s. Removing the server now would reset what follows, so it
+	// stays until the entry is gone.
+	_ = conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
 	waitFor(t, "the connection to leave the active count", func() bool {
-		_, act, _ := activeConns(t, k, key, gone.Key())
-		return act == 0
+		d, _ := destStatus(t, k, key, gone.Key())
+		return d.ActiveConns == 0 && d.InactiveConns == 1
+	})
+	k.reset()
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	assertWrites(t, k, nil) // an inactive connection: still waiting
+	vmtest.Eventually(t, 30*time.Second, 200*time.Millisecond, "the closed entry to expire", func() (bool, string) {
+		d, _ := destStatus(t, k, key, gone.Key())
+		return d.ActiveConns+d.InactiveConns == 0, fmt.Sprintf("%+v", d)
 	})
 	k.reset()
 	if err := r.Resync(); err != nil {
@@ -630,4 +655,438 @@ func TestVMPartialFailureThenRepair(t *testing.T) {
 	}
 	assertWrites(t, k, map[Op]int{OpCreateService: 1, OpCreateDestination: 1})
 	assertKernel(t, k, tab)
+}
+
+// --- connection sync (the kernel's sync daemons), in namespaces ---
+
+// openIPVSIn opens the real kernel's IPVS in ns (its sockets and its
+// connection-table file stay there), stops any sync daemon still running
+// at the end of the test and closes it, before netlab deletes the
+// namespace.
+func openIPVSIn(t *testing.T, ns *netlab.NS) *IPVS {
+	t.Helper()
+	var k *IPVS
+	if err := ns.Do(func() (err error) { k, err = Open(); return err }); err != nil {
+		t.Fatalf("Open in %s: %v", ns.Name, err)
+	}
+	t.Cleanup(func() {
+		for _, role := range []SyncRole{SyncMaster, SyncBackup} {
+			if err := k.StopSyncDaemon(role); err != nil && !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		k.Close()
+	})
+	return k
+}
+
+// syncCounter counts the sync-daemon writes that reach the kernel.
+type syncCounter struct {
+	Kernel
+	mu            sync.Mutex
+	starts, stops int
+}
+
+func (c *syncCounter) StartSyncDaemon(d SyncDaemon) error {
+	c.mu.Lock()
+	c.starts++
+	c.mu.Unlock()
+	return c.Kernel.StartSyncDaemon(d)
+}
+
+func (c *syncCounter) StopSyncDaemon(r SyncRole) error {
+	c.mu.Lock()
+	c.stops++
+	c.mu.Unlock()
+	return c.Kernel.StopSyncDaemon(r)
+}
+
+func (c *syncCounter) take() (starts, stops int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	starts, stops = c.starts, c.stops
+	c.starts, c.stops = 0, 0
+	return starts, stops
+}
+
+func syncDaemons(t *testing.T, k Kernel) []SyncDaemon {
+	t.Helper()
+	ds, err := k.SyncDaemons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// ipvsadmDaemon is ipvsadm's line for a daemon, to check what lbd reads
+// against the other tool.
+func ipvsadmDaemon(d SyncDaemon) string {
+	return fmt.Sprintf("%s sync daemon (mcast=%s, syncid=%d, maxlen=%d, group=%s, port=%d, ttl=%d)",
+		d.Role, d.Interface, d.SyncID, d.MaxLen, d.Group, d.Port, d.TTL)
+}
+
+// TestVMSyncDaemonsRoundTrip starts, lists and stops both roles on the real
+// kernel: what the kernel reports for zero settings, every attribute
+// set by hand (IPv4 and IPv6 groups), and the errors it answers.
+func TestVMSyncDaemonsRoundTrip(t *testing.T) {
+	vmtest.Require(t)
+	h := netlab.NewLAN(t, "syrt", 1).Hosts[0] // eth0 with IPv4 and IPv6, MTU 1500
+	k := openIPVSIn(t, h.NS)
+	if ds := syncDaemons(t, k); len(ds) != 0 {
+		t.Fatalf("a new namespace runs %+v", ds)
+	}
+
+	// Zero settings: the kernel's defaults, as GET_DAEMON reports them.
+	for _, d := range []SyncDaemon{{Role: SyncMaster, Interface: "eth0"}, {Role: SyncBackup, Interface: "eth0"}} {
+		if err := k.StartSyncDaemon(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := netip.MustParseAddr("224.0.0.81")
+	want := []SyncDaemon{
+		{Role: SyncMaster, Interface: "eth0", Group: g, Port: 8848, TTL: 1, MaxLen: 1472},
+		{Role: SyncBackup, Interface: "eth0", Group: g, Port: 8848, TTL: 1, MaxLen: 1472},
+	}
+	got := syncDaemons(t, k)
+	t.Logf("kernel %s reports for zero settings: %+v", strings.TrimSpace(run(t, "uname", "-r")), got)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
+	}
+	adm := h.Exec("ipvsadm", "-L", "--daemon")
+	for _, d := range want {
+		if !strings.Contains(adm, ipvsadmDaemon(d)) {
+			t.Errorf("ipvsadm does not show %q:\n%s", ipvsadmDaemon(d), adm)
+		}
+		if !(SyncDaemon{Role: d.Role, Interface: "eth0"}).matches(d) {
+			t.Errorf("the reconciler would restart %+v", d)
+		}
+	}
+
+	// The kernel's errors, recognizable.
+	err := k.StartSyncDaemon(SyncDaemon{Role: SyncMaster, Interface: "eth0", SyncID: 3})
+	if !errors.Is(err, syscall.EEXIST) || !strings.HasPrefix(err.Error(), "balancer: start sync daemon master on eth0: file exists") {
+		t.Errorf("second master: %v", err)
+	}
+	for _, role := range []SyncRole{SyncMaster, SyncBackup} {
+		if err := k.StopSyncDaemon(role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.StopSyncDaemon(SyncBackup); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("stop of a stopped backup: %v", err)
+	}
+	if err := k.StartSyncDaemon(SyncDaemon{Role: SyncBackup, Interface: "nosuch0"}); !errors.Is(err, syscall.ENODEV) ||
+		!strings.Contains(err.Error(), "no such device") {
+		t.Errorf("unknown interface: %v", err)
+	}
+	if ds := syncDaemons(t, k); len(ds) != 0 {
+		t.Fatalf("still running: %+v", ds)
+	}
+
+	// Every attribute round-trips, IPv4 and IPv6 groups.
+	for _, pair := range [][2]SyncDaemon{
+		{
+			{Role: SyncMaster, Interface: "eth0", SyncID: 200, Group: netip.MustParseAddr("239.7.7.7"), Port: 9999, TTL: 3, MaxLen: 1200},
+			{Role: SyncBackup, Interface: "eth0", SyncID: 201, Group: netip.MustParseAddr("239.8.8.8"), Port: 9998, TTL: 9, MaxLen: 4000},
+		},
+		{
+			{Role: SyncMaster, Interface: "eth0", SyncID: 255, Group: netip.MustParseAddr("ff02::1:81"), Port: 8850, TTL: 2, MaxLen: 1300},
+			{Role: SyncBackup, Interface: "eth0", SyncID: 0, Group: netip.MustParseAddr("ff05::81"), Port: 8851, TTL: 255, MaxLen: 9000},
+		},
+	} {
+		for _, d := range pair {
+			if err := k.StartSyncDaemon(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := syncDaemons(t, k)
+		if !reflect.DeepEqual(got, pair[:]) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, pair)
+		}
+		adm := h.Exec("ipvsadm", "-L", "--daemon")
+		for _, d := range pair {
+			if !d.matches(d) {
+				t.Errorf("%s does not match itself", d)
+			}
+			if d.Group.Is4() && !strings.Contains(adm, ipvsadmDaemon(d)) {
+				t.Errorf("ipvsadm does not show %q:\n%s", ipvsadmDaemon(d), adm)
+			}
+		}
+		for _, d := range pair {
+			if err := k.StopSyncDaemon(d.Role); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// IPv6 defaults: the length follows the bigger header.
+	g6 := netip.MustParseAddr("ff02::1:81")
+	for _, role := range []SyncRole{SyncMaster, SyncBackup} {
+		if err := k.StartSyncDaemon(SyncDaemon{Role: role, Interface: "eth0", Group: g6}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = syncDaemons(t, k)
+	t.Logf("IPv6 group, zero settings: %+v", got)
+	for _, d := range got {
+		if d.MaxLen != 1500-48 || d.Port != 8848 || d.TTL != 1 || d.Group != g6 {
+			t.Errorf("IPv6 defaults %+v", d)
+		}
+	}
+}
+
+// TestVMSyncReconcilerRepairs: the reconciler keeps both daemons running on
+// the real kernel, does not restart them over the values the kernel fills
+// in, and repairs what ipvsadm does behind its back.
+func TestVMSyncReconcilerRepairs(t *testing.T) {
+	vmtest.Require(t)
+	h := netlab.NewLAN(t, "syrp", 1).Hosts[0]
+	ck := &syncCounter{Kernel: openIPVSIn(t, h.NS)}
+	log, logs := testLogger()
+	r := NewReconciler(ck, Options{Logger: log, ResyncInterval: 300 * time.Millisecond})
+	want := []SyncDaemon{
+		{Role: SyncMaster, Interface: "eth0", SyncID: 42},
+		{Role: SyncBackup, Interface: "eth0", SyncID: 42},
+	}
+	if err := r.SetSync(want); err != nil {
+		t.Fatal(err)
+	}
+	if s, p := ck.take(); s != 2 || p != 0 {
+		t.Fatalf("SetSync: %d starts, %d stops", s, p)
+	}
+	for range 3 {
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, p := ck.take(); s != 0 || p != 0 {
+		t.Fatalf("resyncs restarted daemons: %d starts, %d stops\n%s", s, p, logs)
+	}
+	since := r.SyncStatus().Daemons[0].Since
+
+	// ipvsadm --stop-daemon master: Resync starts it again.
+	h.Exec("ipvsadm", "--stop-daemon", "master")
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if s, p := ck.take(); s != 1 || p != 0 {
+		t.Fatalf("repair: %d starts, %d stops", s, p)
+	}
+	if ds := syncDaemons(t, ck); len(ds) != 2 || !want[0].matches(ds[0]) {
+		t.Fatalf("running %+v", ds)
+	}
+	if d := r.SyncStatus().Daemons[0]; !d.Running || !d.Since.After(since) {
+		t.Errorf("master status after the repair %+v (Since was %v)", d, since)
+	}
+
+	// Other settings behind its back: stopped and started with lbd's.
+	h.Exec("ipvsadm", "--stop-daemon", "backup")
+	h.Exec("ipvsadm", "--start-daemon", "backup", "--mcast-interface", "eth0", "--syncid", "9")
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if s, p := ck.take(); s != 1 || p != 1 {
+		t.Fatalf("restart: %d starts, %d stops", s, p)
+	}
+	if ds := syncDaemons(t, ck); ds[1].SyncID != 42 {
+		t.Fatalf("running %+v", ds)
+	}
+
+	// Run repairs within a resync interval.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stopRun := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stopRun)
+	stopped := time.Now()
+	h.Exec("ipvsadm", "--stop-daemon", "master")
+	vmtest.Eventually(t, 10*time.Second, 50*time.Millisecond, "Run to restart the master", func() (bool, string) {
+		ds := syncDaemons(t, ck)
+		d := r.SyncStatus().Daemons[0]
+		return len(ds) == 2 && d.Running && d.Since.After(stopped), fmt.Sprintf("%+v %+v", ds, d)
+	})
+	t.Logf("master restarted %v after ipvsadm stopped it (resync interval 300ms)", time.Since(stopped).Round(time.Millisecond))
+	stopRun()
+
+	// No longer wanted: both stop.
+	if err := r.SetSync(nil); err != nil {
+		t.Fatal(err)
+	}
+	if ds := syncDaemons(t, ck); len(ds) != 0 {
+		t.Fatalf("still running %+v", ds)
+	}
+}
+
+// TestVMSyncBetweenNamespaces is connection sync end to end on one bridge:
+// directors A and B (each its own namespace, IPVS table and reconciler, the
+// same DR services, both sync daemons on both), a client and a real server.
+// A holds the VIP; a connection through it reaches B's table as a synced
+// entry bound to B's real server, and A never learns its own messages. It
+// also shows why SyncSysctls sets sync_period 0: with the kernel's default
+// "3 50" a connection whose client has sent only its handshake is never
+// sent; with lbd's settings it is, at once.
+func TestVMSyncBetweenNamespaces(t *testing.T) {
+	vmtest.Require(t)
+	lan := netlab.NewLAN(t, "sync", 4)
+	a, b, client, rs := lan.Hosts[0], lan.Hosts[1], lan.Hosts[2], lan.Hosts[3]
+	vip := lan.IPv4(100)
+
+	// The real server: the VIP on lo, never answering ARP for it. Port 80
+	// greets, port 81 says nothing (a client there sends its handshake
+	// and no more).
+	rs.Exec("ip", "addr", "add", vip.String()+"/32", "dev", "lo")
+	rs.Exec("sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+		"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2")
+	// No TCP keep-alives anywhere: a probe (or its answer) would be a
+	// packet of an idle connection through A, and a reason to sync it.
+	for _, port := range []string{"80", "81"} {
+		var ln net.Listener
+		err := rs.Do(func() (err error) {
+			lc := net.ListenConfig{KeepAlive: -1}
+			ln, err = lc.Listen(context.Background(), "tcp4", ":"+port)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					if port == "80" {
+						fmt.Fprintln(c, "hello")
+					}
+					_, _ = io.Copy(io.Discard, c) // hold it until the client closes
+				}()
+			}
+		}()
+	}
+	// A is the active director: the VIP is on its interface.
+	a.Exec("ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+
+	var tab Table
+	for _, port := range []uint16{80, 81} {
+		tab.Services = append(tab.Services, vsvc(ServiceKey(TCP, netip.AddrPortFrom(vip, port)), "rr",
+			Destination{Addr: rs.IPv4.Addr(), Port: port, Weight: 1, Forwarding: DR}))
+	}
+	daemons := []SyncDaemon{
+		{Role: SyncMaster, Interface: "eth0", SyncID: 77},
+		{Role: SyncBackup, Interface: "eth0", SyncID: 77},
+	}
+	type director struct {
+		k *IPVS
+		r *Reconciler
+	}
+	dirs := map[string]director{}
+	for name, h := range map[string]*netlab.Host{"A": a, "B": b} {
+		k := openIPVSIn(t, h.NS)
+		if err := h.Do(func() error { return SetSysctls(ProcSys{}, false, false) }); err != nil {
+			t.Fatal(err)
+		}
+		log, _ := testLogger()
+		r := NewReconciler(k, Options{Logger: log})
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetSync(daemons); err != nil {
+			t.Fatal(err)
+		}
+		dirs[name] = director{k, r}
+	}
+	A, B := dirs["A"], dirs["B"]
+	synced := func(d director) ConnCounts {
+		t.Helper()
+		c, err := d.k.ConnCounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	dial := func(port uint16) net.Conn {
+		t.Helper()
+		var c net.Conn
+		err := client.Do(func() (err error) {
+			d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
+			c, err = d.Dial("tcp4", netip.AddrPortFrom(vip, port).String())
+			return err
+		})
+		if err != nil {
+			t.Fatalf("connect through the VIP: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	// The kernel's defaults (sync_threshold "3 50", no refresh): a
+	// handshake alone is two packets through A, and is never sent.
+	if got := strings.Fields(a.Exec("cat", "/proc/sys/net/ipv4/vs/sync_threshold")); !reflect.DeepEqual(got, []string{"3", "50"}) {
+		t.Fatalf("A's sync_threshold before SetSyncSysctls: %v", got)
+	}
+	dial(81)
+	vmtest.Eventually(t, 10*time.Second, 100*time.Millisecond, "A to count the quiet connection", func() (bool, string) {
+		c := synced(A)
+		return c.Local == 1, fmt.Sprintf("A: %+v", c)
+	})
+	time.Sleep(4 * time.Second) // twice the master's flush time
+	if c := synced(B); c.Synced != 0 {
+		t.Fatalf("B learned a handshake-only connection under the kernel's defaults (%+v): the sync_period reasoning in SyncSysctls is wrong", c)
+	}
+
+	// lbd's sync sysctls: the same kind of connection is sent as soon as
+	// it is established.
+	for _, h := range []*netlab.Host{a, b} {
+		if err := h.Do(func() error { return SetSyncSysctls(ProcSys{}, 2*time.Second) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Fields(a.Exec("cat", "/proc/sys/net/ipv4/vs/sync_threshold")); !reflect.DeepEqual(got, []string{"3", "0"}) {
+		t.Fatalf("A's sync_threshold: %v", got)
+	}
+	opened := time.Now()
+	dial(81)
+	vmtest.Eventually(t, 30*time.Second, 100*time.Millisecond, "B to learn the handshake-only connection", func() (bool, string) {
+		c := synced(B)
+		return c.Synced == 1, fmt.Sprintf("B: %+v", c)
+	})
+	t.Logf("B learned a handshake-only connection %v after it was established", time.Since(opened).Round(time.Millisecond))
+
+	// A connection with data.
+	conn := dial(80)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || line != "hello\n" {
+		t.Fatalf("through the VIP: %q %v", line, err)
+	}
+	opened = time.Now()
+	vmtest.Eventually(t, 30*time.Second, 100*time.Millisecond, "B to learn the connection from A", func() (bool, string) {
+		c := synced(B)
+		return c.Synced == 2, fmt.Sprintf("B: %+v", c)
+	})
+	t.Logf("B learned the connection %v after it was established", time.Since(opened).Round(time.Millisecond))
+	t.Logf("B's table:\n%s", b.Exec("cat", "/proc/net/ip_vs_conn_sync"))
+
+	// A scheduled all three and, multicast loop off, never hears itself.
+	if c := synced(A); c.Local != 3 || c.Synced != 0 {
+		t.Errorf("A counts %+v, want 3 local, 0 synced", c)
+	}
+	// The reconciler publishes the counts on a full pass.
+	if err := B.r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if st := B.r.SyncStatus(); st.Conns != (ConnCounts{Synced: 2}) || st.ConnsAt.IsZero() || len(st.Daemons) != 2 ||
+		!st.Daemons[0].Running || !st.Daemons[1].Running {
+		t.Errorf("B's SyncStatus %+v", st)
+	}
+	// The synced entries are bound to B's own real servers.
+	for _, vs := range tab.Services {
+		ds, err := B.k.Destinations(vs.Key)
+		if err != nil || len(ds) != 1 || ds[0].ActiveConns != 1 {
+			t.Errorf("B's real server of %s: %+v %v: the synced connection is not bound to it", vs.Key, ds, err)
+		}
+	}
 }
