@@ -3,9 +3,15 @@
 APT_PKGS += ipvsadm
 VM_PKGS += ./balancer
 
-.PHONY: test-balancer bench-reconcile
+.PHONY: test-balancer test-sync-vm bench-reconcile
 test-balancer:
 	$(GO) test -race -count=1 ./balancer
+
+# The connection-sync VM tests alone (sync daemons on the real kernel, a
+# real sync between two director namespaces), in one VM.
+test-sync-vm: deps vm-kernel
+	CGO_ENABLED=0 $(GO) test -tags vm -exec $(CURDIR)/scripts/vm/go-test-exec \
+		-count=1 -timeout 10m -run 'Sync' ./balancer
 
 # 1,000 virtual services x 20 real servers: first apply, no-op resync and a
 # one-weight change through lbd, then `ipvsadm -R` of the same table, in one
