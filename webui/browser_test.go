@@ -17,6 +17,8 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"lbd/api"
 )
 
 // chromium finds Debian's chromium. It is a hard requirement in CI (make
@@ -265,6 +267,7 @@ func (b *browser) checkClean() {
 // Status, drain and undrain one, edit the health check, log out.
 func TestBrowser(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.RefreshInterval = 500 * time.Millisecond })
+	h.d.setSync(warmSync())
 	b := newBrowser(t, h.ts.URL)
 
 	// Log in; /status sends us to the login page first.
@@ -334,6 +337,9 @@ func TestBrowser(t *testing.T) {
 	}
 	b.waitText("#live-state", "live ·", 5*time.Second)
 	b.shot("06-status")
+	if s := b.text("#vrrp #sync-line"); !strings.Contains(s, "master ✓") || !strings.Contains(s, "backup ✓") || !strings.Contains(s, "1,234 synced / 56 local") {
+		t.Fatalf("status sync line: %q", s)
+	}
 
 	// Drain app1 from the status screen, then undrain it.
 	b.submitLive("drain", "#drain-shop-app1")
@@ -400,10 +406,48 @@ func TestBrowser(t *testing.T) {
 	}
 	b.shot("10-conflict")
 
+	// Redundancy shows the connection sync above the VRRP form.
+	b.open("/redundancy")
+	b.run("redundancy", chromedp.WaitVisible(chromedp.CSS("#vrrp-form")), chromedp.WaitVisible(chromedp.CSS("#sync-daemon-backup")))
+	sec := b.text("#sync")
+	for _, want := range []string{"Connection sync", "eth1", "224.0.0.81:8848", "master", "backup", "running", "has learned the peer's connection table", "1,234 synced from the peer"} {
+		if !strings.Contains(sec, want) {
+			t.Fatalf("redundancy sync section lacks %q: %q", want, sec)
+		}
+	}
+	if bg := b.eval(`getComputedStyle(document.querySelector('#sync .sync-line')).backgroundColor`); bg != "rgb(243, 251, 246)" {
+		t.Fatalf("sync line not styled as healthy: background %q", bg)
+	}
+	if y := b.eval(`String(document.getElementById('sync').getBoundingClientRect().top < document.getElementById('vrrp-form').getBoundingClientRect().top)`); y != "true" {
+		t.Fatal("the sync section is not above the form")
+	}
+	b.shot("12-redundancy")
+
+	// The backup daemon stops: Status warns without a reload, and
+	// Redundancy says why.
+	b.open("/status")
+	b.run("status", chromedp.WaitVisible(chromedp.CSS("#sync-line")))
+	stopped := warmSync()
+	stopped.Daemons[0] = api.SyncDaemon{Role: "backup", Error: "start backup daemon on eth1: no such device"}
+	stopped.Warm, stopped.WarmReason = false, "backup daemon not running"
+	h.d.setSync(stopped)
+	b.waitText("#sync-line", "backup ✗ stopped", 10*time.Second)
+	b.waitText("#sync-line", "not running: start backup daemon on eth1: no such device", time.Second)
+	b.waitText("#sync-line", "Not warm: backup daemon not running", time.Second)
+	b.shot("14-status-sync-stopped")
+	b.open("/redundancy")
+	b.run("redundancy", chromedp.WaitVisible(chromedp.CSS("#sync-daemon-backup")))
+	if s := b.text("#sync-daemon-backup"); !strings.Contains(s, "stopped") || !strings.Contains(s, "no such device") {
+		t.Fatalf("stopped daemon row: %q", s)
+	}
+	if bg := b.eval(`getComputedStyle(document.querySelector('#sync .sync-line')).backgroundColor`); bg != "rgb(255, 246, 246)" {
+		t.Fatalf("sync line not styled as broken: background %q", bg)
+	}
+	b.shot("15-redundancy-sync-stopped")
+
 	// The other screens, for the record.
 	for _, s := range []struct{ path, name, wait string }{
 		{"/global", "11-global", "#global-form"},
-		{"/redundancy", "12-redundancy", "#vrrp-form"},
 		{"/events", "13-events", "#live"},
 	} {
 		b.open(s.path)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ type fakeDirector struct {
 	health    map[string]string // "vs/rs" -> health; default "up"
 	reasons   map[string]string
 	vrrp      *api.VRRP
+	sync      *api.Sync // nil: connection sync off
 	counters  map[string]uint64
 	applies   int
 	failovers []time.Duration
@@ -84,6 +86,13 @@ func (f *fakeDirector) setHealth(vs, rs, health, reason string) {
 	f.addEventLocked("health", vs+"/"+rs, health+": "+reason)
 }
 
+// setSync sets the connection-sync state Status reports; nil turns it off.
+func (f *fakeDirector) setSync(s *api.Sync) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sync = s
+}
+
 func (f *fakeDirector) addEvent(kind, subject, msg string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -116,6 +125,11 @@ func (f *fakeDirector) Status() api.Status {
 	if f.vrrp != nil {
 		v := *f.vrrp
 		st.VRRP = &v
+	}
+	if f.sync != nil {
+		sy := *f.sync
+		sy.Daemons = slices.Clone(f.sync.Daemons)
+		st.Sync = &sy
 	}
 	for i, vs := range f.cfg.VirtualServers {
 		sv := api.Service{

@@ -116,6 +116,7 @@ func b2f(b bool) float64 {
 }
 
 var vrrpStates = []string{"init", "backup", "master", "fault"}
+var syncGuardStates = []string{"quiet", "hold"}
 var healthStates = []string{"up", "down", "unknown", "unchecked"}
 
 // Well-known director counters get fixed names; any other counter becomes
@@ -175,6 +176,10 @@ func writeMetrics(st api.Status) []byte {
 		}
 	}
 
+	if sy := st.Sync; sy != nil {
+		syncMetrics(w, sy)
+	}
+
 	for _, sv := range st.Services {
 		l := []string{"service", sv.Name}
 		w.metric("lbd_service_active", "gauge", "1 when the virtual service is active (in IPVS).", b2f(sv.Active), l...)
@@ -206,6 +211,28 @@ func writeMetrics(st api.Status) []byte {
 		}
 	}
 	return w.bytes()
+}
+
+// syncMetrics writes the connection-sync state; only called when sync is on,
+// so a director without it has no lbd_sync_ series at all.
+func syncMetrics(w *promWriter, sy *api.Sync) {
+	if len(sy.Daemons) > 0 {
+		w.family("lbd_sync_daemon_running", "gauge", "1 while the kernel runs the IPVS sync daemon of this role (master sends this director's connections, backup learns the peer's).")
+		for _, d := range sy.Daemons {
+			w.sample("lbd_sync_daemon_running", b2f(d.Running), "role", d.Role)
+		}
+	}
+	w.family("lbd_sync_connections", "gauge", "Connections in the IPVS table by origin: synced from the peer director, or local (scheduled here).")
+	w.sample("lbd_sync_connections", float64(sy.SyncedConns), "origin", "synced")
+	w.sample("lbd_sync_connections", float64(sy.LocalConns), "origin", "local")
+	w.metric("lbd_sync_warm", "gauge", "1 when this director has learned the peer's connection table and may preempt.", b2f(sy.Warm))
+	w.family("lbd_sync_guard", "gauge", "Handover guard: 1 for the state it is in (quiet: new master dropping unknown mid-flow segments; hold: resigning master holding new connections).")
+	for _, g := range syncGuardStates {
+		w.sample("lbd_sync_guard", b2f(sy.Guard == g), "state", g)
+	}
+	if sy.Guard != "" && !known(sy.Guard, syncGuardStates) {
+		w.sample("lbd_sync_guard", 1, "state", sy.Guard)
+	}
 }
 
 // dropReason recognises VRRP drop counters ("drop_bad_ttl", "dropped_auth").

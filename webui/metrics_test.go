@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"lbd/api"
 )
 
 func getMetrics(t *testing.T, h *harness, auth string) (int, string) {
@@ -124,5 +126,89 @@ func TestMetricsAuth(t *testing.T) {
 func TestEscapeLabel(t *testing.T) {
 	if got := escapeLabel("a\"b\\c\nd"); got != `a\"b\\c\nd` {
 		t.Fatalf("escapeLabel = %q", got)
+	}
+}
+
+func TestMetricsSync(t *testing.T) {
+	cases := []struct {
+		name string
+		sync func() *api.Sync
+		want []string
+		not  []string
+	}{
+		{
+			name: "running and warm",
+			sync: warmSync,
+			want: []string{
+				`lbd_sync_daemon_running{role="master"} 1`,
+				`lbd_sync_daemon_running{role="backup"} 1`,
+				`lbd_sync_connections{origin="synced"} 1234`,
+				`lbd_sync_connections{origin="local"} 56`,
+				`lbd_sync_warm 1`,
+				`lbd_sync_guard{state="quiet"} 0`,
+				`lbd_sync_guard{state="hold"} 0`,
+			},
+		},
+		{
+			name: "backup stopped, not warm, guard quiet",
+			sync: func() *api.Sync {
+				s := warmSync()
+				s.Daemons[0] = api.SyncDaemon{Role: "backup", Error: "no such device"}
+				s.Warm, s.WarmReason, s.Guard = false, "backup daemon not running", "quiet"
+				s.SyncedConns, s.LocalConns = 0, 7
+				return s
+			},
+			want: []string{
+				`lbd_sync_daemon_running{role="master"} 1`,
+				`lbd_sync_daemon_running{role="backup"} 0`,
+				`lbd_sync_connections{origin="synced"} 0`,
+				`lbd_sync_connections{origin="local"} 7`,
+				`lbd_sync_warm 0`,
+				`lbd_sync_guard{state="quiet"} 1`,
+				`lbd_sync_guard{state="hold"} 0`,
+			},
+		},
+		{
+			name: "guard hold",
+			sync: func() *api.Sync { s := warmSync(); s.Guard = "hold"; return s },
+			want: []string{`lbd_sync_guard{state="quiet"} 0`, `lbd_sync_guard{state="hold"} 1`},
+		},
+		{
+			name: "off",
+			sync: func() *api.Sync { return nil },
+			not:  []string{"lbd_sync_"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.d.setSync(tc.sync())
+			code, text := getMetrics(t, h, "")
+			if code != http.StatusOK {
+				t.Fatalf("metrics: %d %s", code, text)
+			}
+			checkExposition(t, text)
+			for _, want := range tc.want {
+				if !strings.Contains(text, want+"\n") {
+					t.Errorf("metrics lack %s", want)
+				}
+			}
+			for _, not := range tc.not {
+				if strings.Contains(text, not) {
+					t.Errorf("metrics have %s:\n%s", not, text)
+				}
+			}
+			if tc.sync() != nil {
+				for _, fam := range []string{"lbd_sync_daemon_running", "lbd_sync_connections", "lbd_sync_warm", "lbd_sync_guard"} {
+					if !strings.Contains(text, "# TYPE "+fam+" gauge\n") {
+						t.Errorf("no gauge family %s", fam)
+					}
+				}
+				// One sample per guard state, each present whether on or off.
+				if n := strings.Count(text, "\nlbd_sync_guard{"); n != 2 {
+					t.Errorf("lbd_sync_guard has %d samples, want 2", n)
+				}
+			}
+		})
 	}
 }

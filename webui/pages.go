@@ -228,9 +228,22 @@ func (s *Server) globalPost(c *gin.Context) {
 
 // --- redundancy ---
 
+// redundancyData is the live state the redundancy screen shows above its
+// form: the VRRP instance (nil without [vrrp]) and the connection sync (nil
+// when off).
+type redundancyData struct {
+	VRRP *api.VRRP
+	Sync *api.Sync
+}
+
+func (s *Server) redundancyData() redundancyData {
+	st := s.d.Status()
+	return redundancyData{VRRP: st.VRRP, Sync: st.Sync}
+}
+
 func (s *Server) redundancyPage(c *gin.Context) {
 	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: ver, Form: vrrpForm(cfg), Data: s.d.Status().VRRP})
+	s.render(c, http.StatusOK, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: ver, Form: vrrpForm(cfg), Data: s.redundancyData()})
 }
 
 func (s *Server) redundancyPost(c *gin.Context) {
@@ -242,7 +255,7 @@ func (s *Server) redundancyPost(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/redundancy")
 		return
 	}
-	s.render(c, code, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: s.formVersion(c, f), Form: f, Data: s.d.Status().VRRP})
+	s.render(c, code, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: s.formVersion(c, f), Form: f, Data: s.redundancyData()})
 }
 
 // --- virtual servers ---

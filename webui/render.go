@@ -94,6 +94,9 @@ var funcs = template.FuncMap{
 	"add":      func(a, b int) int { return a + b },
 	"join":     strings.Join,
 	"svcaddr":  serviceAddr,
+	"syncview": newSyncView,
+	"guard":    guardText,
+	"count":    count,
 	"short": func(v string) string {
 		if len(v) > 12 {
 			return v[:12]

@@ -98,6 +98,13 @@ func sampleStatus() api.Status {
 		VRRP: &api.VRRP{State: "master", VRID: 51, Version: 3, Interface: "eth0", Priority: 100,
 			EffectivePriority: 100, VIPs: []string{"192.0.2.10"}, LastTransition: started.Add(time.Minute),
 			Reason: "higher priority", AdvertInterval: time.Second},
+		Sync: &api.Sync{Interface: "eth1", SyncID: 51, Group: "224.0.0.81", Port: 8848,
+			Daemons: []api.SyncDaemon{
+				{Role: "master", Running: true, Since: started.Add(time.Minute)},
+				{Role: "backup", Running: true, Since: started.Add(time.Minute)},
+			},
+			Warm: true, WarmReason: "backup daemon running for 3h11m of 15s", WarmUp: 15 * time.Second,
+			SyncedConns: 1234, LocalConns: 56},
 		Services: []api.Service{
 			{
 				Name: "web", VIP: "192.0.2.10", Port: 80, Protocol: "tcp", Scheduler: "wlc", Forwarding: "dr",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -200,6 +201,9 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "role\tstandalone (no [vrrp])\n")
 	}
+	if st.Sync != nil {
+		fmt.Fprintf(tw, "sync\t%s\n", syncLine(st.Sync, now))
+	}
 	if st.ReconcileErr != "" {
 		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, ago(st.LastReconcile, now))
 	} else if st.LastReconcile.IsZero() {
@@ -305,4 +309,60 @@ func renderReal(w io.Writer, vs string, r *api.RealServer, now time.Time) error 
 	fmt.Fprintf(tw, "connections\t%d active, %d inactive\n", r.ActiveConns, r.InactConns)
 	statsLines(tw, r.Stats)
 	return tw.Flush()
+}
+
+// syncLine is the connection sync in one line: each daemon and whether it
+// runs, whether this director is warm (or why not), the connections by
+// origin, the handover guard, and where the sync messages go.
+func syncLine(s *api.Sync, now time.Time) string {
+	var parts []string
+	var daemons []string
+	for _, d := range sortedDaemons(s.Daemons) {
+		switch {
+		case !d.Running && d.Error != "":
+			daemons = append(daemons, d.Role+" STOPPED ("+d.Error+")")
+		case !d.Running:
+			daemons = append(daemons, d.Role+" STOPPED")
+		case d.Since.IsZero():
+			daemons = append(daemons, d.Role+" running")
+		default:
+			daemons = append(daemons, d.Role+" running for "+roundDur(now.Sub(d.Since)))
+		}
+	}
+	if len(daemons) == 0 {
+		daemons = append(daemons, "NO DAEMONS")
+	}
+	parts = append(parts, strings.Join(daemons, ", "))
+	if s.Warm {
+		parts = append(parts, "warm")
+	} else {
+		warm := "NOT WARM"
+		if s.WarmReason != "" {
+			warm += " (" + s.WarmReason + ")"
+		}
+		parts = append(parts, warm+": will not preempt")
+	}
+	parts = append(parts, fmt.Sprintf("%d synced / %d local", s.SyncedConns, s.LocalConns))
+	if s.Guard != "" {
+		parts = append(parts, "guard "+s.Guard)
+	}
+	parts = append(parts, fmt.Sprintf("id %d on %s, group %s", s.SyncID, s.Interface, hostPort(s.Group, s.Port)))
+	return strings.Join(parts, "; ")
+}
+
+// sortedDaemons puts the master daemon first, then the backup, then any
+// other role, as lbd's console does.
+func sortedDaemons(ds []api.SyncDaemon) []api.SyncDaemon {
+	order := func(role string) int {
+		switch role {
+		case "master":
+			return 0
+		case "backup":
+			return 1
+		}
+		return 2
+	}
+	out := slices.Clone(ds)
+	slices.SortStableFunc(out, func(a, b api.SyncDaemon) int { return order(a.Role) - order(b.Role) })
+	return out
 }

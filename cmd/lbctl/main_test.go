@@ -92,6 +92,7 @@ func TestStatusTable(t *testing.T) {
 		"/etc/lbd/lbd.toml (version 3f2a9c1d5e6f)",
 		"role      MASTER since 3h11m ago: higher priority",
 		"vrid 51 v3 on eth0, priority 100, vips 192.0.2.10",
+		"sync      master running for 3h11m, backup running for 3h11m; warm; 1234 synced / 56 local; id 51 on eth1, group 224.0.0.81:8848\n",
 		"in sync, checked 2",
 		"NAME", "HEALTH", "STATE", "ACTIVE", "CONN/S",
 	)
@@ -130,6 +131,99 @@ func TestStatusStandaloneAndReconcileError(t *testing.T) {
 	r := lbctl(t, runOpts{}, "--url", f.URL(), "status")
 	r.wantCode(t, 0)
 	contains(t, "status", r.stdout, "standalone (no [vrrp])", "ERROR: ipvs: add service: operation not permitted")
+}
+
+// The sync line says what an operator must know before a failover: which
+// daemon is down and why, whether this director is warm, what it holds.
+func TestStatusSync(t *testing.T) {
+	since := time.Now().Add(-90 * time.Second)
+	cases := []struct {
+		name   string
+		change func(s *api.Sync)
+		want   string // the whole line after "sync"
+	}{
+		{"backup stopped with an error", func(s *api.Sync) {
+			s.Daemons = []api.SyncDaemon{
+				{Role: "backup", Error: "start backup daemon on eth1: no such device"},
+				{Role: "master", Running: true, Since: since},
+			}
+			s.Warm, s.WarmReason, s.SyncedConns = false, "backup daemon not running", 0
+		}, "master running for 1m30s, backup STOPPED (start backup daemon on eth1: no such device); NOT WARM (backup daemon not running): will not preempt; 0 synced / 56 local; id 51 on eth1, group 224.0.0.81:8848"},
+		{"master stopped, no error", func(s *api.Sync) {
+			s.Daemons[0] = api.SyncDaemon{Role: "master"}
+		}, "master STOPPED, backup running for 3h11m; warm; 1234 synced / 56 local; id 51 on eth1, group 224.0.0.81:8848"},
+		{"warming up", func(s *api.Sync) {
+			s.Daemons[1].Since = time.Now().Add(-20 * time.Second)
+			s.Warm, s.WarmReason = false, "backup daemon running for 20s of 30s"
+		}, "master running for 3h11m, backup running for 20s; NOT WARM (backup daemon running for 20s of 30s): will not preempt; 1234 synced / 56 local; id 51 on eth1, group 224.0.0.81:8848"},
+		{"takeover guard, IPv6 group, no start time", func(s *api.Sync) {
+			s.Guard, s.Group = "quiet", "ff02::81"
+			s.Daemons[0].Since = time.Time{}
+		}, "master running, backup running for 3h11m; warm; 1234 synced / 56 local; guard quiet; id 51 on eth1, group [ff02::81]:8848"},
+		{"handover hold", func(s *api.Sync) { s.Guard = "hold" },
+			"master running for 3h11m, backup running for 3h11m; warm; 1234 synced / 56 local; guard hold; id 51 on eth1, group 224.0.0.81:8848"},
+		{"no daemons", func(s *api.Sync) { s.Daemons = nil; s.Warm, s.WarmReason = false, "" },
+			"NO DAEMONS; NOT WARM: will not preempt; 1234 synced / 56 local; id 51 on eth1, group 224.0.0.81:8848"},
+	}
+	syncRe := regexp.MustCompile(`(?m)^sync +(.*)$`)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			tc.change(f.status.Sync)
+			r := lbctl(t, runOpts{}, "--url", f.URL(), "status")
+			r.wantCode(t, 0)
+			m := syncRe.FindAllStringSubmatch(r.stdout, -1)
+			if len(m) != 1 || m[0][1] != tc.want {
+				t.Fatalf("sync line:\n got %q\nwant %q\nin:\n%s", m, tc.want, r.stdout)
+			}
+			// It sits under the VRRP part, before the IPVS line.
+			if i, j, k := strings.Index(r.stdout, "\nvrrp "), strings.Index(r.stdout, "\nsync "), strings.Index(r.stdout, "\nipvs "); !(i < j && j < k) {
+				t.Errorf("sync line out of place:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// With sync off there is no sync line, and the JSON has no "sync" key.
+func TestStatusSyncOff(t *testing.T) {
+	f := newFake(t)
+	f.status.Sync = nil
+	r := lbctl(t, runOpts{}, "--url", f.URL(), "status")
+	r.wantCode(t, 0)
+	if strings.Contains(r.stdout, "\nsync") || strings.Contains(r.stdout, "synced") {
+		t.Fatalf("a sync line with sync off:\n%s", r.stdout)
+	}
+	r = lbctl(t, runOpts{}, "--url", f.URL(), "-o", "json", "status")
+	r.wantCode(t, 0)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := raw["sync"]; ok {
+		t.Fatalf("sync off, but the JSON has it: %s", raw["sync"])
+	}
+}
+
+// --output json carries the sync state with its JSON names.
+func TestStatusSyncJSON(t *testing.T) {
+	f := newFake(t)
+	f.status.Sync.Daemons[1] = api.SyncDaemon{Role: "backup", Error: "no such device"}
+	f.status.Sync.Warm, f.status.Sync.WarmReason, f.status.Sync.Guard = false, "backup daemon not running", "hold"
+	r := lbctl(t, runOpts{}, "--url", f.URL(), "--output", "json", "status")
+	r.wantCode(t, 0)
+	contains(t, "json", r.stdout, `"sync": {`, `"interface": "eth1"`, `"sync_id": 51`, `"group": "224.0.0.81"`, `"port": 8848`,
+		`"role": "master"`, `"running": true`, `"role": "backup"`, `"running": false`, `"error": "no such device"`,
+		`"warm": false`, `"warm_reason": "backup daemon not running"`, `"warm_up_ns": 15000000000`,
+		`"synced_conns": 1234`, `"local_conns": 56`, `"guard": "hold"`)
+	var st api.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(st.Sync)
+	want, _ := json.Marshal(f.status.Sync)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("sync through --output json:\n got %s\nwant %s", got, want)
+	}
 }
 
 func TestJSONOutput(t *testing.T) {
