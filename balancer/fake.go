@@ -358,6 +358,12 @@ func (f *Fake) StartSyncDaemon(d SyncDaemon) error {
 	if err := f.begin(Call{Op: OpStartSyncDaemon, Role: d.Role}); err != nil {
 		return err
 	}
+	return f.startLocked(d)
+}
+
+// startLocked starts d with f.mu held (an Inject hook may call it to act
+// as someone else racing lbd).
+func (f *Fake) startLocked(d SyncDaemon) error {
 	if err := d.validate(); err != nil {
 		return syncOpErr("start", d.Role, d.Interface, syscall.EINVAL)
 	}

@@ -74,8 +74,9 @@ func (r *Reconciler) SyncStatus() SyncStatus {
 
 // syncDaemons brings the sync daemons in line (see SetSync).
 func (r *Reconciler) syncDaemons(full bool, p *passErrs) {
-	if !r.syncSet {
-		return // never wanted any: foreign, left alone
+	if !r.syncSet || (len(r.syncWant) == 0 && len(r.syncOwned) == 0) {
+		r.syncDirty = false
+		return // none wanted, none to stop: whatever runs is foreign
 	}
 	if r.syncView == nil || full || r.syncDirty {
 		list, err := r.k.SyncDaemons()
@@ -114,6 +115,7 @@ func (r *Reconciler) syncDaemons(full bool, p *passErrs) {
 		}
 	}
 
+	reread := false
 	for _, d := range r.syncWant {
 		r.syncOwned[d.Role] = true
 		st := r.syncState[d.Role]
@@ -147,14 +149,16 @@ func (r *Reconciler) syncDaemons(full bool, p *passErrs) {
 		err := r.k.StartSyncDaemon(d)
 		if !r.call(p, true, err) {
 			st.err = err.Error()
-			if errors.Is(err, syscall.EEXIST) {
-				r.syncView = nil // started by someone else meanwhile: re-read
-			}
+			// Started by someone else since the read: read again next time.
+			reread = reread || errors.Is(err, syscall.EEXIST)
 			continue
 		}
 		r.syncView[d.Role] = d.normalized()
 		st.running, st.since, st.err = true, now, ""
 		r.log.Info("balancer: started sync daemon", "daemon", d.String(), "restart", running)
+	}
+	if reread {
+		r.syncView = nil
 	}
 
 	if full && len(r.syncWant) > 0 {

@@ -463,7 +463,7 @@ func TestSyncStopsRolesNoLongerWanted(t *testing.T) {
 	if err := r.Resync(); err != nil {
 		t.Fatal(err)
 	}
-	assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1})
+	assertSyncOps(t, f, nil) // nothing wanted, nothing to stop: not even a read
 	if ds := running(t, f); len(ds) != 1 {
 		t.Fatalf("a foreign master was touched: %+v", ds)
 	}
@@ -668,5 +668,36 @@ func TestSetSyncBeforeApplyLeavesServicesAlone(t *testing.T) {
 	}
 	if f.Count(OpListServices) != 0 || len(f.Table().Services) != 4 {
 		t.Fatalf("services touched before Apply: %d lists, %d services", f.Count(OpListServices), len(f.Table().Services))
+	}
+}
+
+// TestSyncStartRace: a role started by someone else between the read and
+// lbd's start (EEXIST) fails the pass without holding up the other role,
+// and the next pass reads the kernel again.
+func TestSyncStartRace(t *testing.T) {
+	f := NewFake()
+	r, _, _ := newTestReconciler(t, f)
+	first := true
+	f.Inject(func(c Call) error {
+		if c.Op == OpStartSyncDaemon && c.Role == SyncMaster && first {
+			first = false
+			_ = f.startLocked(SyncDaemon{Role: SyncMaster, Interface: "eth5"}) // ipvsadm, just now
+			return syncOpErr("start", SyncMaster, "eth0", syscall.EEXIST)
+		}
+		return nil
+	})
+	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("SetSync: %v", err)
+	}
+	if ds := running(t, f); len(ds) != 2 || ds[1].Interface != "eth0" {
+		t.Fatalf("running %+v", ds)
+	}
+	f.ResetCounts()
+	if err := r.Apply(Table{}); err != nil { // a partial pass re-reads
+		t.Fatal(err)
+	}
+	assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStopSyncDaemon: 1, OpStartSyncDaemon: 1})
+	if ds := running(t, f); ds[0].Interface != "eth0" {
+		t.Fatalf("running %+v", ds)
 	}
 }
