@@ -19,6 +19,7 @@ import (
 	"lbd/api"
 	"lbd/balancer"
 	"lbd/config"
+	"lbd/flowguard"
 	"lbd/healthcheck"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	HoldVIPs bool
 	// newStatic replaces the VIP holder in tests; nil = the interface's.
 	newStatic func(iface string, log *slog.Logger) (vipHolder, error)
+	// OpenGuard opens the handover guard (nftables) used with connection
+	// sync; nil means flowguard.Open.
+	OpenGuard func() (guard, error)
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
@@ -80,6 +84,10 @@ type Director struct {
 
 	hc *healthcheck.Scheduler
 
+	// handover guards failovers while sync is on (nil: no guard). Set
+	// with d.mu held; read without it by the VRRP transition callback.
+	handoverP atomic.Pointer[handover]
+
 	healthMu     sync.Mutex
 	healthQueue  []healthcheck.Transition
 	healthSignal chan struct{}
@@ -105,6 +113,9 @@ func New(opt Options) (*Director, error) {
 	}
 	if opt.OpenKernel == nil {
 		opt.OpenKernel = func() (balancer.Kernel, error) { return balancer.Open() }
+	}
+	if opt.OpenGuard == nil {
+		opt.OpenGuard = func() (guard, error) { return flowguard.Open() }
 	}
 	if opt.NewVRRP == nil {
 		opt.NewVRRP = newVRRP
@@ -200,6 +211,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	}
 	d.applyPlan(p)
 	d.configureVRRP(old, cfg)
+	d.configureSync(cfg, p.table)
 	d.configureStaticVIPs(cfg)
 	return nil
 }
@@ -261,6 +273,8 @@ func (d *Director) Run(ctx context.Context) error {
 	d.pending = nil
 	d.mu.Unlock()
 	wg.Go(func() { d.hc.Run(ctx) })
+	tick := time.NewTicker(warmTick)
+	defer tick.Stop()
 
 	for {
 		select {
@@ -269,12 +283,18 @@ func (d *Director) Run(ctx context.Context) error {
 			v := d.vrrp
 			d.mu.Unlock()
 			if v != nil {
-				v.stop()
+				// A master holds new connections before it resigns.
+				_ = d.resignGracefully(func() error { v.stop(); return nil })
+			}
+			if h := d.handoverP.Swap(nil); h != nil {
+				h.close()
 			}
 			wg.Wait()
 			return nil
 		case <-d.healthSignal:
 			d.handleHealth()
+		case <-tick.C:
+			d.syncTick()
 		}
 	}
 }
@@ -402,7 +422,7 @@ func (d *Director) Failover(ctx context.Context, holdoff time.Duration) error {
 	if v == nil {
 		return errors.New("director: no [vrrp] configured: nothing to fail over")
 	}
-	if err := v.inst.Resign(holdoff); err != nil {
+	if err := d.resignGracefully(func() error { return v.inst.Resign(holdoff) }); err != nil {
 		return fmt.Errorf("director: failover: %w", err)
 	}
 	d.events.add("vrrp", v.name, fmt.Sprintf("failover requested: resigning, holding back %s", holdoff))

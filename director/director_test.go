@@ -15,6 +15,7 @@ import (
 
 	"lbd/balancer"
 	"lbd/config"
+	"lbd/flowguard"
 	"lbd/healthcheck"
 	"lbd/vrrp"
 )
@@ -99,6 +100,7 @@ func newRig(t *testing.T, toml string) *rig {
 		Logger:     slog.New(slog.DiscardHandler),
 		OpenKernel: func() (balancer.Kernel, error) { return r.kernel, nil },
 		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+		OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
 		NewChecker: r.health.checker,
 		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { return &fakeVRRP{cfg: s}, nil },
 	})
@@ -322,12 +324,36 @@ type fakeVRRP struct {
 	mu      sync.Mutex
 	cfg     vrrpSettings
 	penalty map[string]int
+	holds   map[string]string
 	resign  time.Duration
+	state   vrrp.State
+	master  netip.Addr
+	since   time.Time
 }
 
 func (f *fakeVRRP) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (f *fakeVRRP) Status() vrrp.Status {
-	return vrrp.Status{VRID: f.cfg.VRID, State: vrrp.Backup, Priority: f.cfg.Priority, VIPs: f.cfg.VIPs}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := vrrp.Status{VRID: f.cfg.VRID, State: vrrp.Backup, Priority: f.cfg.Priority, VIPs: f.cfg.VIPs}
+	if f.state != 0 {
+		st.State, st.MasterAddr, st.LastTransition = f.state, f.master, f.since
+	}
+	return st
+}
+
+// set makes Status report state, the master's address and the time of the
+// last transition.
+func (f *fakeVRRP) set(state vrrp.State, master netip.Addr, since time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state, f.master, f.since = state, master, since
+}
+
+func (f *fakeVRRP) hold(src string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holds[src]
 }
 func (f *fakeVRRP) SetPenalty(src string, n int) {
 	f.mu.Lock()
@@ -338,6 +364,14 @@ func (f *fakeVRRP) SetPenalty(src string, n int) {
 	f.penalty[src] = n
 }
 func (f *fakeVRRP) Resign(h time.Duration) error { f.resign = h; return nil }
+func (f *fakeVRRP) HoldPreemption(src, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.holds == nil {
+		f.holds = map[string]string{}
+	}
+	f.holds[src] = why
+}
 
 // A service dropped from the config while lbd was stopped is removed at the
 // next start; one created by someone else stays.
@@ -367,6 +401,7 @@ protocol = "udp"
 			Config: cfg, StateFile: state,
 			OpenKernel: func() (balancer.Kernel, error) { return kernel, nil },
 			Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+			OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
 			NewChecker: (&scripted{down: map[string]bool{}}).checker,
 		})
 		if err != nil {
@@ -422,6 +457,7 @@ func TestLoneDirectorHoldsVIPs(t *testing.T) {
 		Config: cfg, HoldVIPs: true,
 		OpenKernel: func() (balancer.Kernel, error) { return balancer.NewFake(), nil },
 		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+		OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
 		NewChecker: (&scripted{down: map[string]bool{}}).checker,
 		newStatic:  func(i string, _ *slog.Logger) (vipHolder, error) { iface = i; return h, nil },
 		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { vrrpStarted = true; return &fakeVRRP{cfg: s}, nil },

@@ -51,6 +51,7 @@ func (d *Director) Status() api.Status {
 	if v != nil {
 		st.VRRP = v.status()
 	}
+	st.Sync = d.syncStatus(cfg, rec, v, d.handoverP.Load())
 	for _, vs := range cfg.VirtualServers {
 		st.Services = append(st.Services, d.serviceStatus(cfg, vs, p.services[vs.Name], kernel))
 	}
@@ -133,6 +134,9 @@ func describeChange(before, after *config.Config) string {
 	}
 	if !reflect.DeepEqual(before.VRRP, after.VRRP) {
 		parts = append(parts, "redundancy settings changed")
+	}
+	if !reflect.DeepEqual(before.Sync, after.Sync) {
+		parts = append(parts, "connection sync settings changed")
 	}
 	if !reflect.DeepEqual(before.Console, after.Console) {
 		parts = append(parts, "console settings changed")

@@ -19,6 +19,7 @@ type vrrpInstance interface {
 	Status() vrrp.Status
 	SetPenalty(source string, n int)
 	Resign(holdoff time.Duration) error
+	HoldPreemption(source, why string)
 }
 
 // vrrpSettings is the instance configuration the director builds from
@@ -96,6 +97,11 @@ func (d *Director) configureVRRP(old, cfg *config.Config) {
 		d.log.Error("VRRP not started", "err", err)
 		d.events.add("vrrp", s.Name, "not started: "+err.Error())
 		return
+	}
+	if _, on := cfg.SyncSettings(); on && d.rec != nil {
+		// Not warm until the sync tick says so: no preemption (and no
+		// owner start as master) before the table is learned.
+		inst.HoldPreemption("sync", "starting: connection table not learned yet")
 	}
 	r := &vrrpRunner{name: s.Name, inst: inst, done: make(chan struct{})}
 	d.vrrp = r
@@ -185,6 +191,9 @@ func (d *Director) vrrpTransition(t vrrp.Transition) {
 		msg += " (master " + t.MasterAddr.String() + ")"
 	}
 	d.events.add("vrrp", t.Name, msg)
+	if h := d.handoverP.Load(); h != nil {
+		h.vrrpState(t.To == vrrp.Master)
+	}
 }
 
 // updatePenalty lowers the VRRP priority while any virtual service is below

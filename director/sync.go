@@ -1,0 +1,352 @@
+package director
+
+// Stateful failover: the director's part.
+//
+// The kernel's sync daemons copy the connection table between the two
+// directors (balancer.Reconciler keeps both roles running on both boxes as
+// desired state). Three gaps remain, and the director closes them:
+//
+//   - Warm-up. A director that has just started has an empty table; if it
+//     preempted the current master at once, every established connection
+//     would break (keepalived #1966). It holds preemption (not a takeover
+//     from a dead master) until its backup daemon has run, in Backup with a
+//     master heard, for [sync] warm_up: by then every connection that
+//     carries traffic has been re-sent (sync_refresh_period) and the
+//     kernel's partly filled messages (sent within 3 s) have arrived.
+//   - Handshakes on a resigning master. A SYN scheduled by the old master
+//     whose handshake ends on the new one is known to neither (the kernel
+//     syncs a connection once it is ESTABLISHED). A master that resigns
+//     gracefully (SIGTERM, lbctl failover) first holds new connections for
+//     handover_hold (their SYNs are dropped; clients retry a second later
+//     and reach the new master), then gives the VIPs up.
+//   - The sync tail. The old master's newest connections reach the new one
+//     up to 3 s late. For takeover_quiet after becoming master, TCP
+//     segments that IPVS does not know are dropped instead of answered
+//     with a reset; the client retransmits and IPVS takes them once the
+//     sync message is in. While not master the same rule is in place (it
+//     matches nothing without the VIPs), so a takeover never runs ahead
+//     of it.
+//
+// Both guards are nftables rules (flowguard) that only match TCP to the
+// virtual services.
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"lbd/api"
+	"lbd/balancer"
+	"lbd/config"
+	"lbd/flowguard"
+	"lbd/vrrp"
+)
+
+// guard is what the director needs of flowguard.
+type guard interface {
+	SetQuiet([]flowguard.Target) error
+	SetHold([]flowguard.Target) error
+	Close() error
+}
+
+// syncDaemons is the desired pair of sync daemons for the settings.
+func syncDaemons(s config.SyncSettings) []balancer.SyncDaemon {
+	base := balancer.SyncDaemon{
+		Interface: s.Interface, SyncID: uint8(s.ID), Group: s.Group,
+		Port: uint16(s.Port), TTL: uint8(s.TTL), MaxLen: uint16(s.MaxPacketLen),
+	}
+	m, b := base, base
+	m.Role, b.Role = balancer.SyncMaster, balancer.SyncBackup
+	return []balancer.SyncDaemon{m, b}
+}
+
+// guardTargets are the table's TCP services (and firewall marks, which may
+// carry TCP).
+func guardTargets(t balancer.Table) []flowguard.Target {
+	var out []flowguard.Target
+	for _, vs := range t.Services {
+		k := vs.Key
+		switch {
+		case k.Fwmark != 0:
+			a := netip.IPv4Unspecified()
+			if k.Family == balancer.IPv6 {
+				a = netip.IPv6Unspecified()
+			}
+			out = append(out, flowguard.Target{Addr: a, Fwmark: k.Fwmark})
+		case k.Protocol == balancer.TCP:
+			out = append(out, flowguard.Target{Addr: k.Addr, Port: k.Port})
+		}
+	}
+	return out
+}
+
+// handover runs the guard: quiet while not master and for a while after
+// becoming master, hold while a master resigns. Its methods are safe for
+// concurrent use; nftables is written only when the wanted rules change.
+type handover struct {
+	g   guard
+	log *slog.Logger
+	now func() time.Time
+
+	mu         sync.Mutex
+	quiet      time.Duration // takeover_quiet
+	targets    []flowguard.Target
+	master     bool
+	quietUntil time.Time
+	holding    bool
+	timer      *time.Timer
+	appliedQ   []flowguard.Target // nil = no rules
+	appliedH   []flowguard.Target
+	err        string
+}
+
+func newHandover(g guard, log *slog.Logger) *handover {
+	return &handover{g: g, log: log, now: time.Now}
+}
+
+// configure sets the services to guard and the quiet window.
+func (h *handover) configure(targets []flowguard.Target, quiet time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.targets, h.quiet = targets, quiet
+	h.applyLocked()
+}
+
+// vrrpState is told every VRRP transition.
+func (h *handover) vrrpState(master bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if master && !h.master {
+		h.quietUntil = h.now().Add(h.quiet)
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+		h.timer = time.AfterFunc(h.quiet, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.applyLocked()
+		})
+	}
+	h.master = master
+	h.applyLocked()
+}
+
+// hold turns the resigning master's SYN hold on or off.
+func (h *handover) hold(on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holding = on
+	h.applyLocked()
+}
+
+// state is "quiet" in the window after a takeover, "hold" while resigning.
+func (h *handover) state() (string, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.holding:
+		return "hold", h.err
+	case h.master && h.now().Before(h.quietUntil):
+		return "quiet", h.err
+	}
+	return "", h.err
+}
+
+func (h *handover) applyLocked() {
+	var q, hd []flowguard.Target
+	if !h.master || h.now().Before(h.quietUntil) {
+		q = h.targets
+	}
+	if h.holding {
+		hd = h.targets
+	}
+	var errs []string
+	if !slices.Equal(q, h.appliedQ) || (q == nil) != (h.appliedQ == nil) {
+		if err := h.g.SetQuiet(q); err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			h.appliedQ = slices.Clip(q)
+		}
+	}
+	if !slices.Equal(hd, h.appliedH) || (hd == nil) != (h.appliedH == nil) {
+		if err := h.g.SetHold(hd); err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			h.appliedH = slices.Clip(hd)
+		}
+	}
+	if len(errs) > 0 {
+		h.err = fmt.Sprint(errs)
+		h.log.Error("handover guard not set", "err", h.err)
+	} else {
+		h.err = ""
+	}
+}
+
+// close removes the rules.
+func (h *handover) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	if err := h.g.Close(); err != nil {
+		h.log.Warn("handover guard not removed", "err", err)
+	}
+}
+
+// warmth says whether this director has learned the peer's connection
+// table and may preempt, and if not why.
+func warmth(now time.Time, s config.SyncSettings, backup balancer.SyncDaemonStatus, v vrrp.Status) (bool, string) {
+	switch {
+	case v.State == vrrp.Master:
+		return true, "master: the peer learns from this director"
+	case !backup.Running:
+		why := "backup sync daemon not running"
+		if backup.Err != "" {
+			why += ": " + backup.Err
+		}
+		return false, why
+	case v.State != vrrp.Backup:
+		return false, "VRRP " + stateName(v.State)
+	case !v.MasterAddr.IsValid():
+		return false, "no master heard yet"
+	}
+	since := backup.Since
+	if v.LastTransition.After(since) {
+		since = v.LastTransition
+	}
+	if el := now.Sub(since); el < s.WarmUp {
+		return false, fmt.Sprintf("learning the master's connections: %s of %s", el.Truncate(100*time.Millisecond), s.WarmUp)
+	}
+	return true, "connection table learned from " + v.MasterAddr.String()
+}
+
+// syncTick re-evaluates warmth and holds or releases preemption. It runs
+// every warmTick while the director runs.
+func (d *Director) syncTick() {
+	d.mu.Lock()
+	cfg, rec, v := d.cfg, d.rec, d.vrrp
+	d.mu.Unlock()
+	if v == nil {
+		return
+	}
+	s, on := cfg.SyncSettings()
+	if !on || rec == nil {
+		v.inst.HoldPreemption("sync", "")
+		return
+	}
+	warm, why := warmth(time.Now(), s, backupStatus(rec.SyncStatus()), v.inst.Status())
+	if warm {
+		why = ""
+	}
+	v.inst.HoldPreemption("sync", why)
+}
+
+const warmTick = 250 * time.Millisecond
+
+func backupStatus(st balancer.SyncStatus) balancer.SyncDaemonStatus {
+	for _, ds := range st.Daemons {
+		if ds.Want.Role == balancer.SyncBackup {
+			return ds
+		}
+	}
+	return balancer.SyncDaemonStatus{}
+}
+
+// syncStatus is the api view of connection sync (nil when off).
+func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, v *vrrpRunner, h *handover) *api.Sync {
+	s, on := cfg.SyncSettings()
+	if !on || rec == nil {
+		return nil
+	}
+	st := rec.SyncStatus()
+	out := &api.Sync{
+		Interface: s.Interface, SyncID: s.ID, Group: s.Group.String(), Port: s.Port,
+		WarmUp: s.WarmUp, SyncedConns: st.Conns.Synced, LocalConns: st.Conns.Local,
+		Daemons: []api.SyncDaemon{},
+	}
+	for _, ds := range st.Daemons {
+		out.Daemons = append(out.Daemons, api.SyncDaemon{
+			Role: ds.Want.Role.String(), Running: ds.Running, Since: ds.Since, Error: ds.Err,
+		})
+	}
+	var vs vrrp.Status
+	if v != nil {
+		vs = v.inst.Status()
+	} else {
+		vs.State = vrrp.Master // no VRRP: nothing to preempt
+	}
+	out.Warm, out.WarmReason = warmth(time.Now(), s, backupStatus(st), vs)
+	if h != nil {
+		var gerr string
+		out.Guard, gerr = h.state()
+		if gerr != "" {
+			out.WarmReason += "; handover guard: " + gerr
+		}
+	}
+	return out
+}
+
+// configureSync hands the desired sync daemons and sysctls to the balancer
+// and the guarded services to the handover guard. d.mu is held.
+func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
+	if d.rec == nil {
+		return
+	}
+	s, on := cfg.SyncSettings()
+	if !on {
+		if err := d.rec.SetSync(nil); err != nil {
+			d.log.Error("sync daemons", "err", err)
+		}
+		if h := d.handoverP.Swap(nil); h != nil {
+			h.close()
+		}
+		return
+	}
+	if err := balancer.SetSyncSysctls(d.opt.Sysctl, s.RefreshPeriod); err != nil {
+		d.log.Warn("sync sysctls not set", "err", err)
+	}
+	if err := d.rec.SetSync(syncDaemons(s)); err != nil {
+		d.log.Error("sync daemons", "err", err)
+	}
+	if cfg.VRRP == nil {
+		return // no failover to guard
+	}
+	h := d.handoverP.Load()
+	if h == nil {
+		g, err := d.opt.OpenGuard()
+		if err != nil {
+			d.log.Warn("handover guard unavailable: connections younger than the last sync message may be reset at a failover", "err", err)
+			d.events.add("sync", "", "handover guard unavailable: "+err.Error())
+			return
+		}
+		h = newHandover(g, d.log.With("part", "handover"))
+		if d.vrrp != nil {
+			h.vrrpState(d.vrrp.inst.Status().State == vrrp.Master)
+		}
+		d.handoverP.Store(h)
+	}
+	h.configure(guardTargets(table), s.TakeoverQuiet)
+}
+
+// resignGracefully is a master's handover: hold new connections so no
+// handshake is left half-way here, then resign (the VIPs go), then release
+// the hold. resign does the VRRP part.
+func (d *Director) resignGracefully(resign func() error) error {
+	d.mu.Lock()
+	v, cfg := d.vrrp, d.cfg
+	d.mu.Unlock()
+	h := d.handoverP.Load()
+	s, on := cfg.SyncSettings()
+	if h == nil || v == nil || !on || v.inst.Status().State != vrrp.Master {
+		return resign()
+	}
+	h.hold(true)
+	defer h.hold(false)
+	time.Sleep(s.HandoverHold)
+	return resign()
+}
