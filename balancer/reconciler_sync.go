@@ -191,8 +191,10 @@ func (r *Reconciler) publishSync() {
 	if !r.syncSet {
 		return
 	}
-	s := SyncStatus{Conns: r.conns, ConnsAt: r.connsAt, ConnsErr: r.connsErr,
-		Daemons: make([]SyncDaemonStatus, 0, len(r.syncWant))}
+	s := SyncStatus{Daemons: make([]SyncDaemonStatus, 0, len(r.syncWant))}
+	if len(r.syncWant) > 0 { // counted only while sync is wanted
+		s.Conns, s.ConnsAt, s.ConnsErr = r.conns, r.connsAt, r.connsErr
+	}
 	for _, d := range r.syncWant {
 		ds := SyncDaemonStatus{Want: d}
 		if st := r.syncState[d.Role]; st != nil {

@@ -432,7 +432,7 @@ func TestSyncRestartsOnChangedSettings(t *testing.T) {
 
 func TestSyncStopsRolesNoLongerWanted(t *testing.T) {
 	f := NewFake()
-	r, _, logs := newTestReconciler(t, f)
+	r, clk, logs := newTestReconciler(t, f)
 	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
 		t.Fatal(err)
 	}
@@ -449,6 +449,10 @@ func TestSyncStopsRolesNoLongerWanted(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "no longer wanted") {
 		t.Errorf("not logged:\n%s", logs)
+	}
+	clk.Advance(5 * time.Second)
+	if err := r.Resync(); err != nil || r.SyncStatus().ConnsAt.IsZero() {
+		t.Fatalf("no connection count while the backup is wanted: %v %+v", err, r.SyncStatus())
 	}
 	// Sync off: the backup goes too; a master someone starts later is
 	// not lbd's.
