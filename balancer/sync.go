@@ -31,8 +31,9 @@ func (r SyncRole) String() string {
 }
 
 // SyncDaemon is one sync daemon's settings. Zero values mean the kernel's
-// defaults where the kernel has one (group 224.0.0.81, port 8848, TTL 1,
-// packet length from the interface MTU).
+// defaults where the kernel has one (group 224.0.0.81, port 8848, TTL 1;
+// message length 1472 for a master, 1452 with an IPv6 group, and for a
+// backup the interface MTU minus the same headers, at least that much).
 type SyncDaemon struct {
 	Role      SyncRole
 	Interface string // required; at most 15 bytes
