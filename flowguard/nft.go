@@ -4,28 +4,22 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
+
 
 // TableName is the nftables table (family inet) that holds both guards.
 // lbd owns it whole: Open replaces whatever is found under this name.
 const TableName = "lbd_flowguard"
-
-// The chains of the table. Each guard has a base chain on the input hook
-// whose rules pick the segments to drop and jump to a regular chain that
-// counts and drops them. The base chain is rewritten by every Set; the drop
-// chain's counter lives as long as the table, so it only ever grows.
-const (
-	quietChain = "quiet"
-	holdChain  = "hold"
-	quietDrop  = "quiet_drop"
-	holdDrop   = "hold_drop"
-)
 
 // Priorities on the input hook. IPVS hooks input with ip_vs_out_hook at
 // NF_IP_PRI_NAT_SRC-2 (98) and ip_vs_in_hook at NF_IP_PRI_NAT_SRC-1 (99),
@@ -39,27 +33,44 @@ const (
 
 // TCP flag bits (the 14th byte of the TCP header).
 const (
-	tcpFIN = 1 << iota
-	tcpSYN
-	tcpRST
-	tcpPSH
-	tcpACK
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
 )
 
-// guard describes one of the two guards.
+// Bounds of one netlink exchange and of one batch.
+const (
+	// opTimeout bounds a whole request and its answers: the daemon must
+	// never hang on a kernel that does not answer.
+	opTimeout = 10 * time.Second
+	// sendBuffer raises the socket's send buffer for batches with many
+	// elements (the kernel caps it at twice net.core.wmem_max).
+	sendBuffer = 4 << 20
+	// chunk is the most elements in one message: a message's element list
+	// is one netlink attribute, whose length has 16 bits.
+	chunk = 1000
+)
+
+// A guard is one base chain on the input hook. Its rules let through what
+// is no candidate (not TCP; TCP flags that do not match), look the packet up
+// in the guard's sets of targets and send a hit to the guard's drop chain,
+// which counts and drops it. The rules never change; Set replaces the sets'
+// elements. The drop chain's counter lives as long as the table, so it only
+// grows.
 type guard struct {
-	name     string // base chain, and the word in errors
-	drop     string // the counting drop chain
+	name     string // base chain, prefix of its sets, word in errors
 	priority nftables.ChainPriority
 	// A TCP segment is a candidate when flags&mask == want.
 	mask, want byte
 	comment    string // on the drop rule, for whoever lists the ruleset
 }
 
+func (g *guard) drop() string { return g.name + "_drop" }
+
 var guards = [2]guard{
-	{name: quietChain, drop: quietDrop, priority: quietPriority, mask: tcpSYN | tcpRST, want: 0,
+	{name: "quiet", priority: quietPriority, mask: tcpSYN | tcpRST, want: 0,
 		comment: "lbd: segments IPVS left to the local stack after a takeover, dropped instead of reset"},
-	{name: holdChain, drop: holdDrop, priority: holdPriority, mask: tcpSYN | tcpACK, want: tcpSYN,
+	{name: "hold", priority: holdPriority, mask: tcpSYN | tcpACK, want: tcpSYN,
 		comment: "lbd: new connections held off while the VIP is given up"},
 }
 
@@ -68,13 +79,132 @@ const (
 	holdIdx  = 1
 )
 
+// setKind is one of the sets every guard has, by kind of target.
+type setKind struct {
+	suffix string
+	key    nftables.SetDatatype
+	concat bool
+	// load checks the packet's family and loads the key into register 1
+	// onwards; a concatenation takes one 32-bit register per 4 bytes.
+	load []expr.Any
+}
+
+// The registers: NFT_REG_1 is the same storage as NFT_REG32_00, the first
+// of sixteen 32-bit registers NFT_REG32_00..15 (8..23).
+const (
+	reg1     = 1  // NFT_REG_1 / NFT_REG32_00
+	reg32_01 = 9  // after a 4-byte field
+	reg32_04 = 12 // after a 16-byte field
+)
+
+const (
+	setVIP4 = iota // ip daddr . tcp dport
+	setVIP6        // ip6 daddr . tcp dport
+	setAddr4       // ip daddr: every port
+	setAddr6       // ip6 daddr: every port
+	setMark        // meta nfproto . meta mark
+	numSets
+)
+
+var setKinds = [numSets]setKind{
+	setVIP4: {suffix: "vip4", concat: true,
+		key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
+		load: slices.Concat(family(unix.NFPROTO_IPV4), isTCP(),
+			[]expr.Any{daddr(4, reg1), dport(reg32_01)})},
+	setVIP6: {suffix: "vip6", concat: true,
+		key: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService),
+		load: slices.Concat(family(unix.NFPROTO_IPV6), isTCP(),
+			[]expr.Any{daddr(16, reg1), dport(reg32_04)})},
+	setAddr4: {suffix: "addr4", key: nftables.TypeIPAddr,
+		load: append(family(unix.NFPROTO_IPV4), daddr(4, reg1))},
+	setAddr6: {suffix: "addr6", key: nftables.TypeIP6Addr,
+		load: append(family(unix.NFPROTO_IPV6), daddr(16, reg1))},
+	setMark: {suffix: "mark", concat: true,
+		key: nftables.MustConcatSetType(nftables.TypeNFProto, nftables.TypeMark),
+		load: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg32_01}}},
+}
+
+// family: meta nfproto == proto.
+func family(proto byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{proto}},
+	}
+}
+
+// isTCP: meta l4proto == tcp, the dependency of a load from the TCP header
+// (the chain's first rule has let everything else through already).
+func isTCP() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_TCP}},
+	}
+}
+
+// dport loads the TCP destination port.
+func dport(reg uint32) expr.Any {
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+// daddr loads the IPv4 (n = 4) or IPv6 (n = 16) destination address.
+func daddr(n uint32, reg uint32) expr.Any {
+	offset := uint32(16) // in the IPv4 header
+	if n == 16 {
+		offset = 24 // in the IPv6 header
+	}
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: n}
+}
+
+// elements returns the set elements of a target: one, or for a fwmark of
+// either family, two.
+func elements(t Target) []struct {
+	set int
+	key []byte
+} {
+	type elem = struct {
+		set int
+		key []byte
+	}
+	port := []byte{byte(t.Port >> 8), byte(t.Port), 0, 0} // padded to a register
+	switch {
+	case t.Fwmark != 0:
+		var out []elem
+		for _, p := range []struct {
+			proto byte
+			want  bool
+		}{{unix.NFPROTO_IPV4, !t.Addr.Is6()}, {unix.NFPROTO_IPV6, !t.Addr.Is4()}} {
+			if p.want {
+				key := make([]byte, 8)
+				key[0] = p.proto
+				binary.NativeEndian.PutUint32(key[4:], t.Fwmark) // the mark is host order
+				out = append(out, elem{setMark, key})
+			}
+		}
+		return out
+	case t.Addr.Is4() && t.Port == 0:
+		return []elem{{setAddr4, t.Addr.AsSlice()}}
+	case t.Addr.Is6() && t.Port == 0:
+		return []elem{{setAddr6, t.Addr.AsSlice()}}
+	case t.Addr.Is4():
+		return []elem{{setVIP4, append(t.Addr.AsSlice(), port...)}}
+	default:
+		return []elem{{setVIP6, append(t.Addr.AsSlice(), port...)}}
+	}
+}
+
 // NFT is a Guard on nftables, in the network namespace of the thread that
 // called Open. It is safe for concurrent use.
+//
+// Every operation uses a netlink socket of its own, opened in that
+// namespace and closed at its end, so an answer lost to a full buffer can
+// never be mistaken for the answer to a later request.
 type NFT struct {
 	mu     sync.Mutex
-	conn   *nftables.Conn
+	netns  *os.File // the namespace of Open's caller
 	table  *nftables.Table
-	sets   [2][]Target // what the kernel holds, by guard, to rebuild the table
+	held   [2][]Target // what the kernel holds, by guard, to rebuild the table
 	closed bool
 }
 
@@ -82,21 +212,35 @@ var _ Guard = (*NFT)(nil)
 
 // Open creates lbd's table in the network namespace of the calling thread
 // (a caller in another namespace locks its goroutine to the thread first);
-// its netlink socket stays there. A table of the same name, as a crashed lbd
-// leaves behind, is replaced in the same atomic batch, so the guards start
-// switched off.
+// the guard keeps working there whichever thread calls it later. A table of
+// the same name, as a crashed lbd leaves behind, is replaced in the same
+// atomic batch, so both guards start switched off.
 func Open() (*NFT, error) {
-	conn, err := nftables.New(nftables.AsLasting())
+	ns, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
-		return nil, fmt.Errorf("flowguard: open: netlink: %w", err)
+		return nil, fmt.Errorf("flowguard: open: network namespace: %w", err)
 	}
-	n := &NFT{conn: conn, table: &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}}
-	n.queueTable(n.sets)
-	if err := conn.Flush(); err != nil {
-		conn.CloseLasting()
+	n := &NFT{netns: ns, table: &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}}
+	c := n.conn()
+	n.queueTable(c, n.held)
+	if err := c.Flush(); err != nil {
+		ns.Close()
 		return nil, fmt.Errorf("flowguard: open: create table inet %s: %w", TableName, err)
 	}
 	return n, nil
+}
+
+// conn returns a connection for one batch or request.
+func (n *NFT) conn() *nftables.Conn {
+	c, _ := nftables.New( // never fails without AsLasting
+		nftables.WithNetNSFd(int(n.netns.Fd())),
+		nftables.WithSockOptions(func(nc *netlink.Conn) error {
+			if err := nc.SetWriteBuffer(sendBuffer); err != nil {
+				return err
+			}
+			return nc.SetDeadline(time.Now().Add(opTimeout))
+		}))
+	return c
 }
 
 // SetQuiet implements Guard.
@@ -105,8 +249,8 @@ func (n *NFT) SetQuiet(targets []Target) error { return n.set(quietIdx, targets)
 // SetHold implements Guard.
 func (n *NFT) SetHold(targets []Target) error { return n.set(holdIdx, targets) }
 
-// set replaces one guard's rules in one batch: the kernel applies all of it
-// or, on error, none.
+// set replaces one guard's set elements in one batch: the kernel applies
+// all of it or, on error, none.
 func (n *NFT) set(i int, targets []Target) error {
 	g := &guards[i]
 	ts, err := normalize(targets)
@@ -118,26 +262,31 @@ func (n *NFT) set(i int, targets []Target) error {
 	if n.closed {
 		return fmt.Errorf("flowguard: set %s: %w", g.name, ErrClosed)
 	}
-	n.conn.FlushChain(n.chain(g.name))
-	n.queueRules(g, ts)
-	err = n.conn.Flush()
+	c := n.conn()
+	if err := queueElements(c, n.sets(g), ts, true); err != nil {
+		return fmt.Errorf("flowguard: set %s: %w", g.name, err)
+	}
+	err = c.Flush()
 	if errors.Is(err, unix.ENOENT) {
-		// The table or a chain is gone (someone ran `nft flush ruleset`):
+		// The table or a set is gone (someone ran `nft flush ruleset`):
 		// build the table again whole, with the other guard's set.
-		sets := n.sets
-		sets[i] = ts
-		n.queueTable(sets)
-		if rerr := n.conn.Flush(); rerr != nil {
-			err = fmt.Errorf("%w; rebuilding table inet %s: %w", err, TableName, rerr)
-		} else {
-			n.sets = sets
+		held := n.held
+		held[i] = ts
+		c = n.conn()
+		rerr := n.queueTable(c, held)
+		if rerr == nil {
+			rerr = c.Flush()
+		}
+		if rerr == nil {
+			n.held = held
 			return nil
 		}
+		err = fmt.Errorf("%w; rebuilding table inet %s: %w", err, TableName, rerr)
 	}
 	if err != nil {
 		return fmt.Errorf("flowguard: set %s (%d targets): %w", g.name, len(ts), err)
 	}
-	n.sets[i] = ts
+	n.held[i] = ts
 	return nil
 }
 
@@ -149,25 +298,25 @@ func (n *NFT) Counters() (quiet, hold uint64, err error) {
 	if n.closed {
 		return 0, 0, fmt.Errorf("flowguard: counters: %w", ErrClosed)
 	}
-	var c [2]uint64
+	var sum [2]uint64
 	for i := range guards {
-		rules, err := n.conn.GetRules(n.table, n.chain(guards[i].drop))
+		rules, err := n.conn().GetRules(n.table, n.chain(guards[i].drop()))
 		if err != nil {
-			return 0, 0, fmt.Errorf("flowguard: counters: chain %s: %w", guards[i].drop, err)
+			return 0, 0, fmt.Errorf("flowguard: counters: chain %s: %w", guards[i].drop(), err)
 		}
 		for _, r := range rules {
 			for _, e := range r.Exprs {
 				if ce, ok := e.(*expr.Counter); ok {
-					c[i] += ce.Packets
+					sum[i] += ce.Packets
 				}
 			}
 		}
 	}
-	return c[quietIdx], c[holdIdx], nil
+	return sum[quietIdx], sum[holdIdx], nil
 }
 
-// Close deletes the table, and with it both guards, and closes the netlink
-// socket. A table that is already gone is no error. Later calls do nothing.
+// Close deletes the table, and with it both guards. A table that is already
+// gone is no error. Later calls do nothing.
 func (n *NFT) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -175,42 +324,52 @@ func (n *NFT) Close() error {
 		return nil
 	}
 	n.closed = true
-	n.conn.DelTable(n.table)
-	err := n.conn.Flush()
-	if errors.Is(err, unix.ENOENT) {
-		err = nil
+	defer n.netns.Close()
+	c := n.conn()
+	c.DelTable(n.table)
+	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("flowguard: close: delete table inet %s: %w", TableName, err)
 	}
-	if err != nil {
-		err = fmt.Errorf("flowguard: close: delete table inet %s: %w", TableName, err)
-	}
-	if cerr := n.conn.CloseLasting(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("flowguard: close: netlink: %w", cerr))
-	}
-	return err
+	return nil
 }
 
 func (n *NFT) chain(name string) *nftables.Chain {
 	return &nftables.Chain{Name: name, Table: n.table}
 }
 
+// sets returns the guard's sets, as AddSet wants them.
+func (n *NFT) sets(g *guard) [numSets]*nftables.Set {
+	var sets [numSets]*nftables.Set
+	for k, sk := range setKinds {
+		sets[k] = &nftables.Set{Table: n.table, Name: g.name + "_" + sk.suffix, KeyType: sk.key, Concatenation: sk.concat}
+	}
+	return sets
+}
+
 // queueTable queues the whole table with the given sets, replacing any
 // table of the same name: add (so that the delete finds one), delete, add.
-func (n *NFT) queueTable(sets [2][]Target) {
-	n.conn.AddTable(n.table)
-	n.conn.DelTable(n.table)
-	n.conn.AddTable(n.table)
+func (n *NFT) queueTable(c *nftables.Conn, held [2][]Target) error {
+	c.AddTable(n.table)
+	c.DelTable(n.table)
+	c.AddTable(n.table)
 	accept := nftables.ChainPolicyAccept
 	for i := range guards {
 		g := &guards[i]
-		n.conn.AddChain(n.chain(g.drop))
-		n.conn.AddRule(&nftables.Rule{
+		drop := c.AddChain(n.chain(g.drop()))
+		c.AddRule(&nftables.Rule{
 			Table:    n.table,
-			Chain:    n.chain(g.drop),
+			Chain:    drop,
 			Exprs:    []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}},
-			UserData: comment(g.comment),
+			UserData: userdata.AppendString(nil, userdata.TypeComment, g.comment),
 		})
+		nsets := n.sets(g)
+		for _, s := range nsets {
+			if err := c.AddSet(s, nil); err != nil {
+				return fmt.Errorf("set %s: %w", s.Name, err)
+			}
+		}
 		prio := g.priority
-		n.conn.AddChain(&nftables.Chain{
+		base := c.AddChain(&nftables.Chain{
 			Name:     g.name,
 			Table:    n.table,
 			Type:     nftables.ChainTypeFilter,
@@ -218,80 +377,58 @@ func (n *NFT) queueTable(sets [2][]Target) {
 			Priority: &prio,
 			Policy:   &accept,
 		})
-		n.queueRules(g, sets[i])
-	}
-}
-
-// queueRules queues the base chain's rules for targets (none when empty):
-// first the segments that are no candidates leave the chain, then one rule
-// per target sends the rest to the drop chain.
-func (n *NFT) queueRules(g *guard, targets []Target) {
-	if len(targets) == 0 {
-		return
-	}
-	base := n.chain(g.name)
-	add := func(exprs []expr.Any) {
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: base, Exprs: exprs})
-	}
-	// meta l4proto != tcp return
-	add([]expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Verdict{Kind: expr.VerdictReturn},
-	})
-	// tcp flags & MASK != WANT return
-	add([]expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{g.mask}, Xor: []byte{0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{g.want}},
-		&expr.Verdict{Kind: expr.VerdictReturn},
-	})
-	for _, t := range targets {
-		add(append(match(t), &expr.Verdict{Kind: expr.VerdictGoto, Chain: g.drop}))
-	}
-}
-
-// match returns the expressions that select TCP packets to t: the family
-// (meta nfproto), then the destination address and port, or the mark.
-func match(t Target) []expr.Any {
-	var e []expr.Any
-	if t.Addr.IsValid() {
-		proto := byte(unix.NFPROTO_IPV4)
-		if t.Addr.Is6() {
-			proto = unix.NFPROTO_IPV6
+		for _, exprs := range g.rules(nsets) {
+			c.AddRule(&nftables.Rule{Table: n.table, Chain: base, Exprs: exprs})
 		}
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}})
+		if err := queueElements(c, nsets, held[i], false); err != nil {
+			return err
+		}
 	}
-	e = append(e,
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}})
-	if t.Fwmark != 0 {
-		// The mark is a host-order integer in the register.
-		var mark [4]byte
-		binary.NativeEndian.PutUint32(mark[:], t.Fwmark)
-		return append(e,
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark[:]})
-	}
-	addr := t.Addr.AsSlice()
-	offset := uint32(16) // ip daddr
-	if t.Addr.Is6() {
-		offset = 24 // ip6 daddr
-	}
-	e = append(e,
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(len(addr))},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr})
-	if t.Port != 0 {
-		e = append(e,
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(t.Port >> 8), byte(t.Port)}})
-	}
-	return e
+	return nil
 }
 
-// comment is a rule comment as the nft CLI shows it.
-func comment(s string) []byte { return userdata.AppendString(nil, userdata.TypeComment, s) }
+// rules returns the base chain's rules.
+func (g *guard) rules(sets [numSets]*nftables.Set) [][]expr.Any {
+	rules := [][]expr.Any{
+		{ // meta l4proto != tcp return
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Verdict{Kind: expr.VerdictReturn},
+		},
+		// tcp flags & MASK != WANT return
+		append(isTCP(),
+			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{g.mask}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{g.want}},
+			&expr.Verdict{Kind: expr.VerdictReturn}),
+	}
+	for k := range setKinds {
+		rules = append(rules, slices.Concat(setKinds[k].load, []expr.Any{
+			&expr.Lookup{SourceRegister: reg1, SetName: sets[k].Name, SetID: sets[k].ID},
+			&expr.Verdict{Kind: expr.VerdictGoto, Chain: g.drop()},
+		}))
+	}
+	return rules
+}
+
+// queueElements queues the elements of targets in a guard's sets, after
+// flushing them when flush is set.
+func queueElements(c *nftables.Conn, sets [numSets]*nftables.Set, targets []Target, flush bool) error {
+	var keys [numSets][]nftables.SetElement
+	for _, t := range targets {
+		for _, e := range elements(t) {
+			keys[e.set] = append(keys[e.set], nftables.SetElement{Key: e.key})
+		}
+	}
+	for k, s := range sets {
+		if flush {
+			c.FlushSet(s)
+		}
+		for part := range slices.Chunk(keys[k], chunk) {
+			if err := c.SetAddElements(s, part); err != nil {
+				return fmt.Errorf("set %s: %w", s.Name, err)
+			}
+		}
+	}
+	return nil
+}
