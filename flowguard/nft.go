@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // TableName is the nftables table (family inet) that holds both guards.
 // lbd owns it whole: Open replaces whatever is found under this name.
 const TableName = "lbd_flowguard"
@@ -98,11 +97,11 @@ const (
 )
 
 const (
-	setVIP4 = iota // ip daddr . tcp dport
-	setVIP6        // ip6 daddr . tcp dport
-	setAddr4       // ip daddr: every port
-	setAddr6       // ip6 daddr: every port
-	setMark        // meta nfproto . meta mark
+	setVIP4  = iota // ip daddr . tcp dport
+	setVIP6         // ip6 daddr . tcp dport
+	setAddr4        // ip daddr: every port
+	setAddr6        // ip6 daddr: every port
+	setMark         // meta nfproto . meta mark
 	numSets
 )
 
