@@ -22,6 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
 	"lbd/internal/netlab"
 	"lbd/internal/vmtest"
 )
@@ -40,15 +44,19 @@ import (
 // first and takes the VIP, then the backup. The client holds 20 keep-alive
 // connections through the VIP (a request on each every 50ms, the traffic
 // harness of conns_test.go) and opens a new connection every 20ms. Then the
-// master's cable is cut and its daemon SIGKILLed (a box that dies), and the
-// trial measures:
+// master's cable is cut and its daemon SIGKILLed (a box that dies), at the
+// same phases of its advert cycle for both daemons (seen on the client's
+// wire), and the trial measures:
 //
 //   - survived: held connections still answered at the end of the
 //     observation window (at least 12s after the kill, 5s after the first
 //     new connection succeeded), without a single failed request (the
 //     harness's rules: an error, a 10s timeout, or another real server);
 //   - outage: from the kill (the cut) to the earliest end of a successful
-//     new connection (connect and HTTP request) started after it.
+//     new connection (connect and HTTP request) started after it;
+//   - takeover (in the details): the outage less the rest of the backup's
+//     Master_Down_Interval at the kill, i.e. what the daemon and the VM
+//     add to what VRRP makes everyone wait.
 //
 // Run with -benchtime 1x (one trial per sub-benchmark); LBD_FAILOVER_TRIALS
 // sets the trials per daemon (default 3: the VM emulates its CPUs).
@@ -77,9 +85,12 @@ func BenchmarkStatefulFailover(b *testing.B) {
 		for _, impl := range impls {
 			r := &sfbResult{impl: impl, stage: "not started"}
 			results[impl] = append(results[impl], r)
+			// The same crash phases for both daemons, spread over the
+			// advert cycle as random crashes would be.
+			phase := time.Duration(2*i-1) * sfbAdvert / time.Duration(2*trials)
 			b.Run(fmt.Sprintf("trial%d/%s", i, impl), func(b *testing.B) {
 				*r = sfbResult{impl: impl}
-				sfbTrial(b, r, lbd)
+				sfbTrial(b, r, lbd, phase)
 			})
 		}
 		fmt.Printf("%s trial %d/%d: %s | %s\n", sfbTitle, i, trials,
@@ -127,6 +138,7 @@ type sfbResult struct {
 	survived  int
 	outage    time.Duration
 	recovered bool          // a new connection succeeded after the kill
+	phase     time.Duration // from the master's last advert to the kill
 	longest   time.Duration // the slowest answer on a surviving held connection
 	note      string        // the first failed held connection's error, daemons' sync state
 }
@@ -151,7 +163,11 @@ func (r *sfbResult) detail() string {
 	if !r.done {
 		return r.impl + ": see the sub-benchmark's log"
 	}
-	s := fmt.Sprintf("%s: backup held %d/%d before the kill", r.impl, r.synced, sfbConns)
+	s := fmt.Sprintf("%s: killed %v after an advert", r.impl, r.phase.Round(time.Millisecond))
+	if r.recovered {
+		s += fmt.Sprintf(", takeover %v", r.takeover().Round(time.Millisecond))
+	}
+	s += fmt.Sprintf(", backup held %d/%d before the kill", r.synced, sfbConns)
 	if r.survived > 0 {
 		s += fmt.Sprintf(", slowest held answer %v", r.longest.Round(10*time.Millisecond))
 	}
@@ -160,6 +176,18 @@ func (r *sfbResult) detail() string {
 	}
 	return s
 }
+
+// takeover is the outage less what the protocol makes anyone wait: the
+// rest of the backup's Master_Down_Interval after the kill. It is what the
+// daemon and the VM add (noticing, the VIP, gratuitous ARPs, the first
+// connection), independent of where in the advert cycle the master died.
+func (r *sfbResult) takeover() time.Duration {
+	return r.outage - (sfbMasterDown - r.phase)
+}
+
+// sfbMasterDown is the backup's (priority 100) Master_Down_Interval:
+// 3 adverts and the skew, (256-100)/256 of an advert in centiseconds.
+var sfbMasterDown = 3*sfbAdvert + time.Duration(156*int64(sfbAdvert/(10*time.Millisecond))/256)*10*time.Millisecond
 
 func sfbOutage(d time.Duration, ok bool) string {
 	if !ok {
@@ -172,7 +200,7 @@ func sfbOutage(d time.Duration, ok bool) string {
 // measured trials.
 func sfbSummary(rs []*sfbResult) string {
 	var surv []int
-	var outs []time.Duration
+	var outs, takes []time.Duration
 	lost := 0
 	name := ""
 	for _, r := range rs {
@@ -183,6 +211,7 @@ func sfbSummary(rs []*sfbResult) string {
 		surv = append(surv, r.survived)
 		if r.recovered {
 			outs = append(outs, r.outage)
+			takes = append(takes, r.takeover())
 		} else {
 			lost++
 		}
@@ -197,7 +226,7 @@ func sfbSummary(rs []*sfbResult) string {
 	}
 	out := fmt.Sprintf("%s survived %d/%d (%d%%)", name, s, sfbConns, 100*s/sfbConns)
 	if len(outs) > 0 {
-		out += fmt.Sprintf(" outage %.2fs", sfbMedian(outs).Seconds())
+		out += fmt.Sprintf(" outage %.2fs (takeover %.2fs)", sfbMedian(outs).Seconds(), sfbMedian(takes).Seconds())
 	}
 	if lost > 0 {
 		out += fmt.Sprintf(" (%d trials without a new connection)", lost)
@@ -242,7 +271,7 @@ func sfbTotals(rs []*sfbResult) string {
 }
 
 // sfbTrial runs one failover of impl on a fresh lab and fills r.
-func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
+func sfbTrial(b *testing.B, r *sfbResult, lbd string, phase time.Duration) {
 	r.stage = "building the lab"
 	l := newSFBLab(b)
 	a, bk := l.directors[0], l.directors[1]
@@ -269,7 +298,6 @@ func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	b.Log(daemons)
 	if bk.HasAddr(b, l.vip) || !a.HasAddr(b, l.vip) {
 		b.Fatalf("%s is not the only master (VIP on the master %v, on the backup %v)", a.Name, a.HasAddr(b, l.vip), bk.HasAddr(b, l.vip))
 	}
@@ -282,6 +310,8 @@ func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
 		mac, _, ok := l.client.Neighbour(b, l.vip)
 		return ok && mac.String() == a.MAC.String(), fmt.Sprintf("client's ARP entry for the VIP %v, want %v", mac, a.MAC)
 	})
+	adverts := l.sniffAdverts(b)
+	cut := l.cutter(b, a)
 	tr := startTraffic(b, trafficOptions{Dial: l.client.Dial, Target: netip.AddrPortFrom(l.vip, sfbPort), Held: sfbConns})
 	p := l.startProber(b)
 
@@ -309,9 +339,18 @@ func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
 	// death follows within a millisecond): time from there, or attempts
 	// started while `ip` was still detaching the port would count.
 	r.stage = "failing over"
-	a.Cut(b)
+	last, ok := adverts.next(a.IPv4.Addr(), 10*sfbAdvert)
+	if !ok {
+		b.Fatalf("no advert from the master %v within %v", a.IPv4.Addr(), 10*sfbAdvert)
+	}
+	time.Sleep(time.Until(last.Add(phase)))
+	if err := cut(); err != nil {
+		b.Fatalf("cutting %s's cable: %v", a.Name, err)
+	}
 	killed := time.Now()
 	master.kill()
+	// Where in the cycle it really died (the VM may have been late).
+	r.phase = killed.Sub(adverts.lastBefore(a.IPv4.Addr(), killed))
 	end := killed.Add(sfbWindow)
 	for {
 		if !r.recovered {
@@ -351,9 +390,9 @@ func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
 	r.done = true
 	// One line: a benchmark's log is cut after ten lines (r.note has the
 	// first failure).
-	tried, ok := p.counts()
+	tried, answered := p.counts()
 	b.Logf("%s; held connections by real server %v, slowest answer %v; new connections: %d tried, %d answered; %s", daemons, rep.servers(),
-		rep.heldMaxLatency().Round(time.Millisecond), tried, ok, p.failuresBefore(killed))
+		rep.heldMaxLatency().Round(time.Millisecond), tried, answered, p.failuresBefore(killed))
 	b.ReportMetric(float64(r.survived), "survived/20")
 	if r.recovered {
 		b.ReportMetric(r.outage.Seconds(), "s-outage")
@@ -364,6 +403,7 @@ func sfbTrial(b *testing.B, r *sfbResult, lbd string) {
 // *testing.T): client, two directors, two real servers on one bridge.
 type sfbLab struct {
 	b         *testing.B
+	lan       *netlab.LAN
 	client    *netlab.Host
 	directors []*netlab.Host
 	vip       netip.Addr
@@ -373,7 +413,7 @@ type sfbLab struct {
 func newSFBLab(b *testing.B) *sfbLab {
 	b.Helper()
 	lan := netlab.NewLAN(b, "sfb", 5)
-	l := &sfbLab{b: b, client: lan.Hosts[0], directors: lan.Hosts[1:3], vip: lan.IPv4(100)}
+	l := &sfbLab{b: b, lan: lan, client: lan.Hosts[0], directors: lan.Hosts[1:3], vip: lan.IPv4(100)}
 	script, err := filepath.Abs(filepath.Join("testdata", "realserver.sh"))
 	if err == nil {
 		_, err = os.Stat(script)
@@ -672,4 +712,112 @@ func (p *sfbProber) failuresBefore(t time.Time) string {
 		kinds[msg]++
 	}
 	return fmt.Sprintf("%d of %d new connections failed before the kill %v, slowest success %v", n, tried, kinds, slowest.Round(time.Millisecond))
+}
+
+// sfbAdverts records when VRRP adverts reach the client, by source, so a
+// trial can kill the master at a chosen phase of its advert cycle.
+type sfbAdverts struct {
+	mu   sync.Mutex
+	seen []sfbAdvertSeen
+}
+
+type sfbAdvertSeen struct {
+	at  time.Time
+	src netip.Addr
+}
+
+func (l *sfbLab) sniffAdverts(b *testing.B) *sfbAdverts {
+	var pc *ipv4.PacketConn
+	err := l.client.Do(func() error {
+		ifi, err := net.InterfaceByName(l.client.Link)
+		if err != nil {
+			return err
+		}
+		c, err := net.ListenPacket("ip4:112", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		pc = ipv4.NewPacketConn(c)
+		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
+			c.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("advert sniffer in %s: %v", l.client.Name, err)
+	}
+	s := &sfbAdverts{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			_, _, src, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if a, ok := netip.AddrFromSlice(src.(*net.IPAddr).IP.To4()); ok {
+				s.mu.Lock()
+				s.seen = append(s.seen, sfbAdvertSeen{at, a})
+				s.mu.Unlock()
+			}
+		}
+	}()
+	b.Cleanup(func() { pc.Close(); <-done })
+	return s
+}
+
+// next waits for the next advert from src and returns its arrival.
+func (s *sfbAdverts) next(src netip.Addr, timeout time.Duration) (time.Time, bool) {
+	now := time.Now()
+	deadline := now.Add(timeout)
+	for time.Now().Before(deadline) {
+		if at := s.lastBefore(src, time.Now()); at.After(now) {
+			return at, true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Time{}, false
+}
+
+// lastBefore is the arrival of the last advert from src before t.
+func (s *sfbAdverts) lastBefore(src netip.Addr, t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.seen) - 1; i >= 0; i-- {
+		if s.seen[i].src == src && s.seen[i].at.Before(t) {
+			return s.seen[i].at
+		}
+	}
+	return time.Time{}
+}
+
+// cutter prepares netlab's Host.Cut for h (its bridge port leaves the
+// bridge, both links stay up) as one netlink request: `ip` needs tens of
+// milliseconds to start under emulation, which would blur the moment of
+// the crash.
+func (l *sfbLab) cutter(b *testing.B, h *netlab.Host) func() error {
+	b.Helper()
+	hh, err := netlink.NewHandleAt(h.Handle(), unix.NETLINK_ROUTE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hh.Close()
+	link, err := hh.LinkByName(h.Link)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bh, err := netlink.NewHandleAt(l.lan.Bridge.Handle(), unix.NETLINK_ROUTE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bh.Close)
+	// A veth's IFLA_LINK is its peer's index, in the peer's namespace.
+	port, err := bh.LinkByIndex(link.Attrs().ParentIndex)
+	if err != nil || port.Attrs().MasterIndex == 0 {
+		b.Fatalf("%s's bridge port (index %d): %v %v", h.Name, link.Attrs().ParentIndex, port, err)
+	}
+	return func() error { return bh.LinkSetNoMaster(port) }
 }
