@@ -7,7 +7,8 @@
 // packets reach it, IPVS does not take them (not a SYN, no entry), they go
 // on to the local TCP stack (the director holds the VIP), and it answers
 // with a RST: the connection dies although its sync message is on the way.
-// Two guards close that gap, both nftables rules in a table of lbd's own:
+// Two guards close that gap, each a chain in an nftables table of lbd's own
+// (family inet, so IPv4 and IPv6 alike):
 //
 //   - Quiet, on a new master for a few seconds after takeover: TCP segments
 //     to a virtual service that IPVS did NOT take (no SYN, no RST) are
@@ -22,8 +23,33 @@
 //     handshake is left half-way on the old master; the client repeats its
 //     SYN a second later and reaches the new master.
 //
-// Open programs nftables in the calling thread's network namespace; Fake
-// stands in for it in the director's tests. Both implement Guard.
+// Each guard's rules are fixed; its targets are elements of nftables sets
+// (VIP . port, VIP for every port, family . fwmark), so a Set call is one
+// small atomic batch whatever the number of services, and the kernel looks
+// a packet up in constant time. Open programs nftables in the calling
+// thread's network namespace; Fake stands in for it in the director's
+// tests. Both implement Guard. The ruleset, as `nft list table inet
+// lbd_flowguard` shows it (sets left out):
+//
+//	chain quiet {
+//		type filter hook input priority 100; policy accept;
+//		meta l4proto != tcp return
+//		tcp flags syn,rst return
+//		ip daddr . tcp dport @quiet_vip4 goto quiet_drop
+//		ip6 daddr . tcp dport @quiet_vip6 goto quiet_drop
+//		ip daddr @quiet_addr4 goto quiet_drop
+//		ip6 daddr @quiet_addr6 goto quiet_drop
+//		meta nfproto . meta mark @quiet_mark goto quiet_drop
+//	}
+//	chain quiet_drop {
+//		counter packets 0 bytes 0 drop comment "lbd: ..."
+//	}
+//	chain hold {
+//		type filter hook input priority filter; policy accept;
+//		meta l4proto != tcp return
+//		tcp flags != syn / syn,ack return
+//		... the same lookups in the hold_* sets, goto hold_drop
+//	}
 //
 // A virtual service whose real server is the director itself (IPVS's Local
 // forwarding) hands its packets on to the local stack: the quiet guard would

@@ -214,6 +214,10 @@ var _ Guard = (*NFT)(nil)
 // the guard keeps working there whichever thread calls it later. A table of
 // the same name, as a crashed lbd leaves behind, is replaced in the same
 // atomic batch, so both guards start switched off.
+//
+// The kernel could remove the table by itself with the socket that made it
+// (NFT_TABLE_F_OWNER), but google/nftables v0.3.0 sends no table flags; so a
+// table a crashed lbd leaves behind keeps its guards until the next Open.
 func Open() (*NFT, error) {
 	ns, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {

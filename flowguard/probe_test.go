@@ -28,7 +28,7 @@ var (
 
 func init() {
 	if vmtest.InVM() {
-		answerWait, silence = 15*time.Second, 3*time.Second
+		answerWait, silence = 15*time.Second, 2*time.Second
 	}
 }
 
