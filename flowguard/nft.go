@@ -266,7 +266,7 @@ func (n *NFT) set(i int, targets []Target) error {
 		return fmt.Errorf("flowguard: set %s: %w", g.name, ErrClosed)
 	}
 	c := n.conn()
-	if err := queueElements(c, n.sets(g), ts, true); err != nil {
+	if err := queueElements(c, n.sets(i), ts, true); err != nil {
 		return fmt.Errorf("flowguard: set %s: %w", g.name, err)
 	}
 	err = c.Flush()
@@ -340,11 +340,19 @@ func (n *NFT) chain(name string) *nftables.Chain {
 	return &nftables.Chain{Name: name, Table: n.table}
 }
 
-// sets returns the guard's sets, as AddSet wants them.
-func (n *NFT) sets(g *guard) [numSets]*nftables.Set {
+// sets returns guard i's sets, as AddSet wants them. Their IDs, which
+// name a set to the rules of the batch that creates it, are set here: the
+// library would otherwise count them in a global without a lock.
+func (n *NFT) sets(i int) [numSets]*nftables.Set {
 	var sets [numSets]*nftables.Set
 	for k, sk := range setKinds {
-		sets[k] = &nftables.Set{Table: n.table, Name: g.name + "_" + sk.suffix, KeyType: sk.key, Concatenation: sk.concat}
+		sets[k] = &nftables.Set{
+			Table:         n.table,
+			ID:            uint32(i*numSets + k + 1),
+			Name:          guards[i].name + "_" + sk.suffix,
+			KeyType:       sk.key,
+			Concatenation: sk.concat,
+		}
 	}
 	return sets
 }
@@ -365,7 +373,7 @@ func (n *NFT) queueTable(c *nftables.Conn, held [2][]Target) error {
 			Exprs:    []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}},
 			UserData: userdata.AppendString(nil, userdata.TypeComment, g.comment),
 		})
-		nsets := n.sets(g)
+		nsets := n.sets(i)
 		for _, s := range nsets {
 			if err := c.AddSet(s, nil); err != nil {
 				return fmt.Errorf("set %s: %w", s.Name, err)
