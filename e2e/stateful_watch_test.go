@@ -21,7 +21,8 @@ import (
 // stWatch follows what decides where the client's packets go, for the
 // whole test: which VIPs each director has on its interface and the
 // client's neighbour entry for the traffic's VIP (netlink, every 25ms), and
-// every VRRP advert on the LAN (a packet socket on the client). It keeps a
+// every VRRP advert and ARP packet from a VIP on the LAN (a packet socket
+// on the client). It keeps a
 // timeline of the changes (and of gaps in a director's adverts), so a
 // scenario can say exactly when the VIPs moved and explain a failure.
 type stWatch struct {
@@ -175,16 +176,18 @@ func (w *stWatch) macName(mac net.HardwareAddr) string {
 	return mac.String()
 }
 
-// vrrpFilter accepts IPv4 and IPv6 packets of protocol 112 (VRRP).
+// vrrpFilter accepts IPv4 and IPv6 packets of protocol 112 (VRRP), and
+// ARP.
 var vrrpFilter = func() []bpf.RawInstruction {
 	p, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 12, Size: 2},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IP, SkipFalse: 2},
 		bpf.LoadAbsolute{Off: 14 + 9, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 112, SkipTrue: 3, SkipFalse: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipFalse: 3},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 112, SkipTrue: 4, SkipFalse: 5},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipFalse: 2},
 		bpf.LoadAbsolute{Off: 14 + 6, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 112, SkipFalse: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 112, SkipTrue: 1, SkipFalse: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_ARP, SkipFalse: 1},
 		bpf.RetConstant{Val: 0xffff},
 		bpf.RetConstant{Val: 0},
 	})
@@ -249,6 +252,18 @@ func (w *stWatch) sniff() {
 		case n >= 14+40+3 && b[12] == 0x86 && b[13] == 0xdd && b[14+6] == 112:
 			src = netip.AddrFrom16([16]byte(b[22:38]))
 			vrrp = b[14+40:]
+		case n >= 14+28 && b[12] == 0x08 && b[13] == 0x06:
+			// An ARP packet from a VIP's owner (a gratuitous ARP, or a
+			// reply to the client) moves the client's entry.
+			if spa := netip.AddrFrom4([4]byte(b[28:32])); slices.Contains(w.s.vips, spa) {
+				op := "request"
+				if b[21] == 2 {
+					op = "reply"
+				}
+				w.mu.Lock()
+				w.events = append(w.events, stEvent{now, fmt.Sprintf("ARP %s for %v from %s", op, spa, w.macName(net.HardwareAddr(b[22:28])))})
+				w.mu.Unlock()
+			}
 		}
 		if vrrp == nil {
 			continue
