@@ -91,9 +91,9 @@ type setKind struct {
 // The registers: NFT_REG_1 is the same storage as NFT_REG32_00, the first
 // of sixteen 32-bit registers NFT_REG32_00..15 (8..23).
 const (
-	reg1     = 1  // NFT_REG_1 / NFT_REG32_00
-	reg32_01 = 9  // after a 4-byte field
-	reg32_04 = 12 // after a 16-byte field
+	reg1       = 1  // NFT_REG_1 / NFT_REG32_00
+	regAfter4  = 9  // NFT_REG32_01, after a 4-byte field
+	regAfter16 = 12 // NFT_REG32_04, after a 16-byte field
 )
 
 const (
@@ -109,11 +109,11 @@ var setKinds = [numSets]setKind{
 	setVIP4: {suffix: "vip4", concat: true,
 		key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
 		load: slices.Concat(family(unix.NFPROTO_IPV4), isTCP(),
-			[]expr.Any{daddr(4, reg1), dport(reg32_01)})},
+			[]expr.Any{daddr(4, reg1), dport(regAfter4)})},
 	setVIP6: {suffix: "vip6", concat: true,
 		key: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService),
 		load: slices.Concat(family(unix.NFPROTO_IPV6), isTCP(),
-			[]expr.Any{daddr(16, reg1), dport(reg32_04)})},
+			[]expr.Any{daddr(16, reg1), dport(regAfter16)})},
 	setAddr4: {suffix: "addr4", key: nftables.TypeIPAddr,
 		load: append(family(unix.NFPROTO_IPV4), daddr(4, reg1))},
 	setAddr6: {suffix: "addr6", key: nftables.TypeIP6Addr,
@@ -122,7 +122,7 @@ var setKinds = [numSets]setKind{
 		key: nftables.MustConcatSetType(nftables.TypeNFProto, nftables.TypeMark),
 		load: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg32_01}}},
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: regAfter4}}},
 }
 
 // family: meta nfproto == proto.
