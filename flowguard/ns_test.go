@@ -1,11 +1,13 @@
+//go:build !vm
+
 package flowguard
 
 // Namespace tests: the real NFT against the host kernel's nftables, with
 // segments on the wire between a client and a server namespace. The host
 // kernel has no IPVS, so every segment to the server reaches its local TCP
 // stack, which stands in for a director's stack after IPVS has declined a
-// packet. They run as root (outside CI they skip otherwise) and in the
-// kernel VM as well.
+// packet. They run as root (outside CI they skip otherwise). The VM test
+// (vm_test.go) repeats the essentials beside IPVS on the VM's Debian kernel.
 
 import (
 	"errors"
@@ -73,83 +75,6 @@ func (l *lab) wantSilence(t *testing.T, dst netip.AddrPort, why string) {
 		t.Errorf("%s: a bare ACK to %v was answered (flags %#x)", why, dst, flags)
 	}
 }
-
-// openIn opens a guard in ns, closed at the end of the test.
-func openIn(t *testing.T, ns *netlab.NS) *NFT {
-	t.Helper()
-	var g *NFT
-	if err := ns.Do(func() (err error) {
-		g, err = Open()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return g
-}
-
-func counters(t *testing.T, g *NFT) (quiet, hold uint64) {
-	t.Helper()
-	q, h, err := g.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q, h
-}
-
-// nftIn returns an nftables connection that works in ns from any thread.
-func nftIn(t *testing.T, ns *netlab.NS) *nftables.Conn {
-	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// tableIn describes lbd's table in ns: "" when there is none, else its
-// chains and sets, sorted.
-func tableIn(t *testing.T, ns *netlab.NS) string {
-	t.Helper()
-	c := nftIn(t, ns)
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatalf("list tables in %s: %v", ns.Name, err)
-	}
-	for _, tab := range tables {
-		if tab.Name != TableName {
-			continue
-		}
-		var names []string
-		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range chains {
-			if ch.Table.Name == TableName {
-				names = append(names, "chain "+ch.Name)
-			}
-		}
-		sets, err := c.GetSets(tab)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range sets {
-			names = append(names, "set "+s.Name)
-		}
-		slices.Sort(names)
-		return strings.Join(names, ", ")
-	}
-	return ""
-}
-
-const wantTable = "chain hold, chain hold_drop, chain quiet, chain quiet_drop, " +
-	"set hold_addr4, set hold_addr6, set hold_mark, set hold_vip4, set hold_vip6, " +
-	"set quiet_addr4, set quiet_addr6, set quiet_mark, set quiet_vip4, set quiet_vip6"
 
 // TestQuiet: the local stack resets a segment of a connection it does not
 // know; with the guard on for VIP:80 it stays silent on that service only,

@@ -74,8 +74,12 @@ func TestVMGuardsBesideIPVS(t *testing.T) {
 		l.vip4: newProber(t, l.client.NS, l.client.IPv4.Addr()),
 		l.vip6: newProber(t, l.client.NS, l.client.IPv6.Addr()),
 	}
+	if got := tableIn(t, l.director.NS); got != wantTable {
+		t.Fatalf("after Open:\n got %s\nwant %s", got, wantTable)
+	}
 	svc := func(vip netip.Addr) netip.AddrPort { return netip.AddrPortFrom(vip, 80) }
-	targets := []Target{{Addr: l.vip4, Port: 80}, {Addr: l.vip6, Port: 80}}
+	// VIP:port, a VIP with every port and a fwmark: every kind of set.
+	targets := []Target{{Addr: l.vip4, Port: 80}, {Addr: l.vip6}, {Fwmark: 7}}
 
 	// Through IPVS, before any guard: connections work, and a segment of a
 	// connection IPVS does not know gets a RST from the director's own
@@ -159,5 +163,11 @@ func TestVMGuardsBesideIPVS(t *testing.T) {
 	if t.Failed() {
 		out, _ := l.director.Run("ipvsadm", "-Lnc")
 		t.Logf("director's IPVS connections:\n%s", out)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tableIn(t, l.director.NS); got != "" {
+		t.Errorf("after Close: %s", got)
 	}
 }
