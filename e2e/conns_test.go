@@ -97,6 +97,7 @@ type trafficHeld struct {
 // trafficFailure is one failed fresh request.
 type trafficFailure struct {
 	Start, End time.Time
+	LocalPort  int // the client's port; 0 when it did not connect
 	Err        error
 }
 
@@ -218,11 +219,11 @@ func (tr *traffic) freshLoop() {
 	defer tr.wg.Done()
 	for !tr.stopped() {
 		start := time.Now()
-		err := tr.fresh(start.Add(tr.o.FreshTimeout))
+		port, err := tr.fresh(start.Add(tr.o.FreshTimeout))
 		end := time.Now()
 		tr.mu.Lock()
 		if err != nil {
-			tr.failures = append(tr.failures, trafficFailure{Start: start, End: end, Err: err})
+			tr.failures = append(tr.failures, trafficFailure{Start: start, End: end, LocalPort: port, Err: err})
 		} else {
 			tr.freshOK++
 			tr.freshMax = max(tr.freshMax, end.Sub(start))
@@ -237,15 +238,17 @@ func (tr *traffic) freshLoop() {
 	}
 }
 
-// fresh makes one request on a new connection.
-func (tr *traffic) fresh(deadline time.Time) error {
+// fresh makes one request on a new connection and returns the client's
+// port (0 when it did not connect).
+func (tr *traffic) fresh(deadline time.Time) (int, error) {
 	c, err := tr.o.Dial(tr.network(), tr.o.Target.String(), time.Until(deadline))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
-	_, err = trafficRequest(c, bufio.NewReader(c), "HTTP/1.0", c.LocalAddr().(*net.TCPAddr).Port, deadline)
-	return err
+	port := c.LocalAddr().(*net.TCPAddr).Port
+	_, err = trafficRequest(c, bufio.NewReader(c), "HTTP/1.0", port, deadline)
+	return port, err
 }
 
 // trafficRequest sends one GET and reads its answer, "NAME REMOTEADDR",
@@ -353,8 +356,8 @@ func (r trafficReport) String() string {
 		ended = time.Now()
 	}
 	off := func(at time.Time) string { return "+" + at.Sub(r.Started).Round(time.Millisecond).String() }
-	fmt.Fprintf(&b, "over %v: %d of %d held connections survived (by server %v, slowest answer %v); fresh: %d ok (slowest %v), %d failed",
-		ended.Sub(r.Started).Round(time.Millisecond), r.survivors(), len(r.Held), r.servers(),
+	fmt.Fprintf(&b, "from %s, over %v: %d of %d held connections survived (by server %v, slowest answer %v); fresh: %d ok (slowest %v), %d failed",
+		r.Started.Format("15:04:05.000"), ended.Sub(r.Started).Round(time.Millisecond), r.survivors(), len(r.Held), r.servers(),
 		r.heldMaxLatency().Round(time.Millisecond), r.FreshOK, r.FreshMax.Round(time.Millisecond), len(r.FreshFailures))
 	for _, h := range r.Held {
 		if h.Err != nil {
@@ -367,7 +370,7 @@ func (r trafficReport) String() string {
 			fmt.Fprintf(&b, "\n  ... %d more fresh failures", len(r.FreshFailures)-i)
 			break
 		}
-		fmt.Fprintf(&b, "\n  fresh %s..%s: %v", off(f.Start), off(f.End), f.Err)
+		fmt.Fprintf(&b, "\n  fresh %s..%s (:%d): %v", off(f.Start), off(f.End), f.LocalPort, f.Err)
 	}
 	return b.String()
 }

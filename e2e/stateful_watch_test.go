@@ -38,6 +38,15 @@ type stWatch struct {
 	neigh  string                       // the client's entry for the VIP
 	events []stEvent
 	advert map[netip.Addr]stAdvertSeen // the last advert from each source
+	gaps   []stGap
+}
+
+// stGap is a pause in a source's adverts longer than two and a half
+// intervals, ending at end.
+type stGap struct {
+	src string
+	end time.Time
+	gap time.Duration
 }
 
 type stEvent struct {
@@ -283,6 +292,7 @@ func (w *stWatch) sniff() {
 			// Master_Down_Interval is 3 intervals and a skew: a gap
 			// this long is close to a peer taking over.
 			w.events = append(w.events, stEvent{now, fmt.Sprintf("adverts from %s again after a gap of %v", name, now.Sub(last.at).Round(time.Millisecond))})
+			w.gaps = append(w.gaps, stGap{name, now, now.Sub(last.at)})
 		}
 		w.advert[src] = stAdvertSeen{now, prio}
 		w.mu.Unlock()
@@ -336,6 +346,20 @@ func (w *stWatch) master(m, other *stDirector) (bool, time.Time) {
 		}
 	}
 	return true, since
+}
+
+// maxGap is the longest pause in the adverts of the director called name
+// that ended between from and to (while it was advertising).
+func (w *stWatch) maxGap(name string, from, to time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var d time.Duration
+	for _, g := range w.gaps {
+		if g.src == name && !g.end.Before(from) && !g.end.After(to) {
+			d = max(d, g.gap)
+		}
+	}
+	return d
 }
 
 // timeline renders the events between from and to, as offsets from ref.
