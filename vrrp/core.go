@@ -19,6 +19,11 @@ type core struct {
 	log *slog.Logger
 	// penalty returns the sum of the director's penalties (SetPenalty).
 	penalty func() int
+	// clock, when set, is read after slow kernel calls (adding or removing
+	// VIPs), so a timer armed after one counts from when it really ends:
+	// on a stalled box, a Master_Down_Timer armed from the event's time
+	// could expire before the adverts already queued are read.
+	clock func() time.Time
 	// held says why preemption is held back by the director
 	// (HoldPreemption), "" when it is not.
 	held func() string
@@ -234,12 +239,23 @@ func (c *core) clearTimers() {
 	c.garpLeft = 0
 }
 
+// fresh is now, or the clock's time if that is later.
+func (c *core) fresh(now time.Time) time.Time {
+	if c.clock != nil {
+		if t := c.clock(); t.After(now) {
+			return t
+		}
+	}
+	return now
+}
+
 func (c *core) becomeMaster(now time.Time, why string) {
 	c.clearTimers()
 	if err := c.sys.addVIPs(c.p.vips); err != nil {
 		c.count("vip_errors")
 		c.log.Error("vrrp: cannot add VIPs", "err", err)
 	}
+	now = c.fresh(now)
 	c.sendAdvert(c.effectivePriority())
 	c.adverAt = now.Add(c.p.interval)
 	c.masterAddr = c.localAddr
@@ -266,6 +282,7 @@ func (c *core) leaveMaster() {
 func (c *core) becomeBackup(now time.Time, why string) {
 	if c.state == Master {
 		c.leaveMaster()
+		now = c.fresh(now)
 	}
 	c.clearTimers()
 	c.downAt = now.Add(c.downInterval())
@@ -462,6 +479,13 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 			c.sendAdvert(eff)
 			c.adverAt = now.Add(c.p.interval)
 			c.announce()
+			// Its own gratuitous ARPs may still be in flight and land
+			// after ours: announce again in a burst, as at takeover, so
+			// the last word on the segment is ours.
+			if c.p.garpCount > 1 {
+				c.garpLeft = c.p.garpCount - 1
+				c.garpAt = now.Add(c.p.garpInterval)
+			}
 		}
 	}
 }

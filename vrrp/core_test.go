@@ -469,10 +469,16 @@ func TestMasterAnswersLowerPriorityAdvert(t *testing.T) {
 	if len(w.sentBy(0)) != before+1 {
 		t.Fatal("answers to lower-priority adverts are not rate-limited")
 	}
+	// The other router's own GARPs may land after ours: a burst follows.
+	w.run(time.Second)
+	if got := len(a.sys.announced) - garps; got != a.c.p.garpCount {
+		t.Fatalf("%d GARP rounds after a lower-priority master, want a burst of %d", got, a.c.p.garpCount)
+	}
 	if a.c.state != Master {
 		t.Fatal("master stepped down for a lower priority")
 	}
 	// A priority-0 advert from someone else: answered at once too.
+	before = len(w.sentBy(0)) - 1
 	a.inject(Advert{Version: 3, VRID: 51, Priority: 0, Interval: time.Second, Addrs: testConfig(0).VIPs}, netip.MustParseAddr("10.77.0.12"))
 	if len(w.sentBy(0)) != before+2 {
 		t.Fatal("priority-0 advert not answered")
@@ -702,4 +708,26 @@ func TestPreemptionHold(t *testing.T) {
 		w.run(5 * time.Second)
 		wantStates(t, hi, Backup, Master)
 	})
+}
+
+// A master whose VIP removal was slow (a stalled box) arms its
+// Master_Down_Timer from when the removal ended, not from when the resign
+// began: else it could take over again before reading the adverts of the
+// master that took over meanwhile.
+func TestDownTimerCountsFromAfterSlowVIPRemoval(t *testing.T) {
+	w := newWire(t)
+	a := w.add(testConfig(200), 11)
+	a.start()
+	w.run(4 * time.Second)
+	if a.c.state != Master {
+		t.Fatal("not master")
+	}
+	slow := 600 * time.Millisecond
+	a.c.clock = func() time.Time { return w.now.Add(slow) }
+	if err := a.c.resign(w.now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if want := w.now.Add(slow + a.c.downInterval()); !a.c.downAt.Equal(want) {
+		t.Fatalf("Master_Down_Timer at %v, want %v", a.c.downAt.Sub(w.now), want.Sub(w.now))
+	}
 }

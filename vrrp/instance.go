@@ -90,6 +90,7 @@ func newInstance(cfg Config, p params, sys system) *Instance {
 	in.core = newCore(p, sys, log)
 	in.core.penalty = in.penaltySum
 	in.core.held = in.heldWhy
+	in.core.clock = func() time.Time { return in.newTime() }
 	in.publish()
 	return in
 }
