@@ -835,6 +835,37 @@ func TestVMSyncDaemonsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestVMSyncStopRightAfterStart: stopping a daemon whose kernel thread has
+// not run yet gets no answer at all from the kernel (-EINTR from
+// kthread_stop, and netlink sends nothing for -EINTR). StopSyncDaemon must
+// neither hang nor fail then: the daemon is stopped.
+func TestVMSyncStopRightAfterStart(t *testing.T) {
+	vmtest.Require(t)
+	h := netlab.NewLAN(t, "syst", 1).Hosts[0]
+	k := openIPVSIn(t, h.NS)
+	unanswered := 0
+	for i := range 15 {
+		for _, role := range []SyncRole{SyncMaster, SyncBackup} {
+			if err := k.StartSyncDaemon(SyncDaemon{Role: role, Interface: "eth0", SyncID: uint8(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, role := range []SyncRole{SyncBackup, SyncMaster} {
+			t0 := time.Now()
+			if err := k.StopSyncDaemon(role); err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			if time.Since(t0) >= syncCallTimeout {
+				unanswered++
+			}
+		}
+		if ds := syncDaemons(t, k); len(ds) != 0 {
+			t.Fatalf("round %d: still running %+v", i, ds)
+		}
+	}
+	t.Logf("%d of 30 stops went unanswered by the kernel and were confirmed by a listing", unanswered)
+}
+
 // TestVMSyncReconcilerRepairs: the reconciler keeps both daemons running on
 // the real kernel, does not restart them over the values the kernel fills
 // in, and repairs what ipvsadm does behind its back.
