@@ -219,9 +219,10 @@ func (k *IPVS) StartSyncDaemon(d SyncDaemon) error {
 // The kernel does not answer when it stops a daemon whose thread has not
 // run yet (stopped right after the start): stop_sync_thread returns what
 // kthread_stop returns, -EINTR for a thread that never ran, and
-// netlink_rcv_skb sends no reply at all for -EINTR, not even an error
-// (measured on 6.1 in the VM: ipvsadm --stop-daemon hangs the same way).
-// The daemon is stopped all the same. So when no answer comes,
+// netlink_rcv_skb sends no reply at all for -EINTR, not even an error.
+// On 6.1 in the VM about half the stops sent right after a start went
+// unanswered (ipvsadm, a new process each time, comes too late to meet
+// it). The daemon is stopped all the same. So when no answer comes,
 // StopSyncDaemon asks the kernel whether the role still runs and reports
 // success when it does not.
 func (k *IPVS) StopSyncDaemon(role SyncRole) error {
