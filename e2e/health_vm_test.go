@@ -391,8 +391,13 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 		mark := d.Mark()
 		rs2.start(t, 80)
 		start := time.Now()
-		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: quiesced(rs1.name)}), start)
-		hvCheckUp(t, "sorry server gone, rs2 back", took)
+		// The sorry server leaves rotation at once (weight 0); it is
+		// removed when its connections, the batch's now in TIME_WAIT
+		// among them, have ended: a removal never cuts a handshake.
+		quiescedSorry := sorry
+		quiescedSorry.quiesced = true
+		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: append(quiesced(rs1.name), quiescedSorry)}), start)
+		hvCheckUp(t, "sorry server out of rotation, rs2 back", took)
 		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs2", "up"))
 		hvBatch(t, l, 10, rs2.name)
 	})
