@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -335,7 +336,8 @@ func (d *Director) Config() (*config.Config, string) {
 // Apply validates cfg like `lbd -t`, writes it to the config file
 // atomically and makes it the running configuration. It refuses with
 // config.ErrStale when baseVersion is set and is not the running version,
-// and with config.Problems when cfg is invalid; then nothing changed.
+// with ErrChangedOnDisk (which is also ErrStale) when the file on disk is
+// not the running version, and with config.Problems when cfg is invalid; then nothing changed.
 func (d *Director) Apply(ctx context.Context, cfg *config.Config, baseVersion, source string) (string, error) {
 	c := cfg.Clone()
 	c.Path = d.path
@@ -355,6 +357,9 @@ func (d *Director) Apply(ctx context.Context, cfg *config.Config, baseVersion, s
 	if newVersion == d.version {
 		return d.version, nil
 	}
+	if err := d.checkDisk(); err != nil {
+		return "", err
+	}
 	if err := config.WriteBytes(d.path, data); err != nil {
 		return "", fmt.Errorf("director: saving %s: %w", d.path, err)
 	}
@@ -369,6 +374,39 @@ func (d *Director) Apply(ctx context.Context, cfg *config.Config, baseVersion, s
 	return newVersion, nil
 }
 
+// ErrChangedOnDisk is returned by Apply when the configuration file no
+// longer holds the running version: a hand edit, `lbd token` or `lbd
+// passwd` not yet reloaded, or a reload that was refused. Writing the edit
+// would silently discard that change, so the operator reloads first (and
+// sees the change, or why it is refused). It satisfies
+// errors.Is(err, config.ErrStale), so front ends answer 409.
+var ErrChangedOnDisk error = changedOnDiskError{}
+
+type changedOnDiskError struct{}
+
+func (changedOnDiskError) Error() string {
+	return "the file changed on disk; reload first (SIGHUP, lbctl reload or the console's reload), then redo your change"
+}
+
+func (changedOnDiskError) Is(target error) bool { return target == config.ErrStale }
+
+// checkDisk refuses with ErrChangedOnDisk when the file's content is not
+// the running version. Called with d.mu held.
+func (d *Director) checkDisk() error {
+	onDisk := ""
+	data, err := readConfigFile(d.path)
+	switch {
+	case err == nil:
+		onDisk = config.Version(data)
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("director: reading %s before saving: %w", d.path, err)
+	}
+	if onDisk != d.version {
+		return fmt.Errorf("director: %s: %w", d.path, ErrChangedOnDisk)
+	}
+	return nil
+}
+
 // Reload re-reads the configuration file (SIGHUP, lbctl reload). An
 // invalid file is refused with config.Problems and the running state kept.
 func (d *Director) Reload(ctx context.Context) error {
@@ -381,8 +419,29 @@ func (d *Director) Reload(ctx context.Context) error {
 	return nil
 }
 
+// maxConfigFile is config.Load's cap on a configuration file.
+const maxConfigFile = 8 << 20
+
+// readConfigFile reads path, at most maxConfigFile+1 bytes whatever stat
+// says (a FIFO, /dev/zero), and refuses a longer file.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigFile {
+		return nil, fmt.Errorf("%s is over %d bytes; refusing it", path, maxConfigFile)
+	}
+	return data, nil
+}
+
 func (d *Director) reload() error {
-	data, err := os.ReadFile(d.path)
+	data, err := readConfigFile(d.path)
 	if err != nil {
 		return fmt.Errorf("director: reload: %w", err)
 	}
