@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -243,15 +244,40 @@ func source(c *gin.Context) string {
 	return "console"
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site. It judges the path as
+// the browser will see it: http.Redirect cleans the path ("/./\x" becomes
+// "/\x", which browsers read as the host x), so the cleaned path must
+// start with exactly one '/'. Backslashes and control characters are
+// refused anywhere; anything doubtful goes to "/".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" {
 		return "/status"
 	}
-	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
-		return "/status"
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b < 0x20 || b == 0x7f || b == '\\' {
+			return "/"
+		}
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	p, query, hasQuery := strings.Cut(next, "?")
+	if p == "" || p[0] != '/' {
+		return "/"
+	}
+	trailing := strings.HasSuffix(p, "/")
+	p = path.Clean(p)
+	if trailing && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
+		return "/"
+	}
+	if hasQuery {
+		p += "?" + query
+	}
+	return p
 }
 
 func (s *Server) requireSession(c *gin.Context) {

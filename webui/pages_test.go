@@ -98,10 +98,10 @@ func TestLogin(t *testing.T) {
 	mustContain(t, st.body, "bob", "web", "rs1", "rs2", "MASTER")
 
 	// An outside next= is not followed.
-	if got := safeNext("//evil.example/x"); got != "/status" {
+	if got := safeNext("//evil.example/x"); got != "/" {
 		t.Fatalf("safeNext(//evil) = %q", got)
 	}
-	if got := safeNext("https://evil.example/"); got != "/status" {
+	if got := safeNext("https://evil.example/"); got != "/" {
 		t.Fatalf("safeNext(https://evil) = %q", got)
 	}
 }
