@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -190,6 +191,21 @@ func (l *loginLimiter) succeeded(ip string) {
 	delete(l.m, ip)
 }
 
+// limitKey is what the login limiter counts attempts by: an IPv4 address,
+// or the /64 of an IPv6 address (one host usually holds a whole /64, so
+// counting per address would give it 2^64 tries).
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // clientIP is the TCP peer's address. Forwarded-for headers are ignored on
 // purpose: trusting them would let anyone dodge the login rate limit.
 func clientIP(r *http.Request) string {
@@ -337,7 +353,7 @@ func (s *Server) loginPost(c *gin.Context) {
 	ip := clientIP(c.Request)
 	next := c.PostForm("next")
 	user := cleanUser(c.PostForm("user"))
-	if ok, wait := s.limiter.allow(ip, s.now()); !ok {
+	if ok, wait := s.limiter.allow(limitKey(ip), s.now()); !ok {
 		secs := int(wait.Round(time.Second) / time.Second)
 		if secs < 1 {
 			secs = 1
@@ -363,7 +379,7 @@ func (s *Server) loginPost(c *gin.Context) {
 		s.renderLogin(c, http.StatusUnauthorized, "Wrong password.", next, user)
 		return
 	}
-	s.limiter.succeeded(ip)
+	s.limiter.succeeded(limitKey(ip))
 	ttl := s.sessionTimeout()
 	se := s.sessions.create(user, ttl, s.now())
 	s.setCookie(c, loginCookie, "", "/login", -1)
