@@ -25,7 +25,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
+	"lbd/api"
 	"lbd/config"
 	"lbd/director"
 	"lbd/webui"
@@ -131,45 +133,83 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // startConsole serves the web console and API. A console that cannot start
-// (no password set yet, port taken) is logged loudly but does not stop the
-// director: balancing and failover matter more than the screens. It is
-// tried again after each reload, so `lbd passwd` followed by a reload
-// brings it up.
+// is logged as an ERROR but does not stop the director: balancing and
+// failover matter more than the screens. Without a usable password it
+// starts after the reload or edit that sets one (`lbd passwd`, then
+// SIGHUP); when it cannot listen or load its TLS certificate and key, it is
+// tried again with a bounded backoff, and at once after each reload or
+// edit, so a freed port, a restored certificate or a file repaired by hand
+// and reloaded brings it back without a restart.
 func startConsole(ctx context.Context, d *director.Director, log *slog.Logger) {
-	events, cancel := d.Subscribe()
-	go func() {
-		defer cancel()
-		for {
-			if serveConsole(ctx, d, log) {
-				return
-			}
-			for retry := false; !retry; {
-				select {
-				case <-ctx.Done():
-					return
-				case ev := <-events:
-					retry = ev.Kind == "reload" || ev.Kind == "edit"
-				}
-			}
-		}
-	}()
+	go superviseConsole(ctx, d, log, defaultConsoleRetry)
 }
 
-// serveConsole starts the console; false means it could not start.
-func serveConsole(ctx context.Context, d *director.Director, log *slog.Logger) bool {
-	srv, err := webui.New(d, webui.Options{Logger: log, Version: version})
-	if err != nil {
-		log.Error("console not started", "err", err)
-		return false
-	}
-	cfg, _ := d.Config()
-	go func() {
-		err := srv.Serve(ctx, cfg.Global.Listen, cfg.Console.TLSCert, cfg.Console.TLSKey)
-		if err != nil && ctx.Err() == nil {
-			log.Error("console stopped", "listen", cfg.Global.Listen, "err", err)
+// consoleRetry bounds the wait between attempts to start the console: it
+// starts at first and doubles up to most.
+type consoleRetry struct{ first, most time.Duration }
+
+var defaultConsoleRetry = consoleRetry{first: time.Second, most: 30 * time.Second}
+
+// superviseConsole runs the console until ctx ends, restarting it when it
+// cannot start or stops.
+func superviseConsole(ctx context.Context, d *director.Director, log *slog.Logger, retry consoleRetry) {
+	wait := retry.first
+	for ctx.Err() == nil {
+		// Subscribed before trying, so a reload that lands while this
+		// attempt fails is not missed; dropped while the console runs, so
+		// its buffer does not overflow.
+		events, unsubscribe := d.Subscribe()
+		var timer *time.Timer
+		srv, err := webui.New(d, webui.Options{Logger: log, Version: version})
+		if err != nil {
+			// Only a new configuration can supply the password.
+			log.Error("console not started; it starts after the reload that fixes this", "err", err)
+		} else {
+			unsubscribe()
+			cfg, _ := d.Config()
+			started := time.Now()
+			err = srv.Serve(ctx, cfg.Global.Listen, cfg.Console.TLSCert, cfg.Console.TLSKey)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				err = errors.New("console stopped")
+			}
+			if time.Since(started) > retry.most {
+				wait = retry.first // it ran fine for a while: a new failure
+			}
+			log.Error("console down, retrying; the director keeps running", "listen", cfg.Global.Listen, "err", err, "retry_in", wait.String())
+			timer = time.NewTimer(wait)
+			wait = min(2*wait, retry.most)
+			events, unsubscribe = d.Subscribe()
 		}
-	}()
-	return true
+		waitForConsoleRetry(ctx, events, timer)
+		if timer != nil {
+			timer.Stop()
+		}
+		unsubscribe()
+	}
+}
+
+// waitForConsoleRetry returns when timer fires (nil: never), a reload or
+// edit happens, or ctx ends.
+func waitForConsoleRetry(ctx context.Context, events <-chan api.Event, timer *time.Timer) {
+	var tick <-chan time.Time
+	if timer != nil {
+		tick = timer.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			return
+		case ev, ok := <-events:
+			if !ok || ev.Kind == "reload" || ev.Kind == "edit" {
+				return
+			}
+		}
+	}
 }
 
 // defaultStateFile is per config file, so directors in several network
