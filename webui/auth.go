@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"lbd/api"
+	"lbd/config"
 )
 
 const (
@@ -37,6 +38,9 @@ const (
 	maxSessions    = 1000
 	maxBody        = 1 << 20
 	defaultTimeout = 8 * time.Hour
+	// maxSessionLifetime ends a session this long after its login however
+	// busy it is: a stolen cookie does not work forever.
+	maxSessionLifetime = 24 * time.Hour
 )
 
 // randomToken returns n random bytes, base64url encoded.
@@ -55,22 +59,48 @@ type session struct {
 	// last is the operator's last request; the session expires after
 	// console.session_timeout without one. The status screen's background
 	// refresh does not count, or an open tab would never expire.
-	last  time.Time
-	flash flash
+	last time.Time
+	// created is the login; the session ends maxSessionLifetime after it.
+	created time.Time
+	flash   flash
 }
 
 // sessionStore keeps console sessions in memory: a restart logs everyone
 // out, which is what an operator expects from a restarted director.
+//
+// Sessions belong to one console password: the store remembers a digest of
+// the password hash its sessions logged in with, and when the running
+// configuration's hash differs (`lbd passwd` and a reload, a console or
+// API edit) every session ends at once.
 type sessionStore struct {
 	mu sync.Mutex
 	m  map[string]*session
+	pw string // passwordGeneration of the hash the sessions logged in with
 }
 
 func newSessionStore() *sessionStore { return &sessionStore{m: make(map[string]*session)} }
 
-func (st *sessionStore) create(user string, ttl time.Duration, now time.Time) session {
+// passwordGeneration identifies a console password hash without keeping
+// the hash itself in the session store.
+func passwordGeneration(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkPasswordLocked ends every session when the password changed.
+func (st *sessionStore) checkPasswordLocked(pw string) {
+	if st.pw != pw {
+		clear(st.m)
+		st.pw = pw
+	}
+}
+
+// create opens a session for a login checked against the password whose
+// generation is pw.
+func (st *sessionStore) create(user string, ttl time.Duration, now time.Time, pw string) session {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.checkPasswordLocked(pw)
 	if len(st.m) >= maxSessions {
 		st.pruneLocked(now, ttl)
 	}
@@ -83,29 +113,36 @@ func (st *sessionStore) create(user string, ttl time.Duration, now time.Time) se
 		}
 		delete(st.m, oldest.id)
 	}
-	s := &session{id: randomToken(32), user: user, csrf: randomToken(32), last: now}
+	s := &session{id: randomToken(32), user: user, csrf: randomToken(32), last: now, created: now}
 	st.m[s.id] = s
 	return *s
 }
 
 func (st *sessionStore) pruneLocked(now time.Time, ttl time.Duration) {
 	for id, s := range st.m {
-		if !now.Before(s.last.Add(ttl)) {
+		if s.expired(now, ttl) {
 			delete(st.m, id)
 		}
 	}
 }
 
-// get returns the session if it has not been idle for ttl; touch records
-// the request as activity.
-func (st *sessionStore) get(id string, now time.Time, ttl time.Duration, touch bool) (session, bool) {
+// expired: idle for ttl, or older than maxSessionLifetime.
+func (s *session) expired(now time.Time, ttl time.Duration) bool {
+	return !now.Before(s.last.Add(ttl)) || !now.Before(s.created.Add(maxSessionLifetime))
+}
+
+// get returns the session if it has not expired and the console password
+// (generation pw) is still the one it logged in with; touch records the
+// request as activity.
+func (st *sessionStore) get(id string, now time.Time, ttl time.Duration, pw string, touch bool) (session, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.checkPasswordLocked(pw)
 	s, ok := st.m[id]
 	if !ok {
 		return session{}, false
 	}
-	if !now.Before(s.last.Add(ttl)) {
+	if s.expired(now, ttl) {
 		delete(st.m, id)
 		return session{}, false
 	}
@@ -228,8 +265,7 @@ func (s *Server) setCookie(c *gin.Context, name, value, path string, maxAge int)
 	})
 }
 
-func (s *Server) sessionTimeout() time.Duration {
-	cfg, _ := s.d.Config()
+func sessionTimeoutOf(cfg *config.Config) time.Duration {
 	if t := cfg.Console.SessionTimeout.Duration; t > 0 {
 		return t
 	}
@@ -243,7 +279,14 @@ func (s *Server) currentSession(c *gin.Context) (session, bool) {
 		return session{}, false
 	}
 	touch := c.GetHeader(fragmentHeader) == ""
-	return s.sessions.get(id, s.now(), s.sessionTimeout(), touch)
+	return s.sessionByID(id, touch)
+}
+
+// sessionByID returns the session id if it is still valid under the running
+// configuration (timeout, password).
+func (s *Server) sessionByID(id string, touch bool) (session, bool) {
+	cfg, _ := s.d.Config()
+	return s.sessions.get(id, s.now(), sessionTimeoutOf(cfg), passwordGeneration(cfg.Console.PasswordHash), touch)
 }
 
 func sess(c *gin.Context) session {
@@ -380,8 +423,7 @@ func (s *Server) loginPost(c *gin.Context) {
 		return
 	}
 	s.limiter.succeeded(limitKey(ip))
-	ttl := s.sessionTimeout()
-	se := s.sessions.create(user, ttl, s.now())
+	se := s.sessions.create(user, sessionTimeoutOf(cfg), s.now(), passwordGeneration(cfg.Console.PasswordHash))
 	s.setCookie(c, loginCookie, "", "/login", -1)
 	// A browser-session cookie: the server enforces the idle timeout.
 	s.setCookie(c, sessionCookie, se.id, "/", 0)

@@ -6,6 +6,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"lbd/api"
 )
 
 // TestLoginRedirectStaysOnSite logs in with hostile next= values and checks
@@ -91,4 +96,59 @@ func TestLoginLimitPerIPv6Prefix(t *testing.T) {
 	if got := try("192.0.2.2:1"); got != http.StatusUnauthorized {
 		t.Fatalf("another IPv4 address: %d, want 401", got)
 	}
+}
+
+// setPasswordHash changes the running console password as a reload of an
+// edited file would.
+func (f *fakeDirector) setPasswordHash(t testing.TB, password string) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfg.Console.PasswordHash = string(h)
+}
+
+// TestPasswordChangeEndsSessions: every session, pages and API alike, ends
+// at once when the password changes.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.login(), h.login()
+	apiGet := func(c *client) int {
+		req, _ := http.NewRequest(http.MethodGet, h.ts.URL+api.Prefix+"/status", nil)
+		return c.do(req).StatusCode
+	}
+	if apiGet(b) != http.StatusOK {
+		t.Fatal("session not accepted by the API")
+	}
+	h.d.setPasswordHash(t, "a new password")
+	mustStatus(t, a.get("/status"), http.StatusSeeOther)
+	if got := apiGet(b); got != http.StatusUnauthorized {
+		t.Fatalf("API with a session from the old password: %d, want 401", got)
+	}
+	mustStatus(t, b.get("/status"), http.StatusSeeOther)
+	// The new password logs in; the old one does not.
+	c := h.client()
+	tok := field(t, csrfRe, c.get("/login").body)
+	mustStatus(t, c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}}), http.StatusUnauthorized)
+	tok = field(t, csrfRe, c.get("/login").body)
+	mustStatus(t, c.post("/login", url.Values{"csrf": {tok}, "password": {"a new password"}}), http.StatusSeeOther)
+	mustStatus(t, c.get("/status"), http.StatusOK)
+}
+
+// TestSessionMaxLifetime: a busy session still ends maxSessionLifetime
+// after its login.
+func TestSessionMaxLifetime(t *testing.T) {
+	h := newHarnessConfig(t, testConfig(t, `session_timeout = "1h"`))
+	c := h.login()
+	for el := time.Duration(0); el < maxSessionLifetime-time.Hour; el += 50 * time.Minute {
+		h.now.Advance(50 * time.Minute)
+		mustStatus(t, c.get("/status"), http.StatusOK)
+	}
+	// 23h20m so far; 45 more minutes is within the idle timeout but past
+	// the lifetime.
+	h.now.Advance(45 * time.Minute)
+	mustStatus(t, c.get("/status"), http.StatusSeeOther)
 }
