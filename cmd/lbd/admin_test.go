@@ -267,3 +267,33 @@ func TestToken(t *testing.T) {
 		t.Fatalf("a refused token printed %q", out.String())
 	}
 }
+
+// passwd and token leave the file (and its backup) readable by root only,
+// whatever mode it had: it holds the hashes.
+func TestAdminCommandsWriteFile0600(t *testing.T) {
+	for _, cmd := range []string{"passwd", "token"} {
+		path := writeConfig(t, adminTestConfig)
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		var code int
+		if cmd == "passwd" {
+			code = passwd([]string{"-config", path}, strings.NewReader("s3cret-pass\n"), &out, &errb)
+		} else {
+			code = token([]string{"-config", path}, &out, &errb)
+		}
+		if code != 0 {
+			t.Fatalf("%s: %d %s", cmd, code, errb.String())
+		}
+		for _, p := range []string{path, path + ".bak"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("%s: %s is mode %04o, want 0600", cmd, p, m)
+			}
+		}
+	}
+}

@@ -94,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	warnConfigMode(log, *configPath)
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -210,6 +212,24 @@ func waitForConsoleRetry(ctx context.Context, events <-chan api.Event, timer *ti
 			}
 		}
 	}
+}
+
+// warnConfigMode logs a WARN when the configuration file, which holds the
+// console's password and token hashes, is readable or writable by group or
+// others. lbd writes it 0600 itself; an older file or a copy keeps its mode.
+func warnConfigMode(log *slog.Logger, path string) {
+	if msg := configModeProblem(path); msg != "" {
+		log.Warn(msg, "file", path)
+	}
+}
+
+// configModeProblem says what is wrong with path's mode, or "".
+func configModeProblem(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the configuration file is mode %04o: it holds the console's password and token hashes and should be readable by root only; chmod 600 %s", fi.Mode().Perm(), path)
 }
 
 // defaultStateFile is per config file, so directors in several network

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,25 @@ func TestNoIPVSClearMessage(t *testing.T) {
 	code := run([]string{"-config", writeFile(t, okConfig)}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "IPVS is not available in this kernel: load ip_vs") {
 		t.Fatalf("code=%d stderr=%q", code, errb.String())
+	}
+}
+
+// The file holds the console's hashes: lbd warns at start-up when group or
+// others can read it.
+func TestStartupWarnsWhenConfigReadableByOthers(t *testing.T) {
+	path := writeFile(t, okConfig)
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o640, true}, {0o604, true}, {0o600, false}, {0o400, false}} {
+		if err := os.Chmod(path, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		warnConfigMode(slog.New(slog.NewTextHandler(&logs, nil)), path)
+		got := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "chmod 600 "+path)
+		if got != tc.warn {
+			t.Errorf("mode %04o: warned=%v, want %v; log: %q", tc.mode, got, tc.warn, logs.String())
+		}
 	}
 }
