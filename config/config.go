@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -50,18 +51,40 @@ func Load(path string) (*Config, error) {
 // and Sync is set whenever VRRP is, with its Interface and ID resolved
 // from VRRP (see SyncSettings).
 func Parse(name string, data []byte) (*Config, error) {
+	return ParseContext(context.Background(), name, data)
+}
+
+// ParseContext is Parse that gives up, returning ctx.Err(), once ctx is
+// done: a check whose requester went away (a console or /api/v1/check
+// request) stops burning CPU. The context is looked at between the phases
+// and every few hundred steps of the loops over services, real servers and
+// problems.
+func ParseContext(ctx context.Context, name string, data []byte) (*Config, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, syntaxProblems(name, data, err)
 	}
-	col := newCollector(name)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	col := newCollector(ctx, name)
 	col.pos = scanPositions(data)
 	c := &Config{}
 	d := &decoder{col: col, present: map[string]bool{}}
 	d.decode("", raw, reflect.ValueOf(c).Elem())
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	applyDefaults(c, d.present)
 	validate(c, col, d.present)
-	if ps := col.problems(c); len(ps) > 0 {
+	ps := col.problems(c)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	c.Path = name

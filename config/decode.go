@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,27 @@ var (
 type decoder struct {
 	col     *collector
 	present map[string]bool
+	// suggestions caches "did you mean" per struct type and unknown key:
+	// the same typo in every element of a large array is common.
+	suggestions map[suggestKey]string
+}
+
+type suggestKey struct {
+	t   reflect.Type
+	key string
+}
+
+func (d *decoder) didYouMean(t reflect.Type, k string) string {
+	sk := suggestKey{t, k}
+	if s, ok := d.suggestions[sk]; ok {
+		return s
+	}
+	s := didYouMean(k, fieldNames(t))
+	if d.suggestions == nil {
+		d.suggestions = map[suggestKey]string{}
+	}
+	d.suggestions[sk] = s
+	return s
 }
 
 func (d *decoder) decode(key string, data any, rv reflect.Value) {
@@ -61,10 +83,13 @@ func (d *decoder) decode(key string, data any, rv reflect.Value) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if d.col.cancelled() {
+				return
+			}
 			fk := joinKey(key, k)
 			i, ok := fields[k]
 			if !ok {
-				d.col.add(fk, "unknown key"+didYouMean(k, fieldNames(rv.Type())))
+				d.col.add(fk, "unknown key"+d.didYouMean(rv.Type(), k))
 				continue
 			}
 			d.present[fk] = true
@@ -91,6 +116,9 @@ func (d *decoder) decode(key string, data any, rv reflect.Value) {
 		}
 		s := reflect.MakeSlice(rv.Type(), len(items), len(items))
 		for i, e := range items {
+			if d.col.cancelled() {
+				return
+			}
 			d.decode(indexKey(key, i), e, s.Index(i))
 		}
 		rv.Set(s)
@@ -164,17 +192,33 @@ func describeValue(v any) string {
 	}
 }
 
-// tomlFields maps the TOML keys of struct type t to field indexes. The
-// schema structs are small, so this is computed each time, not cached.
-func tomlFields(t reflect.Type) map[string]int {
-	m := map[string]int{}
+// schemaFields is a struct type's TOML keys: computed once per type, as
+// the decoder and every problem message ask for them per element.
+type schemaFields struct {
+	index map[string]int // TOML key -> field index
+	names []string       // in field order, for suggestions
+}
+
+var fieldCache sync.Map // reflect.Type -> *schemaFields
+
+func fieldsOf(t reflect.Type) *schemaFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(*schemaFields)
+	}
+	f := &schemaFields{index: map[string]int{}}
 	for i := 0; i < t.NumField(); i++ {
 		if name := tomlName(t.Field(i)); name != "" {
-			m[name] = i
+			f.index[name] = i
+			f.names = append(f.names, name)
 		}
 	}
-	return m
+	actual, _ := fieldCache.LoadOrStore(t, f)
+	return actual.(*schemaFields)
 }
+
+// tomlFields maps the TOML keys of struct type t to field indexes. The
+// map is shared: do not modify it.
+func tomlFields(t reflect.Type) map[string]int { return fieldsOf(t).index }
 
 // tomlName is the TOML key of a struct field, "" when it has none.
 func tomlName(f reflect.StructField) string {
@@ -192,15 +236,7 @@ func tomlName(f reflect.StructField) string {
 	return name
 }
 
-func fieldNames(t reflect.Type) []string {
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		if n := tomlName(t.Field(i)); n != "" {
-			names = append(names, n)
-		}
-	}
-	return names
-}
+func fieldNames(t reflect.Type) []string { return fieldsOf(t).names }
 
 func didYouMean(name string, candidates []string) string {
 	if s := Suggest(name, candidates); s != "" {

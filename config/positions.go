@@ -87,6 +87,15 @@ func splitKey(path string) []string {
 
 // parentKey drops the last segment of a path ("" for a top-level key).
 func parentKey(path string) string {
+	if !strings.Contains(path, `"`) {
+		// The common case, without quoted segments: cut at the last
+		// separator (checks call this per problem and per ancestor).
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return ""
+		}
+		return path[:i]
+	}
 	segs := splitKey(path)
 	if len(segs) <= 1 {
 		return ""

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -52,14 +54,40 @@ type collector struct {
 	// bad holds keys whose value could not be decoded; semantic checks on
 	// them would only repeat the complaint with a misleading zero value.
 	bad map[string]bool
+
+	// ctx stops a check whose caller went away (a cancelled /check
+	// request); it is looked at every cancelCheckEvery steps of the loops
+	// over services, real servers and problems.
+	ctx   context.Context
+	steps int
+	err   error
+}
+
+// cancelCheckEvery bounds the work done between two looks at the context.
+const cancelCheckEvery = 256
+
+// cancelled reports whether the check should stop; cheap enough to call
+// per element.
+func (col *collector) cancelled() bool {
+	if col.err != nil {
+		return true
+	}
+	if col.ctx == nil {
+		return false
+	}
+	col.steps++
+	if col.steps%cancelCheckEvery == 0 {
+		col.err = col.ctx.Err()
+	}
+	return col.err != nil
 }
 
 type pending struct {
 	key, text string
 }
 
-func newCollector(file string) *collector {
-	return &collector{file: file, bad: map[string]bool{}}
+func newCollector(ctx context.Context, file string) *collector {
+	return &collector{file: file, bad: map[string]bool{}, ctx: ctx}
 }
 
 // decodeError records that key's value has the wrong type or form.
@@ -96,12 +124,16 @@ func (col *collector) problems(c *Config) Problems {
 		return nil
 	}
 	ps := make(Problems, 0, len(col.pending))
+	names := nameCounts{}
 	for _, p := range col.pending {
+		if col.cancelled() {
+			return nil
+		}
 		ps = append(ps, Problem{
 			File:    col.file,
 			Line:    col.pos.line(p.key),
 			Key:     p.key,
-			Message: describeKey(c, p.key, p.text),
+			Message: describeKey(c, p.key, p.text, names),
 		})
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
@@ -112,7 +144,10 @@ func (col *collector) problems(c *Config) Problems {
 // arrays of tables are named by their name key when they have one
 // (virtual_server "web" real_server "rs1": weight: ...), so a message read
 // away from the file (console banner, lbctl output) still says where.
-func describeKey(c *Config, key, text string) string {
+//
+// names caches, per array, how often each name occurs in it, so that
+// describing every problem of a large file stays linear.
+func describeKey(c *Config, key, text string, names nameCounts) string {
 	if key == "" {
 		return text
 	}
@@ -128,7 +163,7 @@ func describeKey(c *Config, key, text string) string {
 				switch {
 				case name == "":
 					label += seg
-				case countName(slice, name) > 1:
+				case names.count(slice, name) > 1:
 					// The name alone would not say which one.
 					label += fmt.Sprintf("%s %q", seg, name)
 				default:
@@ -156,8 +191,8 @@ func describeKey(c *Config, key, text string) string {
 
 // elemAt returns element "[n]" of slice v, or an invalid Value.
 func elemAt(v reflect.Value, seg string) reflect.Value {
-	var i int
-	if _, err := fmt.Sscanf(seg, "[%d]", &i); err != nil {
+	i, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(seg, "["), "]"))
+	if err != nil {
 		return reflect.Value{}
 	}
 	if v.IsValid() && v.Kind() == reflect.Slice && i >= 0 && i < v.Len() {
@@ -195,13 +230,25 @@ func nameOf(v reflect.Value) (string, bool) {
 	return v.Field(i).String(), true
 }
 
-// countName counts the elements of slice v named name.
-func countName(v reflect.Value, name string) int {
-	n := 0
-	for i := 0; i < v.Len(); i++ {
-		if s, ok := nameOf(v.Index(i)); ok && s == name {
-			n++
-		}
+// nameCounts counts the names of the elements of each array of tables,
+// keyed by the array's first element: each array is counted once.
+type nameCounts map[uintptr]map[string]int
+
+// count returns how many elements of slice v are named name.
+func (nc nameCounts) count(v reflect.Value, name string) int {
+	if v.Kind() != reflect.Slice || v.Len() == 0 {
+		return 0
 	}
-	return n
+	id := v.Index(0).Addr().Pointer()
+	m, ok := nc[id]
+	if !ok {
+		m = map[string]int{}
+		for i := 0; i < v.Len(); i++ {
+			if s, ok := nameOf(v.Index(i)); ok {
+				m[s]++
+			}
+		}
+		nc[id] = m
+	}
+	return m[name]
 }

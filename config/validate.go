@@ -64,6 +64,16 @@ func (v *validator) enum(key, what, s string, set []string) bool {
 	return false
 }
 
+// inheritedEnum is enum for a setting whose default is inherited from an
+// enclosing table: a value not written at key is checked (and reported)
+// where it is written, once, not again in every table that inherits it.
+func (v *validator) inheritedEnum(key, what, s string, set []string) bool {
+	if !v.present[key] {
+		return oneOf(s, set)
+	}
+	return v.enum(key, what, s, set)
+}
+
 // intRange checks lo <= n <= hi.
 func (v *validator) intRange(key string, n, lo, hi int) bool {
 	if n >= lo && n <= hi {
@@ -400,6 +410,9 @@ func (v *validator) virtualServers(vss []VirtualServer) {
 	names := map[string]int{}
 	ids := map[string]int{}
 	for i := range vss {
+		if v.col.cancelled() {
+			return
+		}
 		vs := &vss[i]
 		key := indexKey("virtual_server", i)
 		v.virtualServer(key, vs)
@@ -485,7 +498,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 		}
 		v.intRange(key+".persistence_netmask", vs.PersistenceNetmask, 1, maxBits)
 	}
-	fwdOK := v.enum(key+".forwarding", "forwarding method", vs.Forwarding, forwardings)
+	fwdOK := v.inheritedEnum(key+".forwarding", "forwarding method", vs.Forwarding, forwardings)
 	if vs.Quorum < 0 {
 		v.addf(key+".quorum", "must not be negative")
 	}
@@ -504,6 +517,9 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 	dests := map[string]int{}
 	portless := false
 	for j := range vs.RealServers {
+		if v.col.cancelled() {
+			return
+		}
 		rs := &vs.RealServers[j]
 		rk := indexKey(key+".real_server", j)
 		v.name(rk+".name", rs.Name)
@@ -529,7 +545,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 		if rs.Weight != nil {
 			v.intRange(rk+".weight", *rs.Weight, 0, 65535)
 		}
-		if v.enum(rk+".forwarding", "forwarding method", rs.Forwarding, forwardings) && fwdOK {
+		if v.inheritedEnum(rk+".forwarding", "forwarding method", rs.Forwarding, forwardings) && fwdOK {
 			// DR and tunnelling deliver the packet unchanged, so the real
 			// server sees the service's port; only NAT rewrites it.
 			if rs.Forwarding != "nat" && portOK && rs.Port != vs.Port && !v.col.isBad(rk+".port") {

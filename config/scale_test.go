@@ -1,0 +1,92 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bigConfig is a file of n virtual servers with m real servers each (the
+// bench-reconcile size is 1,000 × 20); extra is written into every
+// [[virtual_server]] table and global into [global].
+func bigConfig(n, m int, global, extra string) []byte {
+	var b strings.Builder
+	b.WriteString("[global]\ninterface = \"eth0\"\n" + global + "\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "[[virtual_server]]\nname = \"vs%d\"\nvip = \"10.%d.%d.%d\"\nport = 80\n%s\n", i, i>>16&255, i>>8&255, i&255, extra)
+		for j := 0; j < m; j++ {
+			fmt.Fprintf(&b, "[[virtual_server.real_server]]\nname = \"rs%d\"\naddress = \"192.168.%d.%d\"\n", j, j>>8&255, j&255+1)
+		}
+	}
+	return []byte(b.String())
+}
+
+// Checking is linear: 100,000 services with a problem each are checked
+// well within 5s (it took minutes when every message counted every
+// service of the same name and rebuilt reflection field maps).
+func TestManyProblemsLinear(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large input")
+	}
+	data := bigConfig(100_000, 0, "", "colour = \"blue\"")
+	start := time.Now()
+	_, err := Parse("big.toml", data)
+	took := time.Since(start)
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 100_000 {
+		t.Fatalf("got %d problems (%v), want 100000", len(ps), err != nil)
+	}
+	if want := `big.toml:8: virtual_server "vs0": colour: unknown key`; ps[0].String() != want {
+		t.Errorf("first problem %q, want %q", ps[0], want)
+	}
+	t.Logf("100,000 problems in %v", took)
+	if took > 5*time.Second {
+		t.Errorf("checking 100,000 services with a problem each took %v, want < 5s", took)
+	}
+}
+
+// A bad value every service and real server inherits is reported once,
+// where it is written.
+func TestInheritedProblemOnce(t *testing.T) {
+	data := bigConfig(1000, 20, `forwarding = "drr"`, "")
+	start := time.Now()
+	_, err := Parse("big.toml", data)
+	took := time.Since(start)
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse = %v, want Problems", err)
+	}
+	want := `big.toml:3: global.forwarding: unknown forwarding method "drr" (valid: dr, nat, tun)`
+	if len(ps) != 1 || ps[0].String() != want {
+		n := min(len(ps), 3)
+		t.Fatalf("got %d problems (first %q), want exactly %q", len(ps), ps[:n], want)
+	}
+	t.Logf("1,000×20 with a typo in [global]: %v", took)
+}
+
+// ParseContext stops when its context is cancelled.
+func TestParseContextCancelled(t *testing.T) {
+	data := bigConfig(2000, 5, "", "colour = \"blue\"")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ParseContext(ctx, "big.toml", data); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ParseContext(cancelled) = %v, want context.Canceled", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	data = bigConfig(100_000, 0, "", "colour = \"blue\"")
+	start := time.Now()
+	_, err := ParseContext(ctx, "big.toml", data)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ParseContext(1ms) = %v, want context.DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("ParseContext returned %v after its deadline", took)
+	}
+	if _, err := ParseContext(context.Background(), "ok.toml", bigConfig(3, 2, "", "")); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+}
