@@ -25,23 +25,25 @@ import (
 )
 
 // The health-check timing every scenario here uses: a dead real server
-// must leave rotation within fall × interval + timeout (1.25s), and come
+// must leave rotation within fall × interval + timeout (1.75s), and come
 // back after rise consecutive successes.
 const (
 	hvInterval = 500 * time.Millisecond
 	hvTimeout  = 250 * time.Millisecond
 	hvRise     = 2
-	hvFall     = 2
+	// fall 3, so the lower bound below means something: a check in
+	// flight when a server dies counts as one of them.
+	hvFall = 3
 
 	// hvMargin is what the VM may add to the check bound: the director's
 	// event loop and one netlink write after the deciding check, and late
 	// timers under TCG emulation on a shared 2-core host. Measured (the
 	// tests log it): the kernel follows the check's decision within
-	// 15–140ms, and whole transitions take 0.6–1.0s against the 1.25s
+	// 15–140ms, and whole transitions take 0.6–1.0s against the bound (1.25s at fall 2)
 	// bound; the rest is headroom for a loaded host, where emulated timers
 	// fire late.
 	hvMargin = time.Second
-	// hvEarly is how much earlier than (fall-1) × interval a transition
+	// hvEarly is how much earlier than (fall-2) × interval a transition
 	// may be seen: the scheduler's timer granularity.
 	hvEarly = 50 * time.Millisecond
 )
@@ -210,7 +212,10 @@ func hvCheckDown(t testing.TB, what string, took time.Duration) {
 	if took > bound+hvMargin {
 		t.Errorf("%s took %v, bound %v (+%v VM margin)", what, took.Round(time.Millisecond), bound, hvMargin)
 	}
-	if min := (hvFall-1)*hvInterval - hvEarly; took < min {
+	// A check in flight when the server dies fails at once, and the next
+	// one may come less than an interval later (the schedule keeps its
+	// cadence): fall failures can take as little as (fall-2) intervals.
+	if min := (hvFall-2)*hvInterval - hvEarly; took < min {
 		t.Errorf("%s after %v: sooner than %d failed checks %v apart can take", what, took.Round(time.Millisecond), hvFall, hvInterval)
 	}
 }
@@ -342,8 +347,8 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 
 	t.Run("one dies", func(t *testing.T) {
 		mark := d.Mark()
+		start := time.Now() // the listener closes first thing in stop
 		rs1.stop(80)
-		start := time.Now()
 		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: quiesced(rs1.name)}), start)
 		hvCheckDown(t, "rs1 at weight 0", took)
 		line := hvHealthLine(t, d, mark, "web/rs1", "down")
@@ -373,9 +378,9 @@ func TestHealthQuiesceAndSorry(t *testing.T) {
 
 	t.Run("all die", func(t *testing.T) {
 		mark := d.Mark()
+		start := time.Now()
 		rs1.stop(80)
 		rs2.stop(80)
-		start := time.Now()
 		want := l.rules(vs{name: "web", port: 80, sched: "rr", rs: append(quiesced(rs1.name, rs2.name), sorry)})
 		took := hvWaitRules(t, c, d, want, start)
 		hvCheckDown(t, "sorry server in the table", took)
@@ -431,8 +436,8 @@ func TestHealthRemoveAndQuorum(t *testing.T) {
 
 	t.Run("one dies", func(t *testing.T) {
 		mark := d.Mark()
+		start := time.Now() // the listener closes first thing in stop
 		rs1.stop(80)
-		start := time.Now()
 		took := hvWaitRules(t, c, d, l.rules(vs{name: "web", port: 80, sched: "rr", rs: []rs{{name: rs2.name, addr: rs2.addr}}}), start)
 		hvCheckDown(t, "rs1 removed", took)
 		hvSplit(t, start, took, hvHealthLine(t, d, mark, "web/rs1", "down"))
