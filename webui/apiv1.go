@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -264,9 +265,68 @@ func (s *Server) apiEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, evs)
 }
 
+const (
+	// maxStreamsPerCredential and maxStreams bound open event streams: a
+	// dashboard or two per token, a few tabs per session, and a total that
+	// a loop of reconnecting clients cannot push the daemon beyond.
+	maxStreamsPerCredential = 8
+	maxStreams              = 64
+	defaultStreamKeepalive  = 25 * time.Second
+)
+
+// streamLimiter counts open event streams per credential and in total.
+type streamLimiter struct {
+	mu           sync.Mutex
+	perCred, max int
+	total        int
+	open         map[string]int
+}
+
+func newStreamLimiter(perCred, max int) *streamLimiter {
+	return &streamLimiter{perCred: perCred, max: max, open: map[string]int{}}
+}
+
+// acquire takes a slot for key or says why not.
+func (l *streamLimiter) acquire(key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[key] >= l.perCred {
+		return fmt.Errorf("too many event streams: this credential already has %d open (the limit); close one first", l.open[key])
+	}
+	if l.total >= l.max {
+		return fmt.Errorf("too many event streams: %d are open on this director (the limit); try again later", l.total)
+	}
+	l.open[key]++
+	l.total++
+	return nil
+}
+
+func (l *streamLimiter) release(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.open[key]--; l.open[key] <= 0 {
+		delete(l.open, key)
+	}
+}
+
 // apiEventStream sends events as Server-Sent Events: first those after
-// ?since= (if given), then live ones, each once.
+// ?since= (if given), then live ones, each once. The credential that
+// opened the stream is checked again at every keepalive: a revoked token,
+// a logout or a password change ends the stream.
 func (s *Server) apiEventStream(c *gin.Context) {
+	cred, ok := credentialOf(c)
+	if !ok {
+		c.JSON(http.StatusUnauthorized, api.Error{Error: "authentication required"})
+		return
+	}
+	if err := s.streams.acquire(cred.key); err != nil {
+		s.log.Warn("event stream refused", "client", clientIP(c.Request), "source", source(c), "err", err)
+		c.Header("Retry-After", "30")
+		c.JSON(http.StatusTooManyRequests, api.Error{Error: err.Error()})
+		return
+	}
+	defer s.streams.release(cred.key)
 	ch, cancel := s.d.Subscribe()
 	defer cancel()
 	w := c.Writer
@@ -299,7 +359,7 @@ func (s *Server) apiEventStream(c *gin.Context) {
 		}
 	}
 	w.Flush()
-	keepalive := time.NewTicker(25 * time.Second)
+	keepalive := time.NewTicker(s.opts.StreamKeepalive)
 	defer keepalive.Stop()
 	for {
 		select {
@@ -310,6 +370,12 @@ func (s *Server) apiEventStream(c *gin.Context) {
 				return
 			}
 		case <-keepalive.C:
+			if !cred.valid() {
+				s.log.Info("event stream closed: its credential is no longer valid", "source", source(c), "client", clientIP(c.Request))
+				_, _ = io.WriteString(w, ": credential no longer valid (token revoked, logout or password change); closing\n\n")
+				w.Flush()
+				return
+			}
 			// A comment line keeps proxies from closing an idle stream.
 			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
 				return

@@ -509,6 +509,37 @@ func (s *Server) tokenAuth(c *gin.Context) (name string, present, ok bool) {
 	return tokenName(tok), true, true
 }
 
+// credential is what authenticated an API request: a bearer token or a
+// console session. Long requests (the event stream) ask valid() again to
+// learn whether it was revoked since.
+type credential struct {
+	// key identifies the credential without holding the secret: a token's
+	// SHA-256, a session's id (already in server memory).
+	key   string
+	valid func() bool
+}
+
+func (s *Server) tokenCredential(tok string) credential {
+	sum := sha256.Sum256([]byte(tok))
+	return credential{key: "token " + hex.EncodeToString(sum[:]), valid: func() bool {
+		cfg, _ := s.d.Config()
+		return tokenValid(tok, cfg.Console.TokenHashes)
+	}}
+}
+
+func (s *Server) sessionCredential(id string) credential {
+	return credential{key: "session " + id, valid: func() bool {
+		_, ok := s.sessionByID(id, false)
+		return ok
+	}}
+}
+
+func credentialOf(c *gin.Context) (credential, bool) {
+	v, ok := c.Get("credential")
+	cr, _ := v.(credential)
+	return cr, ok
+}
+
 // requireAPIAuth accepts a bearer token or a console session; a session
 // changing state must also send its CSRF token in X-CSRF-Token.
 func (s *Server) requireAPIAuth(c *gin.Context) {
@@ -520,6 +551,8 @@ func (s *Server) requireAPIAuth(c *gin.Context) {
 			c.AbortWithStatusJSON(http.StatusUnauthorized, api.Error{Error: "invalid API token"})
 			return
 		}
+		tok, _ := bearer(c.Request)
+		c.Set("credential", s.tokenCredential(tok))
 		c.Set("source", "api "+name)
 		c.Next()
 		return
@@ -538,6 +571,7 @@ func (s *Server) requireAPIAuth(c *gin.Context) {
 		}
 	}
 	c.Set("session", se)
+	c.Set("credential", s.sessionCredential(se.id))
 	c.Set("source", "console "+se.user)
 	c.Next()
 }

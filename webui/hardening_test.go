@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -151,4 +152,133 @@ func TestSessionMaxLifetime(t *testing.T) {
 	// the lifetime.
 	h.now.Advance(45 * time.Minute)
 	mustStatus(t, c.get("/status"), http.StatusSeeOther)
+}
+
+// openStream opens the event stream with the given client (nil: the
+// default one and the test token) and fails unless it gets code.
+func (h *harness) openStream(c *client, code int) *http.Response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+api.Prefix+"/events/stream", nil)
+	hc := http.DefaultClient
+	if c != nil {
+		hc = c.hc
+	} else {
+		req.Header.Set("Authorization", "Bearer "+testToken)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if resp.StatusCode != code {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h.t.Fatalf("event stream: %d, want %d: %s", resp.StatusCode, code, b)
+	}
+	h.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// streamEnds reports whether the stream's body ends within d.
+func streamEnds(resp *http.Response, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		resp.Body.Close()
+		return false
+	}
+}
+
+func (f *fakeDirector) setTokenHashes(hashes ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfg.Console.TokenHashes = hashes
+}
+
+// TestEventStreamEndsWithCredential: a stream is closed at the next
+// keepalive once its token is revoked, its session logged out, or the
+// password changed; a valid one stays open.
+func TestEventStreamEndsWithCredential(t *testing.T) {
+	fast := func(o *Options) { o.StreamKeepalive = 20 * time.Millisecond }
+	t.Run("valid", func(t *testing.T) {
+		h := newHarness(t, fast)
+		if streamEnds(h.openStream(nil, http.StatusOK), 300*time.Millisecond) {
+			t.Fatal("a stream with a valid token ended")
+		}
+	})
+	t.Run("token revoked", func(t *testing.T) {
+		h := newHarness(t, fast)
+		resp := h.openStream(nil, http.StatusOK)
+		h.d.setTokenHashes(tokenHash("another token"))
+		if !streamEnds(resp, 3*time.Second) {
+			t.Fatal("the stream outlived its revoked token")
+		}
+	})
+	t.Run("logout", func(t *testing.T) {
+		h := newHarness(t, fast)
+		c := h.login()
+		resp := h.openStream(c, http.StatusOK)
+		mustStatus(t, c.post("/logout", url.Values{"csrf": {c.csrf}}), http.StatusSeeOther)
+		if !streamEnds(resp, 3*time.Second) {
+			t.Fatal("the stream outlived its session's logout")
+		}
+	})
+	t.Run("password change", func(t *testing.T) {
+		h := newHarness(t, fast)
+		resp := h.openStream(h.login(), http.StatusOK)
+		h.d.setPasswordHash(t, "a new password")
+		if !streamEnds(resp, 3*time.Second) {
+			t.Fatal("the stream outlived a password change")
+		}
+	})
+}
+
+// TestEventStreamLimits: streams are capped per credential and in total
+// with a 429 that says which limit; a closed stream frees its slot.
+func TestEventStreamLimits(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.StreamKeepalive = 20 * time.Millisecond })
+	if h.srv.streams.perCred != 8 || h.srv.streams.max != 64 {
+		t.Fatalf("default limits %d per credential, %d in total", h.srv.streams.perCred, h.srv.streams.max)
+	}
+	h.srv.streams = newStreamLimiter(2, 3)
+	first := h.openStream(nil, http.StatusOK)
+	h.openStream(nil, http.StatusOK)
+	var e api.Error
+	r := h.apiCall("GET", "/events/stream", "", "", &e)
+	wantCode(t, r, http.StatusTooManyRequests)
+	if !strings.Contains(e.Error, "this credential already has 2 open") {
+		t.Fatalf("per-credential 429: %+v", e)
+	}
+	c := h.login()
+	h.openStream(c, http.StatusOK)
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+api.Prefix+"/events/stream", nil)
+	rr := c.do(req)
+	if rr.StatusCode != http.StatusTooManyRequests || !strings.Contains(rr.body, "3 are open on this director") {
+		t.Fatalf("total 429: %d %s", rr.StatusCode, rr.body)
+	}
+	first.Body.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, h.ts.URL+api.Prefix+"/events/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := resp.StatusCode
+		if code == http.StatusOK {
+			resp.Body.Close()
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream did not free its slot: %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -58,6 +58,9 @@ type Options struct {
 	RefreshInterval time.Duration
 	// EventsShown is how many events the events screen lists. Default 300.
 	EventsShown int
+	// StreamKeepalive is how often an idle event stream gets a keepalive
+	// and its credential is checked again. Default 25s.
+	StreamKeepalive time.Duration
 
 	// Now replaces time.Now in tests.
 	Now func() time.Time
@@ -72,6 +75,7 @@ type Server struct {
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	limiter  *loginLimiter
+	streams  *streamLimiter
 	now      func() time.Time
 }
 
@@ -100,6 +104,9 @@ func New(d Director, opts Options) (*Server, error) {
 	if opts.EventsShown <= 0 {
 		opts.EventsShown = 300
 	}
+	if opts.StreamKeepalive <= 0 {
+		opts.StreamKeepalive = defaultStreamKeepalive
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -110,6 +117,7 @@ func New(d Director, opts Options) (*Server, error) {
 		now:      opts.Now,
 		sessions: newSessionStore(),
 		limiter:  newLoginLimiter(opts.LoginAttempts, opts.LoginWindow),
+		streams:  newStreamLimiter(maxStreamsPerCredential, maxStreams),
 	}
 	if err := s.checkPassword(); err != nil {
 		return nil, err
