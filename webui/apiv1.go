@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,15 +48,38 @@ func badRequest(c *gin.Context, msg string) {
 	c.JSON(http.StatusBadRequest, api.Error{Error: msg})
 }
 
+// bodyError answers a body that could not be read: 413 when it was over the
+// route's limit.
+func bodyError(c *gin.Context, what string, err error) {
+	if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		c.JSON(http.StatusRequestEntityTooLarge, api.Error{Error: fmt.Sprintf(
+			"%s is over %d bytes: a director's configuration is far smaller (the file itself may be at most %d bytes)",
+			what, mb.Limit, maxConfigBytes)})
+		return
+	}
+	badRequest(c, "bad "+what+": "+err.Error())
+}
+
 // readJSON decodes the body into v, refusing unknown fields so a typo in a
 // hand-written request is an error rather than a silent no-op.
 func readJSON(c *gin.Context, v any) bool {
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		badRequest(c, "bad JSON body: "+err.Error())
+		bodyError(c, "JSON body", err)
 		return false
 	}
+	return true
+}
+
+// checkCancelled answers a config check or edit whose client left (or
+// whose deadline passed) while its TOML was being checked.
+func (s *Server) checkCancelled(c *gin.Context, err error) bool {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	s.log.Info("configuration check stopped: its request ended", "path", c.Request.URL.Path, "client", clientIP(c.Request), "err", err)
+	c.JSON(http.StatusServiceUnavailable, api.Error{Error: "the check stopped because the request ended (" + err.Error() + ")"})
 	return true
 }
 
@@ -82,7 +106,15 @@ func (s *Server) apiConfigPut(c *gin.Context) {
 		badRequest(c, "the document has no version: GET /config first and send back its version")
 		return
 	}
-	cfg, err := config.Parse("api", []byte(doc.TOML))
+	if len(doc.TOML) > maxConfigBytes {
+		c.JSON(http.StatusRequestEntityTooLarge, api.Error{Error: fmt.Sprintf(
+			"the configuration is %d bytes; a configuration file may be at most %d bytes", len(doc.TOML), maxConfigBytes)})
+		return
+	}
+	cfg, err := config.ParseContext(c.Request.Context(), "api", []byte(doc.TOML))
+	if s.checkCancelled(c, err) {
+		return
+	}
 	if err != nil {
 		s.apiError(c, err)
 		return
@@ -112,16 +144,24 @@ func (s *Server) apiReload(c *gin.Context) {
 }
 
 // apiCheck validates TOML text like `lbd -t`, without applying anything.
+// The body may be as large as a config file may be; the check stops when
+// the request ends.
 func (s *Server) apiCheck(c *gin.Context) {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		badRequest(c, "read body: "+err.Error())
+		bodyError(c, "body", err)
 		return
 	}
+	ctx := c.Request.Context()
 	res := api.CheckResult{OK: true}
-	cfg, err := config.Parse("check", body)
+	cfg, err := config.ParseContext(ctx, "check", body)
 	if err == nil {
-		_, _, err = config.Normalize(cfg)
+		if err = ctx.Err(); err == nil {
+			_, _, err = config.Normalize(cfg)
+		}
+	}
+	if s.checkCancelled(c, err) {
+		return
 	}
 	if err != nil {
 		var ps config.Problems

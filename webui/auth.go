@@ -37,6 +37,11 @@ const (
 	fragmentHeader = "X-LBD-Fragment"
 	maxSessions    = 1000
 	maxBody        = 1 << 20
+	// maxConfigBytes is the largest configuration the API checks or takes:
+	// the cap config.Load puts on the file. A PUT carries it JSON-escaped,
+	// which can double it.
+	maxConfigBytes = 8 << 20
+	maxConfigBody  = 2*maxConfigBytes + 64<<10
 	defaultTimeout = 8 * time.Hour
 	// maxSessionLifetime ends a session this long after its login however
 	// busy it is: a stolen cookie does not work forever.
@@ -595,9 +600,21 @@ func (s *Server) securityHeaders(c *gin.Context) {
 		h.Set("Cache-Control", "no-store")
 	}
 	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, bodyLimit(c.Request))
 	}
 	c.Next()
+}
+
+// bodyLimit is the most a request may send: a whole configuration for the
+// two API routes that take one, 1 MB for forms and other API calls.
+func bodyLimit(r *http.Request) int64 {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == api.Prefix+"/check":
+		return maxConfigBytes
+	case r.Method == http.MethodPut && r.URL.Path == api.Prefix+"/config":
+		return maxConfigBody
+	}
+	return maxBody
 }
 
 // recoverer turns a handler panic into a logged 500: a console bug must

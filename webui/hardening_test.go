@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -280,5 +282,67 @@ func TestEventStreamLimits(t *testing.T) {
 			t.Fatalf("a closed stream did not free its slot: %d", code)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAPICheckBodyLimit: /check takes a config as large as a config file
+// may be (more than the 1 MB other requests get) and refuses more with 413.
+func TestAPICheckBodyLimit(t *testing.T) {
+	h := newHarness(t)
+	check := func(body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, h.ts.URL+api.Prefix+"/check", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	file := h.d.fileBytes(t)
+	comments := strings.Repeat("# "+strings.Repeat("x", 97)+"\n", (3<<20)/100) // 3 MB of comments
+	if code, body := check(file + comments); code != http.StatusOK || !strings.Contains(body, `"ok":true`) {
+		t.Fatalf("a 3 MB config: %d %s", code, body)
+	}
+	huge := file + strings.Repeat("#", maxConfigBytes+1-len(file))
+	code, body := check(huge)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "over 8388608 bytes") {
+		t.Fatalf("a config over 8 MB: %d %s", code, body)
+	}
+	// A PUT carries the same config JSON-escaped; the TOML itself is capped.
+	_, ver := h.d.Config()
+	doc, _ := json.Marshal(api.ConfigDoc{Version: ver, TOML: huge})
+	var e api.Error
+	wantCode(t, h.apiCall("PUT", "/config", "", string(doc), &e), http.StatusRequestEntityTooLarge)
+	if !strings.Contains(e.Error, "at most 8388608 bytes") {
+		t.Fatalf("PUT over 8 MB: %+v", e)
+	}
+}
+
+// TestAPICheckStopsWhenCancelled: a check whose request has ended does not
+// report a result (it stopped).
+func TestAPICheckStopsWhenCancelled(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodPost, "/check", h.d.fileBytes(t)},
+		{http.MethodPut, "/config", func() string {
+			_, ver := h.d.Config()
+			b, _ := json.Marshal(api.ConfigDoc{Version: ver, TOML: strings.Replace(h.d.fileBytes(t), `"rs2"`, `"rs3"`, 1)})
+			return string(b)
+		}()},
+	} {
+		req := httptest.NewRequestWithContext(ctx, tc.method, api.Prefix+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "request ended") {
+			t.Errorf("%s %s with a cancelled context: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+		}
+	}
+	if h.d.applies != 0 {
+		t.Fatal("a cancelled PUT was applied")
 	}
 }
