@@ -85,9 +85,31 @@ func (s *Server) checkCancelled(c *gin.Context, err error) bool {
 
 func (s *Server) apiStatus(c *gin.Context) { c.JSON(http.StatusOK, s.d.Status()) }
 
+// withoutSecrets blanks what must never leave the director: the console
+// password hash and the API token hashes (offline guessing material, and
+// a hash list tells which tokens exist). cfg is changed in place.
+func withoutSecrets(cfg *config.Config) *config.Config {
+	cfg.Console.PasswordHash = ""
+	cfg.Console.TokenHashes = nil
+	return cfg
+}
+
+// keepSecrets gives a configuration sent over the API the running
+// configuration's secrets wherever it does not set its own: GET /config
+// never sends them, so a document read, edited and sent back keeps them.
+func keepSecrets(cfg, running *config.Config) {
+	if cfg.Console.PasswordHash == "" {
+		cfg.Console.PasswordHash = running.Console.PasswordHash
+	}
+	if len(cfg.Console.TokenHashes) == 0 {
+		cfg.Console.TokenHashes = running.Console.TokenHashes
+	}
+}
+
+// apiConfigGet sends the running configuration without its secrets.
 func (s *Server) apiConfigGet(c *gin.Context) {
 	cfg, ver := s.d.Config()
-	b, err := config.Encode(cfg)
+	b, err := config.Encode(withoutSecrets(cfg))
 	if err != nil {
 		s.apiError(c, fmt.Errorf("encode config: %w", err))
 		return
@@ -96,7 +118,8 @@ func (s *Server) apiConfigGet(c *gin.Context) {
 }
 
 // apiConfigPut replaces the whole configuration. The document must name the
-// version it was based on.
+// version it was based on. Secrets it leaves out (as GET sends it) are kept
+// from the running configuration.
 func (s *Server) apiConfigPut(c *gin.Context) {
 	var doc api.ConfigDoc
 	if !readJSON(c, &doc) {
@@ -121,6 +144,7 @@ func (s *Server) apiConfigPut(c *gin.Context) {
 	}
 	running, _ := s.d.Config()
 	cfg.Path = running.Path
+	keepSecrets(cfg, running)
 	if cfg.Console.PasswordHash == "" {
 		// Without it the console would refuse to start next time.
 		c.JSON(http.StatusUnprocessableEntity, api.Error{Error: "invalid configuration", Problems: []api.Problem{{

@@ -346,3 +346,37 @@ func TestAPICheckStopsWhenCancelled(t *testing.T) {
 		t.Fatal("a cancelled PUT was applied")
 	}
 }
+
+// TestAPIConfigHidesSecrets: GET /config sends neither the password hash
+// nor the token hashes; a document sent back without them keeps the stored
+// ones, and one that sets them replaces them.
+func TestAPIConfigHidesSecrets(t *testing.T) {
+	h := newHarness(t)
+	var doc api.ConfigDoc
+	wantCode(t, h.apiCall("GET", "/config", "", "", &doc), http.StatusOK)
+	for _, secret := range []string{"password_hash", "token_hashes", passwordHash(t), tokenHash(testToken)} {
+		if strings.Contains(doc.TOML, secret) {
+			t.Fatalf("GET /config sends %q:\n%s", secret, doc.TOML)
+		}
+	}
+	body := func(d api.ConfigDoc) string { b, _ := json.Marshal(d); return string(b) }
+	changed := api.ConfigDoc{Version: doc.Version, TOML: strings.Replace(doc.TOML, `name = "rs2"`, `name = "rs2-new"`, 1)}
+	wantCode(t, h.apiCall("PUT", "/config", "", body(changed), nil), http.StatusOK)
+	file := h.d.fileBytes(t)
+	if !strings.Contains(file, passwordHash(t)) || !strings.Contains(file, tokenHash(testToken)) || !strings.Contains(file, "rs2-new") {
+		t.Fatalf("PUT without secrets lost them:\n%s", file)
+	}
+	h.login() // the password still works
+	wantCode(t, h.apiCall("GET", "/status", "", "", nil), http.StatusOK)
+
+	// Setting new token hashes replaces the old ones.
+	const newToken = "new.c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
+	_, ver := h.d.Config()
+	withTok := strings.Replace(changed.TOML, "[vrrp]", "[console]\ntoken_hashes = [\""+tokenHash(newToken)+"\"]\n\n[vrrp]", 1)
+	wantCode(t, h.apiCall("PUT", "/config", "", body(api.ConfigDoc{Version: ver, TOML: withTok}), nil), http.StatusOK)
+	wantCode(t, h.apiCall("GET", "/status", "", "", nil), http.StatusUnauthorized)
+	wantCode(t, h.apiCall("GET", "/status", "Bearer "+newToken, "", nil), http.StatusOK)
+	if !strings.Contains(h.d.fileBytes(t), passwordHash(t)) {
+		t.Fatal("the password hash was lost")
+	}
+}
