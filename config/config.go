@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 
@@ -24,19 +25,34 @@ var ErrStale = errors.New("the configuration was changed by someone else since y
 // Load reads, parses and validates the file at path. A file that cannot be
 // read is a plain error (errors.Is(err, fs.ErrNotExist) works); an invalid
 // one is Problems.
+//
+// At most maxFileSize bytes are accepted, and at most one more is read:
+// stat cannot tell the size of /dev/zero, a FIFO or a /proc file.
 func Load(path string) (*Config, error) {
-	fi, err := os.Stat(path)
+	data, err := readCapped(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	if fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("config: %s is %d bytes; refusing files over %d bytes", path, fi.Size(), maxFileSize)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("config: %s is %d bytes; refusing files of more than %d bytes (a configuration is kilobytes: is it the right file?)", path, fi.Size(), maxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("config: %s has more than %d bytes; refusing it (a configuration is kilobytes: is it the right file?)", path, maxFileSize)
+	}
+	return data, nil
 }
 
 // Parse decodes TOML data, fills every default and validates the result.
@@ -63,6 +79,13 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The scan comes first: it refuses nesting deep enough to make the
+	// TOML parser use gigabytes.
+	pos, tooDeep := scanPositions(data)
+	if tooDeep > 0 {
+		return nil, Problems{{File: name, Line: tooDeep, Message: fmt.Sprintf(
+			"keys, tables and arrays nested more than %d levels deep; refused before parsing (lbd's settings nest at most 4 levels)", maxNesting)}}
+	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, syntaxProblems(name, data, err)
@@ -71,7 +94,7 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 		return nil, err
 	}
 	col := newCollector(ctx, name)
-	col.pos = scanPositions(data)
+	col.pos = pos
 	c := &Config{}
 	d := &decoder{col: col, present: map[string]bool{}}
 	d.decode("", raw, reflect.ValueOf(c).Elem())

@@ -141,13 +141,22 @@ func (p positions) line(path string) int {
 	}
 }
 
-func scanPositions(src []byte) positions {
+// maxNesting is how deep keys, tables and arrays may nest: lbd's schema
+// needs 4 levels (virtual_server.real_server + a key, or
+// health_check.expect_status + an element). A deeper document is refused
+// before the TOML parser sees it: thousands of levels in a few kilobytes
+// made the parser (and this scanner) use gigabytes.
+const maxNesting = 16
+
+// scanPositions scans src; tooDeep is the line where the nesting first
+// goes beyond maxNesting (0 when it does not), where the scan stops.
+func scanPositions(src []byte) (pos positions, tooDeep int) {
 	sc := &scanner{s: src, line: 1, pos: positions{}, arrays: map[string]int{}}
 	if strings.HasPrefix(string(src[:min(3, len(src))]), "\ufeff") {
 		sc.i = 3 // a UTF-8 byte order mark, which the TOML parser accepts
 	}
 	sc.document()
-	return sc.pos
+	return sc.pos, sc.tooDeep
 }
 
 type scanner struct {
@@ -158,6 +167,18 @@ type scanner struct {
 	// arrays counts the elements of each array of tables seen so far,
 	// keyed by its resolved path without index.
 	arrays map[string]int
+	// tooDeep is the line where nesting went beyond maxNesting; the scan
+	// stops there, so neither time nor memory grows with the depth.
+	tooDeep int
+}
+
+// deep records that depth levels of nesting start on the current line and
+// reports whether that is too deep.
+func (sc *scanner) deep(depth int) bool {
+	if depth > maxNesting && sc.tooDeep == 0 {
+		sc.tooDeep = sc.line
+	}
+	return sc.tooDeep != 0
 }
 
 func (sc *scanner) eof() bool { return sc.i >= len(sc.s) }
@@ -208,17 +229,17 @@ func (sc *scanner) skipSpaceNL() {
 }
 
 func (sc *scanner) document() {
-	table := ""
+	table, depth := "", 0
 	for {
 		sc.skipSpaceNL()
-		if sc.eof() {
+		if sc.eof() || sc.tooDeep != 0 {
 			return
 		}
 		start := sc.i
 		if sc.peek() == '[' {
-			table = sc.header()
+			table, depth = sc.header()
 		} else {
-			sc.keyValue(table)
+			sc.keyValue(table, depth)
 		}
 		// Whatever remains on the line is blanks or a comment.
 		for !sc.eof() && sc.s[sc.i] != '\n' {
@@ -230,8 +251,9 @@ func (sc *scanner) document() {
 	}
 }
 
-// header reads [a.b] or [[a.b]] and returns the resolved table path.
-func (sc *scanner) header() string {
+// header reads [a.b] or [[a.b]] and returns the resolved table path and
+// its depth in keys.
+func (sc *scanner) header() (string, int) {
 	line := sc.line
 	sc.i++
 	array := false
@@ -240,6 +262,9 @@ func (sc *scanner) header() string {
 		sc.i++
 	}
 	segs := sc.keySegs()
+	if sc.deep(len(segs)) {
+		return "", 0
+	}
 	sc.skipSpace()
 	for sc.peek() == ']' {
 		sc.i++
@@ -265,25 +290,33 @@ func (sc *scanner) header() string {
 			sc.pos[p] = line
 		}
 	}
-	return p
+	return p, len(segs)
 }
 
-// keyValue reads key = value inside table.
-func (sc *scanner) keyValue(table string) {
-	p := sc.keyPath(table)
+// keyValue reads key = value inside table, which is depth keys deep.
+func (sc *scanner) keyValue(table string, depth int) {
+	p, depth := sc.keyPath(table, depth)
+	if sc.tooDeep != 0 {
+		return
+	}
 	sc.skipSpace()
 	if sc.peek() == '=' {
 		sc.i++
 	}
 	sc.skipSpace()
-	sc.value(p)
+	sc.value(p, depth)
 }
 
 // keyPath reads a (dotted) key, records the lines of it and its implicit
-// parent tables, and returns its path under base.
-func (sc *scanner) keyPath(base string) string {
+// parent tables, and returns its path under base and its depth (base is
+// depth deep).
+func (sc *scanner) keyPath(base string, depth int) (string, int) {
 	line := sc.line
 	segs := sc.keySegs()
+	depth += len(segs)
+	if sc.deep(depth) {
+		return "", depth
+	}
 	p := base
 	for k, seg := range segs {
 		p = joinKey(p, seg)
@@ -291,13 +324,17 @@ func (sc *scanner) keyPath(base string) string {
 			sc.pos[p] = line
 		}
 	}
-	return p
+	return p, depth
 }
 
-// keySegs reads a dotted key: bare, "basic" or 'literal' parts.
+// keySegs reads a dotted key: bare, "basic" or 'literal' parts. Past
+// maxNesting+1 parts it stops: the key is too deep anyway.
 func (sc *scanner) keySegs() []string {
 	var segs []string
 	for {
+		if len(segs) > maxNesting {
+			return segs
+		}
 		sc.skipSpace()
 		switch sc.peek() {
 		case '"':
@@ -324,8 +361,8 @@ func (sc *scanner) keySegs() []string {
 }
 
 // value skips one value, recording the lines of array elements and inline
-// table keys under path p.
-func (sc *scanner) value(p string) {
+// table keys under path p, which is depth levels deep.
+func (sc *scanner) value(p string, depth int) {
 	switch {
 	case sc.hasPrefix(`"""`):
 		sc.multiline(`"""`, true)
@@ -336,9 +373,9 @@ func (sc *scanner) value(p string) {
 	case sc.peek() == '\'':
 		sc.literalString()
 	case sc.peek() == '[':
-		sc.array(p)
+		sc.array(p, depth)
 	case sc.peek() == '{':
-		sc.inlineTable(p)
+		sc.inlineTable(p, depth)
 	default:
 		// Numbers, booleans, dates (which may contain a space).
 		for !sc.eof() && !strings.ContainsRune(",]}#\r\n", rune(sc.s[sc.i])) {
@@ -347,11 +384,17 @@ func (sc *scanner) value(p string) {
 	}
 }
 
-func (sc *scanner) array(p string) {
+func (sc *scanner) array(p string, depth int) {
+	if sc.deep(depth + 1) {
+		return
+	}
 	sc.i++ // [
 	n := 0
 	for {
 		sc.skipSpaceNL()
+		if sc.tooDeep != 0 {
+			return
+		}
 		switch sc.peek() {
 		case 0:
 			if sc.eof() {
@@ -368,17 +411,20 @@ func (sc *scanner) array(p string) {
 		e := indexKey(p, n)
 		sc.pos[e] = sc.line
 		n++
-		sc.value(e)
+		sc.value(e, depth+1)
 		if sc.i == start {
 			sc.adv()
 		}
 	}
 }
 
-func (sc *scanner) inlineTable(p string) {
+func (sc *scanner) inlineTable(p string, depth int) {
 	sc.i++ // {
 	for {
 		sc.skipSpaceNL() // TOML 1.1 allows newlines and comments here
+		if sc.tooDeep != 0 {
+			return
+		}
 		switch sc.peek() {
 		case 0:
 			if sc.eof() {
@@ -392,13 +438,16 @@ func (sc *scanner) inlineTable(p string) {
 			continue
 		}
 		start := sc.i
-		k := sc.keyPath(p)
+		k, kd := sc.keyPath(p, depth)
+		if sc.tooDeep != 0 {
+			return
+		}
 		sc.skipSpace()
 		if sc.peek() == '=' {
 			sc.i++
 		}
 		sc.skipSpace()
-		sc.value(k)
+		sc.value(k, kd)
 		if sc.i == start {
 			sc.adv()
 		}

@@ -126,7 +126,7 @@ y = "after date"
 		"virtual_server[1].x":                     21,
 		"virtual_server[1].y":                     22,
 	}
-	got := scanPositions([]byte(src))
+	got, _ := scanPositions([]byte(src))
 	if !reflect.DeepEqual(got, want) {
 		for k, v := range want {
 			if got[k] != v {

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Nesting thousands deep is refused before the TOML parser sees it, at its
+// line, quickly and with little memory (the parser and the line scanner
+// took gigabytes for a 29 KB body).
+func TestDeepNestingRefused(t *testing.T) {
+	const n = 10_000
+	cases := map[string]string{
+		"inline tables": "[global]\nnode_name = \"a\"\nx = " + strings.Repeat("{a=", n) + "1" + strings.Repeat("}", n) + "\n",
+		"arrays":        "[global]\nnode_name = \"a\"\nx = " + strings.Repeat("[", n) + strings.Repeat("]", n) + "\n",
+		"dotted key":    "[global]\nnode_name = \"a\"\n" + strings.Repeat("a.", n) + "b = 1\n",
+		"header":        "[global]\nnode_name = \"a\"\n[" + strings.Repeat("a.", n) + "b]\n",
+		"mixed":         "[global]\nnode_name = \"a\"\ne.f.g.h = { i.j.k = { l.m.n = [[{ o.p.q.r.s = 1 }]] } }\n",
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			start := time.Now()
+			alloc := allocated(func() { _, err = Parse("deep.toml", []byte(src)) })
+			took := time.Since(start)
+			t.Logf("%d bytes: %v, %d bytes allocated", len(src), took, alloc)
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Line != 3 || !strings.Contains(ps[0].Message, "nested more than 16 levels deep") {
+				t.Fatalf("Parse = %v, want one problem at line 3 about nesting", err)
+			}
+			if alloc > 4<<20 {
+				t.Errorf("allocated %d bytes, want < 4 MB", alloc)
+			}
+			if took > time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+	// What lbd's schema needs is far from the limit.
+	ok := "[[virtual_server]]\nname = \"w\"\nvip = \"10.0.0.1\"\nport = 80\nhealth_check = { type = \"http\", expect_status = [\"200\"] }\n" +
+		"[[virtual_server.real_server]]\nname = \"r\"\naddress = \"10.0.0.2\"\n"
+	if _, err := Parse("ok.toml", []byte(ok)); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+}
+
+// Load reads at most the cap plus one byte, whatever stat says.
+func TestLoadSizeCap(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	var err error
+	alloc := allocated(func() { _, err = Load("/dev/zero") })
+	if err == nil || !strings.Contains(err.Error(), "more than 8388608 bytes") {
+		t.Fatalf("Load(/dev/zero) = %v, want the size refusal", err)
+	}
+	if alloc > 3*maxFileSize {
+		t.Errorf("Load(/dev/zero) allocated %d bytes", alloc)
+	}
+	big := filepath.Join(t.TempDir(), "big.toml")
+	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "8388608") {
+		t.Fatalf("Load(big) = %v, want the size refusal", err)
+	}
+}
