@@ -145,6 +145,10 @@ func (s *Server) apiConfigPut(c *gin.Context) {
 	running, _ := s.d.Config()
 	cfg.Path = running.Path
 	keepSecrets(cfg, running)
+	if err := s.checkConsoleTLS(cfg); err != nil {
+		s.apiError(c, err)
+		return
+	}
 	if cfg.Console.PasswordHash == "" {
 		// Without it the console would refuse to start next time.
 		c.JSON(http.StatusUnprocessableEntity, api.Error{Error: "invalid configuration", Problems: []api.Problem{{

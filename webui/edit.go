@@ -77,6 +77,9 @@ func (s *Server) edit(ctx context.Context, base, src string, fn func(*config.Con
 		if err := fn(cfg); err != nil {
 			return "", err
 		}
+		if err := s.checkConsoleTLS(cfg); err != nil {
+			return "", err
+		}
 		b := base
 		if b == "" {
 			b = running
@@ -87,4 +90,23 @@ func (s *Server) edit(ctx context.Context, base, src string, fn func(*config.Con
 		}
 		return v, err
 	}
+}
+
+// checkConsoleTLS refuses a new configuration whose console TLS files would
+// not load, when they are not the running ones: after the next restart the
+// console would not start, and it is the way to repair the config.
+func (s *Server) checkConsoleTLS(cfg *config.Config) error {
+	running, _ := s.d.Config()
+	cert, key := cfg.Console.TLSCert, cfg.Console.TLSKey
+	if cert == running.Console.TLSCert && key == running.Console.TLSKey {
+		return nil
+	}
+	if (cert == "") != (key == "") {
+		return nil // config validation names the missing one
+	}
+	if err := CheckTLS(cert, key); err != nil {
+		return config.Problems{{File: running.Path, Key: "console.tls_cert", Message: fmt.Sprintf(
+			"console.tls_cert and console.tls_key do not load as a certificate and its key (%v); the console would not start with them", errors.Unwrap(err))}}
+	}
+	return nil
 }

@@ -3,10 +3,13 @@ package webui
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -379,4 +382,98 @@ func TestAPIConfigHidesSecrets(t *testing.T) {
 	if !strings.Contains(h.d.fileBytes(t), passwordHash(t)) {
 		t.Fatal("the password hash was lost")
 	}
+}
+
+// TestServeStartFailureReturns: a console that cannot start returns its
+// error at once (nothing panics or exits), and the same Server serves when
+// called again once the cause is gone: the caller's retry works.
+func TestServeStartFailureReturns(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cert, key, _ := selfSigned(t)
+	otherCert, _, _ := selfSigned(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct{ name, addr, cert, key, want string }{
+		{"missing cert", freeAddr(t), "/nonexistent/cert.pem", key, "/nonexistent/cert.pem"},
+		{"key of another cert", freeAddr(t), otherCert, key, "private key does not match"},
+		{"cert without key", freeAddr(t), cert, "", "needs both"},
+		{"port taken", busy.Addr().String(), "", "", "cannot listen"},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- h.srv.Serve(ctx, tc.addr, tc.cert, tc.key) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: Serve = %v, want an error with %q", tc.name, err, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Serve did not return", tc.name)
+		}
+	}
+	addr := freeAddr(t)
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Serve(ctx, addr, "", "") }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/login")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("retried console: %d", resp.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retried console does not answer: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after ctx ended = %v, want nil", err)
+	}
+}
+
+// TestConsoleEditRefusesBadTLS: a console or API edit that names TLS files
+// which do not load as a pair is refused next to the field, since the
+// console would not come back after a restart; a good pair is accepted.
+func TestConsoleEditRefusesBadTLS(t *testing.T) {
+	h := newHarness(t)
+	c := h.login()
+	form := c.formOf("/global")
+	page := c.get("/global")
+	vals := url.Values{}
+	for _, m := range regexp.MustCompile(`name="([a-z_.]+)" value="([^"]*)"`).FindAllStringSubmatch(page.body, -1) {
+		vals.Set(m[1], html.UnescapeString(m[2]))
+	}
+	for k, v := range form {
+		vals[k] = v
+	}
+	file := h.d.fileBytes(t)
+	r := c.post("/global", with(vals, "console.tls_cert", "/nonexistent/cert.pem", "console.tls_key", "/nonexistent/key.pem"))
+	mustStatus(t, r, http.StatusUnprocessableEntity)
+	mustContain(t, r.body, "do not load as a certificate and its key", "/nonexistent/cert.pem")
+	if h.d.fileBytes(t) != file {
+		t.Fatal("a refused TLS edit changed the file")
+	}
+
+	var doc api.ConfigDoc
+	wantCode(t, h.apiCall("GET", "/config", "", "", &doc), http.StatusOK)
+	bad := strings.Replace(doc.TOML, "[vrrp]", "[console]\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n\n[vrrp]", 1)
+	b, _ := json.Marshal(api.ConfigDoc{Version: doc.Version, TOML: bad})
+	var e api.Error
+	wantCode(t, h.apiCall("PUT", "/config", "", string(b), &e), http.StatusUnprocessableEntity)
+	if len(e.Problems) != 1 || !strings.Contains(e.Problems[0].Message, "console would not start") {
+		t.Fatalf("PUT with missing TLS files: %+v", e)
+	}
+
+	cert, key, _ := selfSigned(t)
+	good := strings.Replace(doc.TOML, "[vrrp]", "[console]\ntls_cert = \""+cert+"\"\ntls_key = \""+key+"\"\n\n[vrrp]", 1)
+	b, _ = json.Marshal(api.ConfigDoc{Version: doc.Version, TOML: good})
+	wantCode(t, h.apiCall("PUT", "/config", "", string(b), nil), http.StatusOK)
 }

@@ -152,14 +152,37 @@ func (s *Server) checkPassword() error {
 // Handler returns the console's HTTP handler (pages, API, metrics, assets).
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// CheckTLS reports whether the console could serve HTTPS with these files:
+// both set, readable, and a certificate with its key. Both empty is plain
+// HTTP and fine.
+func CheckTLS(certFile, keyFile string) error {
+	if certFile == "" && keyFile == "" {
+		return nil
+	}
+	if certFile == "" || keyFile == "" {
+		return errors.New("webui: TLS needs both tls_cert and tls_key")
+	}
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return fmt.Errorf("webui: tls_cert %s and tls_key %s: %w", certFile, keyFile, err)
+	}
+	return nil
+}
+
 // Serve listens on listenAddr and serves until ctx ends, then shuts down
 // gracefully. With tlsCert and tlsKey it serves HTTPS only.
+//
+// Serve never stops the process: when the console cannot start (no
+// password, a TLS certificate or key that does not load, an address it
+// cannot listen on) it returns the error at once, and when serving fails
+// later it returns that error. The caller logs it and calls Serve again
+// (on this Server or a new one) after a pause or a reload; it returns nil
+// only when ctx ends.
 func (s *Server) Serve(ctx context.Context, listenAddr, tlsCert, tlsKey string) error {
 	if err := s.checkPassword(); err != nil {
 		return err
 	}
-	if (tlsCert == "") != (tlsKey == "") {
-		return errors.New("webui: TLS needs both tls_cert and tls_key")
+	if err := CheckTLS(tlsCert, tlsKey); err != nil {
+		return err
 	}
 	if listenAddr == "" {
 		listenAddr = ":3636"
@@ -182,7 +205,7 @@ func (s *Server) Serve(ctx context.Context, listenAddr, tlsCert, tlsKey string) 
 	}
 	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
-		return fmt.Errorf("webui: %w", err)
+		return fmt.Errorf("webui: console cannot listen: %w", err)
 	}
 	if srv.TLSConfig != nil {
 		ln = tls.NewListener(ln, srv.TLSConfig)
