@@ -81,9 +81,9 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 	}
 	// The scan comes first: it refuses nesting deep enough to make the
 	// TOML parser use gigabytes.
-	pos, tooDeep := scanPositions(data)
-	if tooDeep > 0 {
-		return nil, Problems{{File: name, Line: tooDeep, Message: fmt.Sprintf(
+	sc := scan(data)
+	if sc.tooDeep > 0 {
+		return nil, Problems{{File: name, Line: sc.tooDeep, Message: fmt.Sprintf(
 			"keys, tables and arrays nested more than %d levels deep; refused before parsing (lbd's settings nest at most 4 levels)", maxNesting)}}
 	}
 	var raw map[string]any
@@ -94,7 +94,10 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 		return nil, err
 	}
 	col := newCollector(ctx, name)
-	col.pos = pos
+	col.pos = sc.pos
+	for _, r := range sc.redefined {
+		col.addAt(r.key, r.line, r.text)
+	}
 	c := &Config{}
 	d := &decoder{col: col, present: map[string]bool{}}
 	d.decode("", raw, reflect.ValueOf(c).Elem())

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -151,12 +152,17 @@ const maxNesting = 16
 // scanPositions scans src; tooDeep is the line where the nesting first
 // goes beyond maxNesting (0 when it does not), where the scan stops.
 func scanPositions(src []byte) (pos positions, tooDeep int) {
+	sc := scan(src)
+	return sc.pos, sc.tooDeep
+}
+
+func scan(src []byte) *scanner {
 	sc := &scanner{s: src, line: 1, pos: positions{}, arrays: map[string]int{}}
 	if strings.HasPrefix(string(src[:min(3, len(src))]), "\ufeff") {
 		sc.i = 3 // a UTF-8 byte order mark, which the TOML parser accepts
 	}
 	sc.document()
-	return sc.pos, sc.tooDeep
+	return sc
 }
 
 type scanner struct {
@@ -170,6 +176,41 @@ type scanner struct {
 	// tooDeep is the line where nesting went beyond maxNesting; the scan
 	// stops there, so neither time nor memory grows with the depth.
 	tooDeep int
+	// defined says, per table path, how and where the table was defined:
+	// by its [header] or by dotted keys. TOML forbids defining one table
+	// both ways; the TOML parser accepts it (and merges the two), so the
+	// scanner reports it (see redefined).
+	defined   map[string]tableDef
+	redefined []redefinition
+}
+
+type tableDef struct {
+	header bool // else dotted keys
+	line   int
+}
+
+// redefinition is a table defined both by dotted keys and by a header.
+type redefinition struct {
+	key  string // the table's path
+	line int    // the second definition
+	text string
+}
+
+func (sc *scanner) define(p string, header bool, line int) {
+	if sc.defined == nil {
+		sc.defined = map[string]tableDef{}
+	}
+	d, ok := sc.defined[p]
+	switch {
+	case !ok:
+		sc.defined[p] = tableDef{header, line}
+	case header && !d.header:
+		sc.redefined = append(sc.redefined, redefinition{p, line, fmt.Sprintf(
+			"this header defines again the table that the dotted keys at line %d defined (TOML forbids it); write its keys in one place", d.line)})
+	case !header && d.header:
+		sc.redefined = append(sc.redefined, redefinition{p, line, fmt.Sprintf(
+			"these dotted keys add to the table defined by its header at line %d (TOML forbids it); write the keys under that header", d.line)})
+	}
 }
 
 // deep records that depth levels of nesting start on the current line and
@@ -289,13 +330,16 @@ func (sc *scanner) header() (string, int) {
 		if _, ok := sc.pos[p]; !ok || last {
 			sc.pos[p] = line
 		}
+		if last {
+			sc.define(p, true, line)
+		}
 	}
 	return p, len(segs)
 }
 
 // keyValue reads key = value inside table, which is depth keys deep.
 func (sc *scanner) keyValue(table string, depth int) {
-	p, depth := sc.keyPath(table, depth)
+	p, depth := sc.keyPath(table, depth, true)
 	if sc.tooDeep != 0 {
 		return
 	}
@@ -309,8 +353,9 @@ func (sc *scanner) keyValue(table string, depth int) {
 
 // keyPath reads a (dotted) key, records the lines of it and its implicit
 // parent tables, and returns its path under base and its depth (base is
-// depth deep).
-func (sc *scanner) keyPath(base string, depth int) (string, int) {
+// depth deep). dotted says the parent tables are defined by this key (a
+// key/value line, not a key inside an inline table).
+func (sc *scanner) keyPath(base string, depth int, dotted bool) (string, int) {
 	line := sc.line
 	segs := sc.keySegs()
 	depth += len(segs)
@@ -322,6 +367,9 @@ func (sc *scanner) keyPath(base string, depth int) (string, int) {
 		p = joinKey(p, seg)
 		if _, ok := sc.pos[p]; !ok || k == len(segs)-1 {
 			sc.pos[p] = line
+		}
+		if dotted && k < len(segs)-1 {
+			sc.define(p, false, line)
 		}
 	}
 	return p, depth
@@ -438,7 +486,7 @@ func (sc *scanner) inlineTable(p string, depth int) {
 			continue
 		}
 		start := sc.i
-		k, kd := sc.keyPath(p, depth)
+		k, kd := sc.keyPath(p, depth, false)
 		if sc.tooDeep != 0 {
 			return
 		}

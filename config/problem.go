@@ -84,6 +84,7 @@ func (col *collector) cancelled() bool {
 
 type pending struct {
 	key, text string
+	line      int // 0: the line of key
 }
 
 func newCollector(ctx context.Context, file string) *collector {
@@ -93,7 +94,7 @@ func newCollector(ctx context.Context, file string) *collector {
 // decodeError records that key's value has the wrong type or form.
 func (col *collector) decodeError(key, text string) {
 	col.bad[key] = true
-	col.pending = append(col.pending, pending{key, text})
+	col.pending = append(col.pending, pending{key: key, text: text})
 }
 
 // add records a problem unless key (or a table containing it) already had
@@ -102,7 +103,13 @@ func (col *collector) add(key, text string) {
 	if col.isBad(key) {
 		return
 	}
-	col.pending = append(col.pending, pending{key, text})
+	col.pending = append(col.pending, pending{key: key, text: text})
+}
+
+// addAt records a problem about key found at line (not necessarily the
+// line where key first appears).
+func (col *collector) addAt(key string, line int, text string) {
+	col.pending = append(col.pending, pending{key: key, text: text, line: line})
 }
 
 func (col *collector) isBad(key string) bool {
@@ -129,9 +136,13 @@ func (col *collector) problems(c *Config) Problems {
 		if col.cancelled() {
 			return nil
 		}
+		line := p.line
+		if line == 0 {
+			line = col.pos.line(p.key)
+		}
 		ps = append(ps, Problem{
 			File:    col.file,
-			Line:    col.pos.line(p.key),
+			Line:    line,
 			Key:     p.key,
 			Message: describeKey(c, p.key, p.text, names),
 		})
