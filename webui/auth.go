@@ -501,17 +501,44 @@ func bearer(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// tokenAuth reports whether the request carries a valid bearer token.
-func (s *Server) tokenAuth(c *gin.Context) (name string, present, ok bool) {
+// scope is what a credential may do.
+type scope int
+
+const (
+	scopeNone scope = iota
+	// scopeRead may GET the API and /metrics: a scraper's or a
+	// dashboard's token (console.read_token_hashes).
+	scopeRead
+	// scopeAdmin may do everything: console.token_hashes and the console
+	// session.
+	scopeAdmin
+)
+
+// tokenScope is what tok may do under cfg; an admin hash wins if a token
+// is listed twice.
+func tokenScope(tok string, cfg *config.Config) scope {
+	switch {
+	case tokenValid(tok, cfg.Console.TokenHashes):
+		return scopeAdmin
+	case tokenValid(tok, readTokenHashes(cfg)):
+		return scopeRead
+	}
+	return scopeNone
+}
+
+// tokenAuth reports whether the request carries a valid bearer token, and
+// its scope.
+func (s *Server) tokenAuth(c *gin.Context) (name string, present bool, sc scope) {
 	tok, present := bearer(c.Request)
 	if !present {
-		return "", false, false
+		return "", false, scopeNone
 	}
 	cfg, _ := s.d.Config()
-	if !tokenValid(tok, cfg.Console.TokenHashes) {
-		return "", true, false
+	sc = tokenScope(tok, cfg)
+	if sc == scopeNone {
+		return "", true, scopeNone
 	}
-	return tokenName(tok), true, true
+	return tokenName(tok), true, sc
 }
 
 // credential is what authenticated an API request: a bearer token or a
@@ -528,7 +555,7 @@ func (s *Server) tokenCredential(tok string) credential {
 	sum := sha256.Sum256([]byte(tok))
 	return credential{key: "token " + hex.EncodeToString(sum[:]), valid: func() bool {
 		cfg, _ := s.d.Config()
-		return tokenValid(tok, cfg.Console.TokenHashes)
+		return tokenScope(tok, cfg) != scopeNone
 	}}
 }
 
@@ -548,12 +575,17 @@ func credentialOf(c *gin.Context) (credential, bool) {
 // requireAPIAuth accepts a bearer token or a console session; a session
 // changing state must also send its CSRF token in X-CSRF-Token.
 func (s *Server) requireAPIAuth(c *gin.Context) {
-	name, present, ok := s.tokenAuth(c)
+	name, present, sc := s.tokenAuth(c)
 	if present {
-		if !ok {
+		if sc == scopeNone {
 			s.log.Warn("api request refused: unknown token", "client", clientIP(c.Request), "path", c.Request.URL.Path)
 			c.Header("WWW-Authenticate", `Bearer realm="lbd"`)
 			c.AbortWithStatusJSON(http.StatusUnauthorized, api.Error{Error: "invalid API token"})
+			return
+		}
+		if m := c.Request.Method; sc != scopeAdmin && m != http.MethodGet && m != http.MethodHead {
+			s.log.Warn("api request refused: read-only token", "client", clientIP(c.Request), "token", name, "method", m, "path", c.Request.URL.Path)
+			c.AbortWithStatusJSON(http.StatusForbidden, api.Error{Error: "token " + name + " is read-only (console.read_token_hashes): it may only read (GET) the API and /metrics; changes need an admin token (console.token_hashes, `lbd token`)"})
 			return
 		}
 		tok, _ := bearer(c.Request)

@@ -18,9 +18,9 @@ import (
 func (s *Server) metrics(c *gin.Context) {
 	cfg, _ := s.d.Config()
 	if cfg.Console.MetricsAuth {
-		_, _, tokOK := s.tokenAuth(c)
+		_, _, sc := s.tokenAuth(c)
 		_, sessOK := s.currentSession(c)
-		if !tokOK && !sessOK {
+		if sc == scopeNone && !sessOK {
 			c.Header("WWW-Authenticate", `Bearer realm="lbd"`)
 			c.Data(http.StatusUnauthorized, "text/plain; charset=utf-8", []byte("metrics need an API token: Authorization: Bearer TOKEN\n"))
 			return
