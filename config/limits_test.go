@@ -80,3 +80,38 @@ func TestLoadSizeCap(t *testing.T) {
 		t.Fatalf("Load(big) = %v, want the size refusal", err)
 	}
 }
+
+// Free-text settings have length limits, named in the message.
+func TestLengthLimits(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("a", n) }
+	checkProblems(t, `[global]
+node_name = "`+long(65)+`"
+[vrrp]
+interface = "eth0"
+vrid = 1
+priority = 100
+notify = ["/bin/true", "`+long(4097)+`"]
+[[virtual_server]]
+name = "`+long(65)+`"
+vip = "10.0.0.1"
+port = 80
+[virtual_server.health_check]
+type = "http"
+path = "/`+long(4096)+`"
+host = "`+long(256)+`"
+expect_body = "`+long(4097)+`"
+[[virtual_server.real_server]]
+name = "`+long(65)+`"
+address = "10.0.0.2"
+`, []string{
+		`2: global.node_name: is 65 bytes long; at most 64 are allowed`,
+		`7: vrrp.notify[1]: is 4097 bytes long; at most 4096 are allowed`,
+		`9: virtual_server[0]: name: is 65 bytes long; at most 64 are allowed`,
+		`14: virtual_server[0]: health_check.path: is 4097 bytes long; at most 4096 are allowed`,
+		`15: virtual_server[0]: health_check.host: is 256 bytes long; at most 255 are allowed`,
+		`16: virtual_server[0]: health_check.expect_body: is 4097 bytes long; at most 4096 are allowed`,
+		`18: virtual_server[0] real_server[0]: name: is 65 bytes long; at most 64 are allowed`,
+	})
+	// At the limit is fine.
+	checkProblems(t, "[global]\nnode_name = \""+long(64)+"\"\n[[virtual_server]]\nname = \""+long(64)+"\"\nvip = \"10.0.0.1\"\nport = 80\n", nil)
+}

@@ -172,7 +172,8 @@ func describeKey(c *Config, key, text string, names nameCounts) string {
 			if name, ok := nameOf(v); ok && len(rel) > 0 {
 				label := joinSegs(rel)
 				switch {
-				case name == "":
+				case name == "" || len(name) > maxNameLen:
+					// No name, or one too long to repeat in every message.
 					label += seg
 				case names.count(slice, name) > 1:
 					// The name alone would not say which one.

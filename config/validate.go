@@ -35,6 +35,26 @@ var (
 	maxPreemptDl = 1000 * time.Second
 )
 
+// Length limits of free-text settings: generous for any real use, small
+// enough that a mistaken paste or a hostile edit cannot make every log
+// line, metric label and page carry megabytes.
+const (
+	maxNameLen = 64   // node_name and names of virtual and real servers
+	maxPathLen = 4096 // file paths, program arguments, URL paths (PATH_MAX)
+	maxArgs    = 64   // arguments of a notify or exec command
+	maxHostLen = 255  // health_check.host and sni (a DNS name, maybe :port)
+	maxTextLen = 4096 // send, expect and expect_body
+)
+
+// tooLong reports (and records) a string setting longer than limit bytes.
+func (v *validator) tooLong(key, s string, limit int) bool {
+	if len(s) <= limit {
+		return false
+	}
+	v.addf(key, "is %d bytes long; at most %d are allowed", len(s), limit)
+	return true
+}
+
 type validator struct {
 	col *collector
 	// present holds the key paths written in the source: "is required"
@@ -131,6 +151,8 @@ func (v *validator) name(key, s string) {
 		return
 	}
 	switch {
+	case len(s) > maxNameLen:
+		v.tooLong(key, s, maxNameLen)
 	case !safeName.MatchString(s):
 		v.addf(key, "%q may contain only letters, digits, '.', '_' and '-'", s)
 	case s == "." || s == "..":
@@ -143,6 +165,17 @@ func (v *validator) name(key, s string) {
 func (v *validator) program(key string, argv []string) {
 	if len(argv) == 0 || argv[0] == "" {
 		v.addf(key, "is required (the program and its arguments)")
+		return
+	}
+	if len(argv) > maxArgs {
+		v.addf(key, "has %d arguments; at most %d are allowed", len(argv), maxArgs)
+		return
+	}
+	long := false
+	for i, a := range argv {
+		long = v.tooLong(indexKey(key, i), a, maxPathLen) || long
+	}
+	if long {
 		return
 	}
 	p := argv[0]
@@ -183,6 +216,7 @@ func (v *validator) global(g *Global) {
 	if g.NodeName == "" {
 		v.addf("global.node_name", "must not be empty (leave it out to use the host name)")
 	}
+	v.tooLong("global.node_name", g.NodeName, maxNameLen)
 	if g.Interface != "" {
 		v.ifname("global.interface", g.Interface)
 	}
@@ -601,6 +635,10 @@ func (v *validator) healthCheck(key string, hc *HealthCheck) {
 	if hc.Type == "none" {
 		return
 	}
+	v.tooLong(key+".host", hc.Host, maxHostLen)
+	v.tooLong(key+".sni", hc.SNI, maxHostLen)
+	v.tooLong(key+".send", hc.Send, maxTextLen)
+	v.tooLong(key+".path", hc.Path, maxPathLen)
 	if hc.Address != "" {
 		v.addr(key+".address", hc.Address)
 	}
@@ -636,12 +674,12 @@ func (v *validator) healthCheck(key string, hc *HealthCheck) {
 			v.addf(indexKey(key+".expect_status", i), "%q is not a status code or range (\"200\" or \"200-399\", 100..599)", s)
 		}
 	}
-	if hc.ExpectBody != "" {
+	if hc.ExpectBody != "" && !v.tooLong(key+".expect_body", hc.ExpectBody, maxTextLen) {
 		if _, err := regexp.Compile(hc.ExpectBody); err != nil {
 			v.addf(key+".expect_body", "invalid regular expression: %v", err)
 		}
 	}
-	if hc.Expect != "" {
+	if hc.Expect != "" && !v.tooLong(key+".expect", hc.Expect, maxTextLen) {
 		if _, err := regexp.Compile(hc.Expect); err != nil {
 			v.addf(key+".expect", "invalid regular expression: %v", err)
 		}
