@@ -24,9 +24,10 @@ func Write(path string, c *Config) error {
 // at any point leaves either the old or the new file, never a mix: data
 // goes to a temporary file in the same directory, is synced, the previous
 // version is kept as path.bak, the temporary file is renamed over path and
-// the directory is synced. The file keeps its mode (a new file gets 0600:
-// it holds password and token hashes). If path is a symlink, its target is
-// replaced. On failure the old file is intact and the temporary file gone.
+// the directory is synced. The file holds password and token hashes: a new
+// file gets mode 0600, a rewritten one keeps its mode without the group and
+// other bits (0644 becomes 0600, 0400 stays), and so does path.bak. If path
+// is a symlink, its target is replaced. On failure the old file is intact and the temporary file gone.
 func WriteBytes(path string, data []byte) error {
 	return writeAtomic(path, data, nil)
 }
@@ -56,7 +57,9 @@ func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
 		if !old.Mode().IsRegular() {
 			return wrap(errors.New("not a regular file"))
 		}
-		mode = old.Mode().Perm()
+		// The file holds password and token hashes: a rewrite narrows it
+		// to the owner and never widens it (a 0400 file stays 0400).
+		mode = old.Mode().Perm() & 0o600
 	case !errors.Is(statErr, fs.ErrNotExist):
 		return wrap(statErr)
 	}
@@ -89,7 +92,7 @@ func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
 		return wrap(err)
 	}
 	if statErr == nil {
-		if err = backup(path, hooks); err != nil {
+		if err = backup(path, mode, hooks); err != nil {
 			return wrap(fmt.Errorf("keeping the previous version: %w", err))
 		}
 	}
@@ -108,7 +111,9 @@ func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
 
 // backup makes path.bak a copy of path, replacing any older backup
 // atomically: a hard link when the filesystem allows it, else a copy.
-func backup(path string, hooks *writeHooks) error {
+// The backup gets mode (the old file is about to be replaced anyway, so
+// narrowing the hard-linked inode is harmless).
+func backup(path string, mode fs.FileMode, hooks *writeHooks) error {
 	bak := path + ".bak"
 	tmp := fmt.Sprintf("%s.tmp-%d", bak, os.Getpid())
 	os.Remove(tmp)
@@ -117,6 +122,10 @@ func backup(path string, hooks *writeHooks) error {
 			os.Remove(tmp)
 			return err
 		}
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		os.Remove(tmp)
+		return err
 	}
 	if err := hooks.check("backup"); err != nil {
 		os.Remove(tmp)
@@ -139,7 +148,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm()&0o600)
 	if err != nil {
 		return err
 	}
@@ -161,4 +170,28 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// CheckMode returns a warning when the file at path can be read or written
+// by its group or by others, "" when not (or when it cannot be looked at:
+// reading it reports that). The daemon logs the warning at start: the file
+// holds the console's password hash and token hashes.
+func CheckMode(path string) (warning string) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o066 == 0 {
+		return ""
+	}
+	who := "its group or others"
+	switch {
+	case perm&0o060 == 0:
+		who = "others"
+	case perm&0o006 == 0:
+		who = "its group"
+	}
+	return fmt.Sprintf("config: %s can be read or written by %s (mode %04o) and holds password and token hashes; run chmod 600 %s",
+		path, who, perm, path)
 }

@@ -69,8 +69,11 @@ func TestWriteBytesKeepsBackupAndMode(t *testing.T) {
 		t.Errorf("backup %q, want the previous version", got)
 	}
 	fi, _ := os.Stat(p)
-	if fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600 (0640 narrowed: it holds hashes)", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(p + ".bak"); fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode %v, want 0600", fi.Mode().Perm())
 	}
 	// The next write replaces the backup with the version it overwrites.
 	if err := WriteBytes(p, []byte("newer\n")); err != nil {
@@ -207,5 +210,55 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.Contains(ErrStale.Error(), "changed by someone else") || !strings.Contains(ErrStale.Error(), "reload") {
 		t.Errorf("ErrStale = %q", ErrStale)
+	}
+}
+
+// A rewrite narrows a file readable by others to 0600 and never widens a
+// tighter mode.
+func TestWriteBytesNeverWidens(t *testing.T) {
+	for _, tc := range []struct{ old, want os.FileMode }{{0o644, 0o600}, {0o666, 0o600}, {0o600, 0o600}, {0o400, 0o400}} {
+		p := filepath.Join(t.TempDir(), "lbd.toml")
+		if err := os.WriteFile(p, []byte("old\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, tc.old); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteBytes(p, []byte("new\n")); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{p, p + ".bak"} {
+			if fi, _ := os.Stat(f); fi.Mode().Perm() != tc.want {
+				t.Errorf("%04o: %s mode %04o after a rewrite, want %04o", tc.old, filepath.Base(f), fi.Mode().Perm(), tc.want)
+			}
+		}
+	}
+}
+
+func TestCheckMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lbd.toml")
+	if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string
+	}{
+		{0o600, ""},
+		{0o400, ""},
+		{0o644, "can be read or written by its group or others (mode 0644)"},
+		{0o640, "can be read or written by its group (mode 0640)"},
+		{0o604, "can be read or written by others (mode 0604)"},
+	} {
+		if err := os.Chmod(p, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		got := CheckMode(p)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) || tc.want != "" && !strings.Contains(got, "chmod 600 "+p) {
+			t.Errorf("CheckMode(%04o) = %q, want %q", tc.mode, got, tc.want)
+		}
+	}
+	if got := CheckMode(filepath.Join(t.TempDir(), "missing")); got != "" {
+		t.Errorf("CheckMode(missing) = %q", got)
 	}
 }
