@@ -83,7 +83,7 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Console.PasswordHash = string(hash)
-	if err := writeSecretConfig(*path, cfg, stderr); err != nil {
+	if err := config.Write(*path, cfg); err != nil {
 		fmt.Fprintf(stderr, "lbd passwd: %v\n", err)
 		return 1
 	}
@@ -116,7 +116,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 	}
 	tok, hash := newToken(*name)
 	cfg.Console.TokenHashes = append(cfg.Console.TokenHashes, hash)
-	if err := writeSecretConfig(*path, cfg, stderr); err != nil {
+	if err := config.Write(*path, cfg); err != nil {
 		fmt.Fprintf(stderr, "lbd token: %v\n", err)
 		return 1
 	}
@@ -127,20 +127,6 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "It is shown only this once: save it now, e.g. in ~/.config/lbctl/token (mode 0600) or $LBCTL_TOKEN.")
 	fmt.Fprintln(stderr, "A running lbd accepts it after a reload (systemctl reload lbd, or lbctl reload with another token).")
 	return 0
-}
-
-// writeSecretConfig stores cfg, which holds the console's hashes, with
-// config.Write and leaves the file readable by root only: a file group or
-// others can read is made 0600 first, so neither the new content nor the
-// backup (the previous file) is ever readable by them.
-func writeSecretConfig(path string, cfg *config.Config, stderr io.Writer) error {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(path, 0o600); err != nil {
-			return fmt.Errorf("making %s readable by root only: %w", path, err)
-		}
-		fmt.Fprintf(stderr, "%s was mode %04o; it holds password and token hashes, so it is now 0600.\n", path, fi.Mode().Perm())
-	}
-	return config.Write(path, cfg)
 }
 
 // newToken returns "NAME.SECRET" with 256 random bits and the SHA-256 hex

@@ -215,21 +215,12 @@ func waitForConsoleRetry(ctx context.Context, events <-chan api.Event, timer *ti
 }
 
 // warnConfigMode logs a WARN when the configuration file, which holds the
-// console's password and token hashes, is readable or writable by group or
+// console's password and token hashes, can be read or written by group or
 // others. lbd writes it 0600 itself; an older file or a copy keeps its mode.
 func warnConfigMode(log *slog.Logger, path string) {
-	if msg := configModeProblem(path); msg != "" {
-		log.Warn(msg, "file", path)
+	if msg := config.CheckMode(path); msg != "" {
+		log.Warn(msg)
 	}
-}
-
-// configModeProblem says what is wrong with path's mode, or "".
-func configModeProblem(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return ""
-	}
-	return fmt.Sprintf("the configuration file is mode %04o: it holds the console's password and token hashes and should be readable by root only; chmod 600 %s", fi.Mode().Perm(), path)
 }
 
 // defaultStateFile is per config file, so directors in several network
