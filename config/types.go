@@ -40,12 +40,16 @@ type Console struct {
 	// PasswordHash is a bcrypt hash set by `lbd passwd`; the console refuses
 	// to start without one.
 	PasswordHash string `toml:"password_hash,omitempty"`
-	// TokenHashes are SHA-256 hex digests of API bearer tokens (`lbd token`).
-	TokenHashes    []string `toml:"token_hashes,omitempty"`
-	TLSCert        string   `toml:"tls_cert,omitempty"`
-	TLSKey         string   `toml:"tls_key,omitempty"`
-	SessionTimeout Duration `toml:"session_timeout"` // default 8h
-	MetricsAuth    bool     `toml:"metrics_auth"`    // /metrics needs a token
+	// TokenHashes are SHA-256 hex digests of API bearer tokens (`lbd token`)
+	// with the admin scope: everything the console can do.
+	TokenHashes []string `toml:"token_hashes,omitempty"`
+	// ReadTokenHashes are digests of read-only tokens (Prometheus,
+	// dashboards): they can read state and metrics, never change anything.
+	ReadTokenHashes []string `toml:"read_token_hashes,omitempty"`
+	TLSCert         string   `toml:"tls_cert,omitempty"`
+	TLSKey          string   `toml:"tls_key,omitempty"`
+	SessionTimeout  Duration `toml:"session_timeout"` // default 8h
+	MetricsAuth     bool     `toml:"metrics_auth"`    // /metrics needs a token
 }
 
 // VRRP configures the redundancy instance (piranha's REDUNDANCY screen).

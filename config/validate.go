@@ -245,9 +245,19 @@ func (v *validator) console(c *Console) {
 	if c.PasswordHash != "" && (!strings.HasPrefix(c.PasswordHash, "$2") || len(c.PasswordHash) != 60) {
 		v.addf("console.password_hash", "is not a bcrypt hash (set it with `lbd passwd`)")
 	}
+	admin := map[string]bool{}
 	for i, h := range c.TokenHashes {
 		if !sha256Hex.MatchString(h) {
 			v.addf(indexKey("console.token_hashes", i), "is not a SHA-256 hex digest (create tokens with `lbd token`)")
+		}
+		admin[h] = true
+	}
+	for i, h := range c.ReadTokenHashes {
+		switch {
+		case !sha256Hex.MatchString(h):
+			v.addf(indexKey("console.read_token_hashes", i), "is not a SHA-256 hex digest (create tokens with `lbd token`)")
+		case admin[h]:
+			v.addf(indexKey("console.read_token_hashes", i), "is also in token_hashes: a token has one scope (remove it from one list)")
 		}
 	}
 	switch {

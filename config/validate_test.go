@@ -93,6 +93,10 @@ func TestValidationRules(t *testing.T) {
 		// [console]
 		{"token hash", "[console]\ntoken_hashes = [\n  \"abc\",\n]\n",
 			[]string{"3: console.token_hashes[0]: is not a SHA-256 hex digest (create tokens with `lbd token`)"}},
+		{"read token hash", "[console]\nread_token_hashes = [\"abc\"]\n",
+			[]string{"2: console.read_token_hashes[0]: is not a SHA-256 hex digest (create tokens with `lbd token`)"}},
+		{"token in both scopes", "[console]\ntoken_hashes = [\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"]\nread_token_hashes = [\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"]\n",
+			[]string{"3: console.read_token_hashes[0]: is also in token_hashes: a token has one scope (remove it from one list)"}},
 		{"tls cert without key", "[console]\n\ntls_cert = \"/c\"\n",
 			[]string{`1: console.tls_key: is required with tls_cert`}},
 		{"tls key without cert", "[console]\ntls_key = \"/k\"\n",
