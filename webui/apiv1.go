@@ -86,11 +86,12 @@ func (s *Server) checkCancelled(c *gin.Context, err error) bool {
 func (s *Server) apiStatus(c *gin.Context) { c.JSON(http.StatusOK, s.d.Status()) }
 
 // withoutSecrets blanks what must never leave the director: the console
-// password hash and the API token hashes (offline guessing material, and
+// password hash and the API token hashes (admin and read-only) (offline guessing material, and
 // a hash list tells which tokens exist). cfg is changed in place.
 func withoutSecrets(cfg *config.Config) *config.Config {
 	cfg.Console.PasswordHash = ""
 	cfg.Console.TokenHashes = nil
+	cfg.Console.ReadTokenHashes = nil
 	return cfg
 }
 
@@ -103,6 +104,9 @@ func keepSecrets(cfg, running *config.Config) {
 	}
 	if len(cfg.Console.TokenHashes) == 0 {
 		cfg.Console.TokenHashes = running.Console.TokenHashes
+	}
+	if len(cfg.Console.ReadTokenHashes) == 0 {
+		cfg.Console.ReadTokenHashes = running.Console.ReadTokenHashes
 	}
 }
 

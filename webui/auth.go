@@ -520,7 +520,7 @@ func tokenScope(tok string, cfg *config.Config) scope {
 	switch {
 	case tokenValid(tok, cfg.Console.TokenHashes):
 		return scopeAdmin
-	case tokenValid(tok, readTokenHashes(cfg)):
+	case tokenValid(tok, cfg.Console.ReadTokenHashes):
 		return scopeRead
 	}
 	return scopeNone
