@@ -40,9 +40,10 @@ func runPasswd(args []string) int {
 	return passwd(args, os.Stdin, os.Stdout, os.Stderr)
 }
 
-// runToken implements `lbd token -config FILE [-name N]`: it creates an API
-// bearer token, prints it once and stores its SHA-256 in
-// console.token_hashes.
+// runToken implements `lbd token -config FILE [-name N] [-read-only]`: it
+// creates an API bearer token, prints it once and stores its SHA-256 in
+// console.token_hashes (admin scope) or console.read_token_hashes
+// (read-only).
 func runToken(args []string) int {
 	return token(args, os.Stdout, os.Stderr)
 }
@@ -99,8 +100,9 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", defaultConfig, "configuration `file` to store the token hash in")
 	name := fs.String("name", "lbctl", "label of the token: letters, digits, - and _ (shown in the event log)")
+	readOnly := fs.Bool("read-only", false, "create a read-only token (Prometheus, dashboards): it reads state and metrics and can change nothing")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: lbd token -config FILE [-name NAME]\n\nCreates an API token for lbctl and other clients. The token is printed once\non standard output; only its SHA-256 hash is stored.\n\n")
+		fmt.Fprintf(stderr, "usage: lbd token -config FILE [-name NAME] [-read-only]\n\nCreates an API token for lbctl and other clients. The token is printed once\non standard output; only its SHA-256 hash is stored. An admin token (the\ndefault) can do everything the console can; a -read-only one can only read.\n\n")
 		fs.PrintDefaults()
 	}
 	if code, done := parseAdminFlags(fs, args, stderr); done {
@@ -115,7 +117,13 @@ func token(args []string, stdout, stderr io.Writer) int {
 		return adminConfigError(stderr, "token", err)
 	}
 	tok, hash := newToken(*name)
-	cfg.Console.TokenHashes = append(cfg.Console.TokenHashes, hash)
+	scope := "admin"
+	if *readOnly {
+		scope = "read-only"
+		cfg.Console.ReadTokenHashes = append(cfg.Console.ReadTokenHashes, hash)
+	} else {
+		cfg.Console.TokenHashes = append(cfg.Console.TokenHashes, hash)
+	}
 	if err := config.Write(*path, cfg); err != nil {
 		fmt.Fprintf(stderr, "lbd token: %v\n", err)
 		return 1
@@ -123,7 +131,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 	// The token alone on stdout, so `TOKEN=$(lbd token ...)` works; the
 	// explanation goes to stderr.
 	fmt.Fprintln(stdout, tok)
-	fmt.Fprintf(stderr, "API token %q created; its hash is stored in %s (sha256 %s…).\n", *name, *path, hash[:12])
+	fmt.Fprintf(stderr, "%s API token %q created; its hash is stored in %s (sha256 %s…).\n", scope, *name, *path, hash[:12])
 	fmt.Fprintln(stderr, "It is shown only this once: save it now, e.g. in ~/.config/lbctl/token (mode 0600) or $LBCTL_TOKEN.")
 	fmt.Fprintln(stderr, "A running lbd accepts it after a reload (systemctl reload lbd, or lbctl reload with another token).")
 	return 0

@@ -297,3 +297,31 @@ func TestAdminCommandsWriteFile0600(t *testing.T) {
 		}
 	}
 }
+
+// `lbd token --read-only` stores the hash among the read-only tokens only,
+// so the token a scraper holds cannot change anything.
+func TestTokenReadOnly(t *testing.T) {
+	path := writeConfig(t, adminTestConfig)
+	var out, errb bytes.Buffer
+	if code := token([]string{"-config", path, "--read-only", "-name", "prometheus"}, &out, &errb); code != 0 {
+		t.Fatalf("token: %d %s", code, errb.String())
+	}
+	tok := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(tok, "prometheus.") || !strings.Contains(errb.String(), "read-only") {
+		t.Fatalf("token %q, stderr %q", tok, errb.String())
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(tok))
+	if len(cfg.Console.ReadTokenHashes) != 1 || cfg.Console.ReadTokenHashes[0] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("read-only hashes %v", cfg.Console.ReadTokenHashes)
+	}
+	if len(cfg.Console.TokenHashes) != 0 {
+		t.Fatalf("a read-only token landed among the admin tokens: %v", cfg.Console.TokenHashes)
+	}
+	if strings.Contains(string(mustRead(t, path)), tok) {
+		t.Fatal("the token itself is in the file")
+	}
+}

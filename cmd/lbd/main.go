@@ -6,6 +6,7 @@
 //	lbd -t -config FILE                check a configuration and exit
 //	lbd passwd -config FILE            set the console password
 //	lbd token -config FILE             create an API token for lbctl
+//	lbd token -read-only -config FILE  create a read-only API token (scrapers, dashboards)
 //	lbd -version                       print the version
 //
 // Signals: HUP reloads the file (an invalid file is refused and the running
@@ -59,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
