@@ -96,8 +96,8 @@ remove_grace = "0s"
 password_hash = "$2a$10$abcdefghijklmnopqrstuuKQq7Sv3vmpL5yWHvSZ0C3XcbSC9kHeW"
 token_hashes = ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
 read_token_hashes = ["60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", "fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13"]
-tls_cert = "/etc/lbd/c.pem"
-tls_key = "/etc/lbd/k.pem"
+tls_cert = "testdata/console.crt"
+tls_key = "testdata/console.key"
 session_timeout = "30m"
 metrics_auth = true
 

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -265,10 +268,39 @@ func (v *validator) console(c *Console) {
 		v.addf("console.tls_key", "is required with tls_cert")
 	case c.TLSKey != "" && c.TLSCert == "":
 		v.addf("console.tls_cert", "is required with tls_key")
+	case c.TLSCert != "":
+		v.tlsPair(c.TLSCert, c.TLSKey)
 	}
 	if c.SessionTimeout.Duration <= 0 {
 		v.addf("console.session_timeout", "must be positive")
 	}
+}
+
+// tlsPair checks that the console's certificate and key files exist and
+// load as a pair: a console edit with a wrong path would otherwise be
+// accepted and keep the console down from the next start on.
+func (v *validator) tlsPair(cert, key string) {
+	if v.tooLong("console.tls_cert", cert, maxPathLen) || v.tooLong("console.tls_key", key, maxPathLen) {
+		return
+	}
+	at, reason := "console.tls_cert", ""
+	if _, err := os.Stat(cert); err != nil {
+		reason = fileProblem(cert, err)
+	} else if _, err := os.Stat(key); err != nil {
+		at, reason = "console.tls_key", fileProblem(key, err)
+	} else if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		reason = err.Error()
+	}
+	if reason != "" {
+		v.addf(at, "tls_cert %q and tls_key %q do not load as a certificate and its key (%s); the console would not start with them", cert, key, reason)
+	}
+}
+
+func fileProblem(path string, err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return path + " does not exist"
+	}
+	return err.Error()
 }
 
 func (v *validator) vrrp(r *VRRP) {
