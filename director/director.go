@@ -390,6 +390,10 @@ func (changedOnDiskError) Error() string {
 
 func (changedOnDiskError) Is(target error) bool { return target == config.ErrStale }
 
+// ChangedOnDisk marks the error for front ends, which tell it from a plain
+// stale version without importing the director.
+func (changedOnDiskError) ChangedOnDisk() {}
+
 // checkDisk refuses with ErrChangedOnDisk when the file's content is not
 // the running version. Called with d.mu held.
 func (d *Director) checkDisk() error {

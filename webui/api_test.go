@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"lbd/api"
+	"lbd/config"
 )
 
 // apiCall sends one API request with the test token (or the given
@@ -321,5 +322,45 @@ func TestAPIEventsAndStream(t *testing.T) {
 	h.apiCall("POST", "/services/web/real/rs2/drain", "", "", &rs)
 	if ev := next(); ev.Kind != "edit" || ev.Subject != "api ci" {
 		t.Fatalf("live %+v", ev)
+	}
+}
+
+// diskChanged is the director's refusal when the file holds changes that
+// were never loaded (director.ErrChangedOnDisk has the same shape).
+type diskChanged struct{}
+
+func (diskChanged) Error() string {
+	return "the file changed on disk; reload first (SIGHUP, lbctl reload or the console's reload), then redo your change"
+}
+func (diskChanged) Is(target error) bool { return target == config.ErrStale }
+func (diskChanged) ChangedOnDisk()       {}
+
+// An edit refused because the file changed on disk says so (409 with the
+// director's words, not "stale version"), and is not retried.
+func TestEditRefusedWhenFileChangedOnDisk(t *testing.T) {
+	h := newHarness(t)
+	var doc api.ConfigDoc
+	wantCode(t, h.apiCall("GET", "/config", "", "", &doc), http.StatusOK)
+	h.d.mu.Lock()
+	h.d.applyErr = diskChanged{}
+	h.d.mu.Unlock()
+	b, _ := json.Marshal(api.ConfigDoc{Version: doc.Version, TOML: strings.Replace(doc.TOML, `name = "rs2"`, `name = "rs2-new"`, 1)})
+	var e api.Error
+	wantCode(t, h.apiCall("PUT", "/config", "", string(b), &e), http.StatusConflict)
+	if !strings.Contains(e.Error, "changed on disk; reload first") {
+		t.Fatalf("409 says %q", e.Error)
+	}
+	// lbctl drain sends no version: a stale version would be retried, a
+	// file changed on disk must not be.
+	h.d.mu.Lock()
+	h.d.calls = 0
+	h.d.mu.Unlock()
+	e = api.Error{}
+	wantCode(t, h.apiCall("POST", "/services/web/real/rs1/drain", "", "", &e), http.StatusConflict)
+	h.d.mu.Lock()
+	calls := h.d.calls
+	h.d.mu.Unlock()
+	if calls != 1 || !strings.Contains(e.Error, "changed on disk") {
+		t.Fatalf("drain: %d Apply calls, error %q; want 1 and the on-disk message", calls, e.Error)
 	}
 }

@@ -26,6 +26,8 @@ func (s *Server) apiError(c *gin.Context, err error) {
 	switch {
 	case errors.As(err, &nf):
 		c.JSON(http.StatusNotFound, api.Error{Error: nf.Error(), Suggestion: nf.Suggestion})
+	case changedOnDisk(err):
+		c.JSON(http.StatusConflict, api.Error{Error: err.Error()})
 	case errors.Is(err, config.ErrStale):
 		c.JSON(http.StatusConflict, api.Error{Error: "the configuration changed since you read it (stale version); read it again and retry"})
 	case errors.As(err, &ps):

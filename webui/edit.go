@@ -85,7 +85,7 @@ func (s *Server) edit(ctx context.Context, base, src string, fn func(*config.Con
 			b = running
 		}
 		v, err := s.d.Apply(ctx, cfg, b, src)
-		if base == "" && errors.Is(err, config.ErrStale) && attempt < 3 {
+		if base == "" && errors.Is(err, config.ErrStale) && !changedOnDisk(err) && attempt < 3 {
 			continue
 		}
 		return v, err
@@ -109,4 +109,12 @@ func (s *Server) checkConsoleTLS(cfg *config.Config) error {
 			"console.tls_cert and console.tls_key do not load as a certificate and its key (%v); the console would not start with them", errors.Unwrap(err))}}
 	}
 	return nil
+}
+
+// changedOnDisk reports whether err says the config file holds changes
+// that were never loaded (a hand edit, lbd token or passwd): unlike a
+// concurrent edit, retrying cannot help; the operator reloads first.
+func changedOnDisk(err error) bool {
+	var m interface{ ChangedOnDisk() }
+	return errors.As(err, &m)
 }

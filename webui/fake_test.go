@@ -36,6 +36,8 @@ type fakeDirector struct {
 	sync      *api.Sync // nil: connection sync off
 	counters  map[string]uint64
 	applies   int
+	applyErr  error // returned by every Apply when set
+	calls     int   // Apply calls, refused ones included
 	failovers []time.Duration
 	lastSrc   string
 }
@@ -178,6 +180,13 @@ func (f *fakeDirector) Config() (*config.Config, string) {
 }
 
 func (f *fakeDirector) Apply(ctx context.Context, cfg *config.Config, baseVersion, source string) (string, error) {
+	f.mu.Lock()
+	f.calls++
+	err := f.applyErr
+	f.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
 	c := cfg.Clone()
 	c.Path = f.path
 	parsed, data, err := config.Normalize(c)

@@ -135,6 +135,9 @@ func (s *Server) applyForm(c *gin.Context, f *form, fn func(*config.Config) erro
 	case errors.As(err, &ps):
 		f.placeProblems(ps)
 		return http.StatusUnprocessableEntity
+	case changedOnDisk(err):
+		f.General = append(f.General, titleCase(err.Error())+".")
+		return http.StatusConflict
 	case errors.Is(err, config.ErrStale):
 		f.Conflict = true
 		return http.StatusConflict
@@ -174,6 +177,8 @@ func (s *Server) applyAction(c *gin.Context, fn func(*config.Config) error, okMs
 	case err == nil:
 		s.sessions.setFlash(sess(c).id, flash{"ok", okMsg})
 		c.Redirect(http.StatusSeeOther, back)
+	case changedOnDisk(err):
+		s.errorPage(c, http.StatusConflict, "Not changed: the file changed on disk", titleCase(err.Error())+".")
 	case errors.Is(err, config.ErrStale):
 		s.errorPage(c, http.StatusConflict, "Not changed: the configuration changed",
 			"Someone else saved a change since this page was loaded, so your action was not applied (it might have been based on what you no longer see). Reload the page, check, and try again.")
