@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -88,7 +89,7 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, syntaxProblems(name, data, err)
+		return nil, syntaxProblems(name, data, err, sc.firstDefined)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -117,7 +118,9 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 	return c, nil
 }
 
-func syntaxProblems(name string, data []byte, err error) Problems {
+// firstDefined maps the line of a table defined a second time to the line
+// of its first definition (see scanner.define).
+func syntaxProblems(name string, data []byte, err error, firstDefined map[int]int) Problems {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Position.Line
@@ -126,7 +129,11 @@ func syntaxProblems(name string, data []byte, err error) Problems {
 		if s := pe.Position.Start; s >= 0 && s <= len(data) && (s > 0 || line == 0) {
 			line = 1 + bytes.Count(data[:s], []byte("\n"))
 		}
-		return Problems{{File: name, Line: line, Message: "syntax error: " + pe.Message}}
+		msg := "syntax error: " + pe.Message
+		if first, ok := firstDefined[line]; ok && strings.Contains(pe.Message, "already") {
+			msg += fmt.Sprintf(" (first defined at line %d)", first)
+		}
+		return Problems{{File: name, Line: line, Message: msg}}
 	}
 	return Problems{{File: name, Message: "syntax error: " + err.Error()}}
 }

@@ -182,12 +182,23 @@ type scanner struct {
 	// scanner reports it (see redefined).
 	defined   map[string]tableDef
 	redefined []redefinition
+	// firstDefined maps the line of a second definition the TOML parser
+	// refuses to the line of the first, for its message.
+	firstDefined map[int]int
 }
 
 type tableDef struct {
-	header bool // else dotted keys
-	line   int
+	how  defKind
+	line int
 }
+
+type defKind int
+
+const (
+	byDottedKeys defKind = iota
+	byHeader
+	byInlineTable // key = { ... }
+)
 
 // redefinition is a table defined both by dotted keys and by a header.
 type redefinition struct {
@@ -196,20 +207,29 @@ type redefinition struct {
 	text string
 }
 
-func (sc *scanner) define(p string, header bool, line int) {
+func (sc *scanner) define(p string, how defKind, line int) {
 	if sc.defined == nil {
 		sc.defined = map[string]tableDef{}
 	}
 	d, ok := sc.defined[p]
 	switch {
 	case !ok:
-		sc.defined[p] = tableDef{header, line}
-	case header && !d.header:
+		sc.defined[p] = tableDef{how, line}
+	case how == byHeader && d.how == byDottedKeys:
 		sc.redefined = append(sc.redefined, redefinition{p, line, fmt.Sprintf(
 			"this header defines again the table that the dotted keys at line %d defined (TOML forbids it); write its keys in one place", d.line)})
-	case !header && d.header:
+	case how == byDottedKeys && d.how == byHeader:
 		sc.redefined = append(sc.redefined, redefinition{p, line, fmt.Sprintf(
 			"these dotted keys add to the table defined by its header at line %d (TOML forbids it); write the keys under that header", d.line)})
+	case how != byDottedKeys || d.how != byDottedKeys:
+		// The TOML parser refuses these (a header twice, a table after
+		// an inline table) but names only the second line.
+		if sc.firstDefined == nil {
+			sc.firstDefined = map[int]int{}
+		}
+		if _, ok := sc.firstDefined[line]; !ok {
+			sc.firstDefined[line] = d.line
+		}
 	}
 }
 
@@ -331,7 +351,7 @@ func (sc *scanner) header() (string, int) {
 			sc.pos[p] = line
 		}
 		if last {
-			sc.define(p, true, line)
+			sc.define(p, byHeader, line)
 		}
 	}
 	return p, len(segs)
@@ -348,6 +368,9 @@ func (sc *scanner) keyValue(table string, depth int) {
 		sc.i++
 	}
 	sc.skipSpace()
+	if sc.peek() == '{' {
+		sc.define(p, byInlineTable, sc.line)
+	}
 	sc.value(p, depth)
 }
 
@@ -369,7 +392,7 @@ func (sc *scanner) keyPath(base string, depth int, dotted bool) (string, int) {
 			sc.pos[p] = line
 		}
 		if dotted && k < len(segs)-1 {
-			sc.define(p, false, line)
+			sc.define(p, byDottedKeys, line)
 		}
 	}
 	return p, depth

@@ -36,6 +36,18 @@ interface = "eth0"
 			`2: global: this header defines again the table that the dotted keys at line 1 defined (TOML forbids it); write its keys in one place`,
 		})
 	})
+	// The TOML parser refuses these itself; its message gets the first
+	// line too.
+	t.Run("header twice", func(t *testing.T) {
+		checkProblems(t, "[global]\nnode_name = \"a\"\n\n[global]\ninterface = \"eth0\"\n", []string{
+			`4: syntax error: Key 'global' has already been defined. (first defined at line 1)`,
+		})
+	})
+	t.Run("header after inline table", func(t *testing.T) {
+		checkProblems(t, vs+"health_check = { type = \"tcp\" }\n[virtual_server.health_check]\nport = 81\n", []string{
+			`6: syntax error: Key 'virtual_server.health_check' has already been defined. (first defined at line 5)`,
+		})
+	})
 	// Valid: a sub-table of a table defined by dotted keys, a header for
 	// a table a header created implicitly, and each array element's own
 	// tables.
