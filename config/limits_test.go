@@ -51,6 +51,15 @@ func TestDeepNestingRefused(t *testing.T) {
 			}
 		})
 	}
+	// A million opening braces (no keys: not TOML, nor nesting the scanner
+	// counts) are a quick syntax error, not a million-deep recursion.
+	src := "[global]\nnode_name = \"a\"\nx = " + strings.Repeat("{", 1<<20) + "\n"
+	start := time.Now()
+	var err error
+	alloc := allocated(func() { _, err = Parse("braces.toml", []byte(src)) })
+	if took := time.Since(start); err == nil || took > time.Second || alloc > 16<<20 {
+		t.Errorf("a million braces: %v after %v, %d bytes allocated", err, took, alloc)
+	}
 	// What lbd's schema needs is far from the limit.
 	ok := "[[virtual_server]]\nname = \"w\"\nvip = \"10.0.0.1\"\nport = 80\nhealth_check = { type = \"http\", expect_status = [\"200\"] }\n" +
 		"[[virtual_server.real_server]]\nname = \"r\"\naddress = \"10.0.0.2\"\n"

@@ -513,6 +513,14 @@ func (sc *scanner) inlineTable(p string, depth int) {
 		if sc.tooDeep != 0 {
 			return
 		}
+		if kd == depth {
+			// No key: not TOML. Do not descend into what follows ("{{{"
+			// would nest without counting as depth).
+			if sc.i == start {
+				sc.adv()
+			}
+			continue
+		}
 		sc.skipSpace()
 		if sc.peek() == '=' {
 			sc.i++
