@@ -104,3 +104,19 @@ func cpuTime(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkParseLarge checks the bench-reconcile-sized file (1,000
+// services × 20 real servers), valid and with an inherited mistake.
+func BenchmarkParseLarge(b *testing.B) {
+	for name, data := range map[string][]byte{
+		"valid":             bigConfig(1000, 20, "", ""),
+		"global forwarding": bigConfig(1000, 20, `forwarding = "drr"`, ""),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				Parse("big.toml", data)
+			}
+		})
+	}
+}
