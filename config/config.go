@@ -15,9 +15,10 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// maxFileSize bounds what Load reads: a director's config is kilobytes;
-// anything near this is a mistake (wrong file), not a config.
-const maxFileSize = 8 << 20
+// MaxFileSize bounds a configuration (what Load and ReadFile read, what the
+// API checks): a director's config is kilobytes; anything near this is a
+// mistake (wrong file), not a config.
+const MaxFileSize = 8 << 20
 
 // ErrStale is returned when a change is based on a configuration version
 // that is no longer the current one (see Version).
@@ -27,31 +28,34 @@ var ErrStale = errors.New("the configuration was changed by someone else since y
 // read is a plain error (errors.Is(err, fs.ErrNotExist) works); an invalid
 // one is Problems.
 //
-// At most maxFileSize bytes are accepted, and at most one more is read:
-// stat cannot tell the size of /dev/zero, a FIFO or a /proc file.
+// At most MaxFileSize bytes are accepted (see ReadFile).
 func Load(path string) (*Config, error) {
-	data, err := readCapped(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
 }
 
-func readCapped(path string) ([]byte, error) {
+// ReadFile reads a configuration file: at most MaxFileSize bytes are
+// accepted, and at most one more is read, since stat cannot tell the size
+// of /dev/zero, a FIFO or a /proc file. errors.Is(err, fs.ErrNotExist)
+// works for a missing file.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("config: %s is %d bytes; refusing files of more than %d bytes (a configuration is kilobytes: is it the right file?)", path, fi.Size(), maxFileSize)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("config: %s is %d bytes; refusing files of more than %d bytes (a configuration is kilobytes: is it the right file?)", path, fi.Size(), MaxFileSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("config: %s has more than %d bytes; refusing it (a configuration is kilobytes: is it the right file?)", path, maxFileSize)
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("config: %s has more than %d bytes; refusing it (a configuration is kilobytes: is it the right file?)", path, MaxFileSize)
 	}
 	return data, nil
 }

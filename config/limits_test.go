@@ -81,11 +81,11 @@ func TestLoadSizeCap(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "more than 8388608 bytes") {
 		t.Fatalf("Load(/dev/zero) = %v, want the size refusal", err)
 	}
-	if alloc > 3*maxFileSize {
+	if alloc > 3*MaxFileSize {
 		t.Errorf("Load(/dev/zero) allocated %d bytes", alloc)
 	}
 	big := filepath.Join(t.TempDir(), "big.toml")
-	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
+	if err := os.WriteFile(big, make([]byte, MaxFileSize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "8388608") {

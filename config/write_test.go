@@ -193,7 +193,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("Load(missing) = %v, want ErrNotExist", err)
 	}
 	p := filepath.Join(t.TempDir(), "big.toml")
-	if err := os.WriteFile(p, make([]byte, maxFileSize+1), 0o600); err != nil {
+	if err := os.WriteFile(p, make([]byte, MaxFileSize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "refusing") {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -398,7 +397,7 @@ func (changedOnDiskError) ChangedOnDisk() {}
 // the running version. Called with d.mu held.
 func (d *Director) checkDisk() error {
 	onDisk := ""
-	data, err := readConfigFile(d.path)
+	data, err := config.ReadFile(d.path)
 	switch {
 	case err == nil:
 		onDisk = config.Version(data)
@@ -423,29 +422,8 @@ func (d *Director) Reload(ctx context.Context) error {
 	return nil
 }
 
-// maxConfigFile is config.Load's cap on a configuration file.
-const maxConfigFile = 8 << 20
-
-// readConfigFile reads path, at most maxConfigFile+1 bytes whatever stat
-// says (a FIFO, /dev/zero), and refuses a longer file.
-func readConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxConfigFile {
-		return nil, fmt.Errorf("%s is over %d bytes; refusing it", path, maxConfigFile)
-	}
-	return data, nil
-}
-
 func (d *Director) reload() error {
-	data, err := readConfigFile(d.path)
+	data, err := config.ReadFile(d.path)
 	if err != nil {
 		return fmt.Errorf("director: reload: %w", err)
 	}

@@ -40,7 +40,7 @@ const (
 	// maxConfigBytes is the largest configuration the API checks or takes:
 	// the cap config.Load puts on the file. A PUT carries it JSON-escaped,
 	// which can double it.
-	maxConfigBytes = 8 << 20
+	maxConfigBytes = config.MaxFileSize
 	maxConfigBody  = 2*maxConfigBytes + 64<<10
 	defaultTimeout = 8 * time.Hour
 	// maxSessionLifetime ends a session this long after its login however
