@@ -51,7 +51,7 @@ type Options struct {
 	newStatic func(iface string, log *slog.Logger) (vipHolder, error)
 	// OpenGuard opens the handover guard (nftables) used with connection
 	// sync; nil means flowguard.Open.
-	OpenGuard func() (guard, error)
+	OpenGuard func() (flowguard.Guard, error)
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
@@ -115,7 +115,7 @@ func New(opt Options) (*Director, error) {
 		opt.OpenKernel = func() (balancer.Kernel, error) { return balancer.Open() }
 	}
 	if opt.OpenGuard == nil {
-		opt.OpenGuard = func() (guard, error) { return flowguard.Open() }
+		opt.OpenGuard = func() (flowguard.Guard, error) { return flowguard.Open() }
 	}
 	if opt.NewVRRP == nil {
 		opt.NewVRRP = newVRRP

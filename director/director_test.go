@@ -100,7 +100,7 @@ func newRig(t *testing.T, toml string) *rig {
 		Logger:     slog.New(slog.DiscardHandler),
 		OpenKernel: func() (balancer.Kernel, error) { return r.kernel, nil },
 		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
-		OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
+		OpenGuard:  func() (flowguard.Guard, error) { return &flowguard.Fake{}, nil },
 		NewChecker: r.health.checker,
 		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { return &fakeVRRP{cfg: s}, nil },
 	})
@@ -401,7 +401,7 @@ protocol = "udp"
 			Config: cfg, StateFile: state,
 			OpenKernel: func() (balancer.Kernel, error) { return kernel, nil },
 			Sysctl:     balancer.ProcSys{Root: t.TempDir()},
-			OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
+			OpenGuard:  func() (flowguard.Guard, error) { return &flowguard.Fake{}, nil },
 			NewChecker: (&scripted{down: map[string]bool{}}).checker,
 		})
 		if err != nil {
@@ -457,7 +457,7 @@ func TestLoneDirectorHoldsVIPs(t *testing.T) {
 		Config: cfg, HoldVIPs: true,
 		OpenKernel: func() (balancer.Kernel, error) { return balancer.NewFake(), nil },
 		Sysctl:     balancer.ProcSys{Root: t.TempDir()},
-		OpenGuard:  func() (guard, error) { return &flowguard.Fake{}, nil },
+		OpenGuard:  func() (flowguard.Guard, error) { return &flowguard.Fake{}, nil },
 		NewChecker: (&scripted{down: map[string]bool{}}).checker,
 		newStatic:  func(i string, _ *slog.Logger) (vipHolder, error) { iface = i; return h, nil },
 		NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { vrrpStarted = true; return &fakeVRRP{cfg: s}, nil },

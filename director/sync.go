@@ -45,13 +45,6 @@ import (
 	"lbd/vrrp"
 )
 
-// guard is what the director needs of flowguard.
-type guard interface {
-	SetQuiet([]flowguard.Target) error
-	SetHold([]flowguard.Target) error
-	Close() error
-}
-
 // syncDaemons is the desired pair of sync daemons for the settings.
 func syncDaemons(s config.SyncSettings) []balancer.SyncDaemon {
 	base := balancer.SyncDaemon{
@@ -87,7 +80,7 @@ func guardTargets(t balancer.Table) []flowguard.Target {
 // becoming master, hold while a master resigns. Its methods are safe for
 // concurrent use; nftables is written only when the wanted rules change.
 type handover struct {
-	g   guard
+	g   flowguard.Guard
 	log *slog.Logger
 	now func() time.Time
 
@@ -98,12 +91,12 @@ type handover struct {
 	quietUntil time.Time
 	holding    bool
 	timer      *time.Timer
-	appliedQ   []flowguard.Target // nil = no rules
+	appliedQ   []flowguard.Target // what the guard holds; empty = no rules
 	appliedH   []flowguard.Target
 	err        string
 }
 
-func newHandover(g guard, log *slog.Logger) *handover {
+func newHandover(g flowguard.Guard, log *slog.Logger) *handover {
 	return &handover{g: g, log: log, now: time.Now}
 }
 
@@ -164,14 +157,14 @@ func (h *handover) applyLocked() {
 		hd = h.targets
 	}
 	var errs []string
-	if !slices.Equal(q, h.appliedQ) || (q == nil) != (h.appliedQ == nil) {
+	if !slices.Equal(q, h.appliedQ) {
 		if err := h.g.SetQuiet(q); err != nil {
 			errs = append(errs, err.Error())
 		} else {
 			h.appliedQ = slices.Clip(q)
 		}
 	}
-	if !slices.Equal(hd, h.appliedH) || (hd == nil) != (h.appliedH == nil) {
+	if !slices.Equal(hd, h.appliedH) {
 		if err := h.g.SetHold(hd); err != nil {
 			errs = append(errs, err.Error())
 		} else {

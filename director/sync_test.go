@@ -57,7 +57,7 @@ func newSyncRig(t *testing.T, toml string) *syncRig {
 			r.vrrp = &fakeVRRP{cfg: s}
 			return r.vrrp, nil
 		},
-		OpenGuard: func() (guard, error) { return r.guard, nil },
+		OpenGuard: func() (flowguard.Guard, error) { return r.guard, nil },
 	})
 	if err != nil {
 		t.Fatalf("new: %v", err)
