@@ -95,7 +95,7 @@ func newDRLabN(t *testing.T, n int) *lab {
 // it: testdata/realserver.sh is a link to it, and go-test-exec copies the
 // package's testdata/ (links followed) into the VM. It runs under the VM's
 // bash (scripts/vm/initramfs.sh).
-func realServerScript(t *testing.T) string {
+func realServerScript(t testing.TB) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join("testdata", "realserver.sh"))
 	if err == nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -486,18 +485,7 @@ func newSFBLab(b *testing.B) *sfbLab {
 	b.Helper()
 	lan := netlab.NewLAN(b, "sfb", 5)
 	l := &sfbLab{b: b, lan: lan, client: lan.Hosts[0], directors: lan.Hosts[1:3], vip: lan.IPv4(100)}
-	script, err := filepath.Abs(filepath.Join("testdata", "realserver.sh"))
-	if err == nil {
-		_, err = os.Stat(script)
-	}
-	if err != nil {
-		b.Fatalf("realserver.sh for the lab's real servers: %v (e2e/testdata/realserver.sh links to scripts/realserver.sh)", err)
-	}
-	if _, err := os.Lstat("/dev/fd"); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Symlink("/proc/self/fd", "/dev/fd"); err != nil && !errors.Is(err, fs.ErrExist) {
-			b.Fatalf("realserver.sh needs /dev/fd: %v", err)
-		}
-	}
+	script := realServerScript(b)
 	for i, h := range lan.Hosts[3:] {
 		h.Exec(script, "--interface", h.Link, "--root", b.TempDir(), "up", l.vip.String())
 		name := fmt.Sprintf("rs%d", i+1)
