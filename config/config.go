@@ -71,6 +71,12 @@ func ReadFile(path string) ([]byte, error) {
 // VRRP.Interface from Global.Interface, VirtualServer.Family from the VIP,
 // and Sync is set whenever VRRP is, with its Interface and ID resolved
 // from VRRP (see SyncSettings).
+//
+// Such a config is resolved: config is the one owner of lbd's defaults and
+// inheritance, and the packages that read a resolved config (the director,
+// the console) take its fields as they are, never deciding a default or an
+// inherited value again. A config built or edited in memory is resolved by
+// Normalize.
 func Parse(name string, data []byte) (*Config, error) {
 	return ParseContext(context.Background(), name, data)
 }
@@ -142,8 +148,9 @@ func syntaxProblems(name string, data []byte, err error, firstDefined map[int]in
 	return Problems{{File: name, Message: "syntax error: " + err.Error()}}
 }
 
-// Normalize validates a config edited in memory (the console) with exactly
-// the rules a file gets: it encodes c canonically and parses the result as
+// Normalize resolves and validates a config built or edited in memory (the
+// console, a program that builds one in code) with exactly the rules a file
+// gets: it encodes c canonically and parses the result as
 // c.Path. It returns the parsed config, the canonical bytes (what Write
 // would store) and, when invalid, Problems whose lines refer to those bytes
 // and whose Keys name the fields.

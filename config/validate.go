@@ -306,25 +306,26 @@ func fileProblem(path string, err error) string {
 func (v *validator) vrrp(r *VRRP) {
 	const k = "vrrp"
 	if !v.present[k+".vrid"] {
-		v.addf(k+".vrid", "is required (1..255, the same on both directors)")
+		v.addf(k+".vrid", "is required (%d..%d, the same on both directors)", MinVRID, MaxVRID)
 	} else {
-		v.intRange(k+".vrid", r.VRID, 1, 255)
+		v.intRange(k+".vrid", r.VRID, MinVRID, MaxVRID)
 	}
 	if !v.present[k+".priority"] {
-		v.addf(k+".priority", "is required (1..255, the higher becomes master)")
+		v.addf(k+".priority", "is required (%d..%d, the higher becomes master)", MinPriority, MaxPriority)
 	} else {
-		v.intRange(k+".priority", r.Priority, 1, 255)
+		v.intRange(k+".priority", r.Priority, MinPriority, MaxPriority)
 	}
-	versionOK := r.Version == 2 || r.Version == 3
+	lo, hi, step, versionOK := AdvertIntervalRange(r.Version)
 	if !versionOK {
 		v.addf(k+".version", "must be 2 or 3, not %d", r.Version)
 	}
 	ai := r.AdvertInterval.Duration
 	switch {
-	case r.Version == 3 && (ai < 10*time.Millisecond || ai > 40950*time.Millisecond || ai%(10*time.Millisecond) != 0):
-		v.addf(k+".advert_interval", "%v: VRRPv3 needs 10ms..40.95s in steps of 10ms", ai)
-	case r.Version == 2 && (ai < time.Second || ai > 255*time.Second || ai%time.Second != 0):
-		v.addf(k+".advert_interval", "%v: VRRPv2 needs whole seconds from 1s to 255s", ai)
+	case !versionOK, ai >= lo && ai <= hi && ai%step == 0:
+	case r.Version == 3:
+		v.addf(k+".advert_interval", "%v: VRRPv3 needs %v..%v in steps of %v", ai, lo, hi, step)
+	default:
+		v.addf(k+".advert_interval", "%v: VRRPv2 needs whole seconds from %v to %ds", ai, lo, hi/time.Second)
 	}
 	switch {
 	case r.Interface == "":
@@ -359,8 +360,8 @@ func (v *validator) vrrp(r *VRRP) {
 		if versionOK && r.Version != 2 {
 			v.addf(k+".auth_pass", "needs version = 2 (VRRPv3 has no authentication)")
 		}
-		if len(r.AuthPass) > 8 {
-			v.addf(k+".auth_pass", "is %d bytes long; VRRPv2 allows at most 8", len(r.AuthPass))
+		if len(r.AuthPass) > MaxAuthPassLen {
+			v.addf(k+".auth_pass", "is %d bytes long; VRRPv2 allows at most %d", len(r.AuthPass), MaxAuthPassLen)
 		}
 	}
 	seen := map[string]bool{}
@@ -375,9 +376,9 @@ func (v *validator) vrrp(r *VRRP) {
 			}
 			seen[t.Name] = true
 		}
-		v.intRange(key+".weight", t.Weight, 0, 254)
+		v.intRange(key+".weight", t.Weight, 0, MaxTrackWeight)
 	}
-	v.intRange(k+".service_penalty", r.ServicePenalty, 0, 254)
+	v.intRange(k+".service_penalty", r.ServicePenalty, 0, MaxTrackWeight)
 	v.intRange(k+".garp_count", r.GARPCount, 0, 100)
 	if r.GARPInterval.Duration <= 0 || r.GARPInterval.Duration > 10*time.Second {
 		v.addf(k+".garp_interval", "%v is out of range (more than 0s, at most 10s)", r.GARPInterval)
@@ -619,7 +620,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 			v.intRange(rk+".port", rs.Port, 1, 65535)
 		}
 		if rs.Weight != nil {
-			v.intRange(rk+".weight", *rs.Weight, 0, 65535)
+			v.intRange(rk+".weight", *rs.Weight, 0, MaxWeight)
 		}
 		if v.inheritedEnum(rk+".forwarding", "forwarding method", rs.Forwarding, forwardings) && fwdOK {
 			// DR and tunnelling deliver the packet unchanged, so the real

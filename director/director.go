@@ -25,8 +25,10 @@ import (
 
 // Options configure a Director.
 type Options struct {
-	// Config is the validated configuration to start with; its Path is
-	// the file reloads and edits read and write.
+	// Config is the configuration to start with; its Path is the file
+	// reloads and edits read and write. New resolves and validates it
+	// like an edit (config.Normalize), so one built in code gets the
+	// defaults a file gets.
 	Config *config.Config
 	Logger *slog.Logger
 	// Version is lbd's build version, shown by the console.
@@ -95,9 +97,11 @@ type Director struct {
 	reloads, reloadFailures, edits atomic.Uint64
 }
 
-// New builds a Director for a validated configuration. It opens IPVS when
-// the configuration has virtual servers and fails with a clear message when
-// the kernel has none.
+// New builds a Director for a configuration, which it resolves first
+// (config.Normalize; invalid: config.Problems): the director reads resolved
+// settings as they are, so every configuration it runs comes from
+// config.Parse or config.Normalize. It opens IPVS when the configuration has
+// virtual servers and fails with a clear message when the kernel has none.
 func New(opt Options) (*Director, error) {
 	if opt.Config == nil {
 		return nil, errors.New("director: no configuration")
@@ -140,7 +144,10 @@ func New(opt Options) (*Director, error) {
 	if data, err := os.ReadFile(d.path); err == nil {
 		version = config.Version(data)
 	}
-	cfg := opt.Config.Clone()
+	cfg, _, err := config.Normalize(opt.Config)
+	if err != nil {
+		return nil, err
+	}
 	if err := d.prepare(cfg); err != nil {
 		return nil, err
 	}

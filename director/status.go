@@ -53,19 +53,15 @@ func (d *Director) Status() api.Status {
 	}
 	st.Sync = d.syncStatus(cfg, rec, v, d.handoverP.Load())
 	for _, vs := range cfg.VirtualServers {
-		st.Services = append(st.Services, d.serviceStatus(cfg, vs, p.services[vs.Name], kernel))
+		st.Services = append(st.Services, d.serviceStatus(vs, p.services[vs.Name], kernel))
 	}
 	return st
 }
 
-func (d *Director) serviceStatus(cfg *config.Config, vs config.VirtualServer, sp servicePlan, kernel map[balancer.Key]balancer.ServiceSnapshot) api.Service {
-	fwd := vs.Forwarding
-	if fwd == "" {
-		fwd = cfg.Global.Forwarding
-	}
+func (d *Director) serviceStatus(vs config.VirtualServer, sp servicePlan, kernel map[balancer.Key]balancer.ServiceSnapshot) api.Service {
 	out := api.Service{
 		Name: vs.Name, VIP: vs.VIP, Port: vs.Port, Protocol: vs.Protocol, Fwmark: vs.Fwmark,
-		Scheduler: vs.Scheduler, Forwarding: fwd, Active: boolOr(vs.Active, true),
+		Scheduler: vs.Scheduler, Forwarding: vs.Forwarding, Active: *vs.Active,
 		Healthy: sp.healthy, UpWeight: sp.upWeight, Quorum: vs.Quorum, SorryActive: sp.sorryActive,
 		RealServers: []api.RealServer{},
 	}
@@ -79,15 +75,9 @@ func (d *Director) serviceStatus(cfg *config.Config, vs config.VirtualServer, sp
 	}
 	for _, rs := range vs.RealServers {
 		r := api.RealServer{
-			Name: rs.Name, Address: rs.Address, Port: rs.Port, ConfiguredWeight: intOr(rs.Weight, 1),
-			Active: boolOr(rs.Active, true), Drained: rs.Drained, Health: "unchecked",
-			Forwarding: fwd,
-		}
-		if r.Port == 0 {
-			r.Port = vs.Port
-		}
-		if rs.Forwarding != "" {
-			r.Forwarding = rs.Forwarding
+			Name: rs.Name, Address: rs.Address, Port: rs.Port, ConfiguredWeight: *rs.Weight,
+			Active: *rs.Active, Drained: rs.Drained, Health: "unchecked",
+			Forwarding: rs.Forwarding,
 		}
 		if vs.HealthCheck != nil && vs.HealthCheck.Type != "none" && r.Active && out.Active {
 			if hst, ok := d.hc.Status(checkID(vs.Name, rs.Name)); ok {
@@ -101,7 +91,7 @@ func (d *Director) serviceStatus(cfg *config.Config, vs config.VirtualServer, sp
 				r.Health = "unknown"
 			}
 		}
-		if dst, err := destination(rs, vs, fwd); err == nil {
+		if dst, err := destination(rs); err == nil {
 			if ds, ok := dests[dst.Key()]; ok && out.Active && r.Active {
 				r.InKernel = true
 				r.Weight = ds.Weight

@@ -34,8 +34,10 @@ type servicePlan struct {
 	weights     map[string]int // desired weight by real-server name; absent = not in the table
 }
 
-// buildPlan translates a validated config and the current health into the
-// desired table. Rules (keepalived/piranha semantics):
+// buildPlan translates a resolved config (config.Parse or config.Normalize:
+// every default and inherited value filled in) and the current health into
+// the desired table. It reads settings as they are and decides no default.
+// Rules (keepalived/piranha semantics):
 //   - inactive services and real servers are not in the table;
 //   - a drained real server stays with weight 0 (existing connections
 //     finish, no new ones);
@@ -47,16 +49,12 @@ type servicePlan struct {
 func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 	p := plan{services: map[string]servicePlan{}}
 	for _, vs := range cfg.VirtualServers {
-		if !boolOr(vs.Active, true) {
+		if !*vs.Active {
 			continue
 		}
 		key, err := serviceKey(vs)
 		if err != nil {
 			return plan{}, fmt.Errorf("virtual server %s: %w", vs.Name, err)
-		}
-		fwd := vs.Forwarding
-		if fwd == "" {
-			fwd = cfg.Global.Forwarding
 		}
 		svc := balancer.VirtualService{Service: balancer.Service{
 			Key:                key,
@@ -73,10 +71,10 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 		}
 		sp := servicePlan{key: key, weights: map[string]int{}}
 		for _, rs := range vs.RealServers {
-			if !boolOr(rs.Active, true) {
+			if !*rs.Active {
 				continue
 			}
-			d, err := destination(rs, vs, fwd)
+			d, err := destination(rs)
 			if err != nil {
 				return plan{}, fmt.Errorf("virtual server %s: real server %s: %w", vs.Name, rs.Name, err)
 			}
@@ -100,7 +98,7 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 		}
 		sp.healthy = sp.upWeight >= vs.Quorum
 		if sp.upWeight == 0 && vs.SorryServer != "" {
-			d, err := sorryDestination(vs, fwd)
+			d, err := sorryDestination(vs)
 			if err != nil {
 				return plan{}, fmt.Errorf("virtual server %s: sorry_server: %w", vs.Name, err)
 			}
@@ -144,28 +142,24 @@ func serviceKey(vs config.VirtualServer) (balancer.Key, error) {
 	return balancer.ServiceKey(proto, netip.AddrPortFrom(addr, uint16(vs.Port))), nil
 }
 
-func destination(rs config.RealServer, vs config.VirtualServer, fwd string) (balancer.Destination, error) {
+// destination is a resolved real server's IPVS destination: its port and
+// forwarding are already inherited from its service (config does that).
+func destination(rs config.RealServer) (balancer.Destination, error) {
 	addr, err := netip.ParseAddr(rs.Address)
 	if err != nil {
 		return balancer.Destination{}, err
 	}
-	if rs.Forwarding != "" {
-		fwd = rs.Forwarding
-	}
-	f, err := balancer.ParseForwarding(fwd)
+	f, err := balancer.ParseForwarding(rs.Forwarding)
 	if err != nil {
 		return balancer.Destination{}, err
 	}
-	port := rs.Port
-	if port == 0 {
-		port = vs.Port
-	}
-	return balancer.Destination{Addr: addr.Unmap(), Port: uint16(port), Weight: intOr(rs.Weight, 1), Forwarding: f}, nil
+	return balancer.Destination{Addr: addr.Unmap(), Port: uint16(rs.Port), Weight: *rs.Weight, Forwarding: f}, nil
 }
 
-// sorryDestination parses "addr" or "addr:port" ("[v6]:port").
-func sorryDestination(vs config.VirtualServer, fwd string) (balancer.Destination, error) {
-	f, err := balancer.ParseForwarding(fwd)
+// sorryDestination parses "addr" or "addr:port" ("[v6]:port"); it forwards
+// like the service.
+func sorryDestination(vs config.VirtualServer) (balancer.Destination, error) {
+	f, err := balancer.ParseForwarding(vs.Forwarding)
 	if err != nil {
 		return balancer.Destination{}, err
 	}
@@ -186,26 +180,24 @@ func sorryDestination(vs config.VirtualServer, fwd string) (balancer.Destination
 	return balancer.Destination{Addr: addr.Unmap(), Port: uint16(port), Weight: 1, Forwarding: f}, nil
 }
 
-// healthSpecs maps every checked real server to its health-check spec.
+// healthSpecs maps every checked real server of a resolved config to its
+// health-check spec, every setting given: the healthcheck package's own
+// zero-value defaults never apply to lbd's checks.
 func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 	out := map[string]healthcheck.Spec{}
 	for _, vs := range cfg.VirtualServers {
 		hc := vs.HealthCheck
-		if hc == nil || hc.Type == "" || hc.Type == "none" || !boolOr(vs.Active, true) {
+		if hc == nil || hc.Type == "none" || !*vs.Active {
 			continue
 		}
 		for _, rs := range vs.RealServers {
-			if !boolOr(rs.Active, true) {
+			if !*rs.Active {
 				continue
-			}
-			port := rs.Port
-			if port == 0 {
-				port = vs.Port
 			}
 			out[checkID(vs.Name, rs.Name)] = healthcheck.Spec{
 				Type:         healthcheck.Type(hc.Type),
 				Address:      rs.Address,
-				Port:         port,
+				Port:         rs.Port,
 				CheckAddress: hc.Address,
 				CheckPort:    hc.Port,
 				Interval:     hc.Interval.Duration,
@@ -218,7 +210,7 @@ func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 				SNI:          hc.SNI,
 				ExpectStatus: hc.ExpectStatus,
 				ExpectBody:   hc.ExpectBody,
-				TLSVerify:    boolOr(hc.TLSVerify, false),
+				TLSVerify:    *hc.TLSVerify,
 				Send:         hc.Send,
 				Expect:       hc.Expect,
 				Command:      hc.Command,
@@ -226,20 +218,6 @@ func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 		}
 	}
 	return out
-}
-
-func boolOr(p *bool, def bool) bool {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func intOr(p *int, def int) int {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 func portString(p int) string { return strconv.Itoa(p) }

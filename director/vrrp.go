@@ -133,19 +133,15 @@ func vrrpInputs(c *config.Config) any {
 }
 
 func (d *Director) vrrpSettings(cfg *config.Config) (vrrpSettings, error) {
-	v := cfg.VRRP
-	ifname := v.Interface
-	if ifname == "" {
-		ifname = cfg.Global.Interface
-	}
+	v := cfg.VRRP // resolved: every setting given, none left to vrrp's zero-value defaults
 	s := vrrpSettings{
-		Name:           fmt.Sprintf("vrid %d on %s", v.VRID, ifname),
+		Name:           fmt.Sprintf("vrid %d on %s", v.VRID, v.Interface),
 		VRID:           v.VRID,
 		Priority:       v.Priority,
 		AdvertInterval: v.AdvertInterval.Duration,
 		Version:        v.Version,
-		Interface:      ifname,
-		Preempt:        boolOr(v.Preempt, true),
+		Interface:      v.Interface,
+		Preempt:        *v.Preempt,
 		PreemptDelay:   v.PreemptDelay.Duration,
 		AuthPass:       v.AuthPass,
 		GARPCount:      v.GARPCount,

@@ -1,0 +1,34 @@
+package config
+
+import "time"
+
+// Ranges of the settings that a library lbd drives checks as well: the
+// VRRP ones are protocol facts (RFC 5798, RFC 3768) that the vrrp package
+// enforces on its own, the weight is IPVS's. config decides them for lbd:
+// validate checks against these constants, and the director's agreement
+// test probes both sides of every bound against config.Parse and the
+// library, so the two cannot drift apart.
+const (
+	MinVRID, MaxVRID         = 1, 255
+	MinPriority, MaxPriority = 1, 255 // 255 = address owner; 0 means resigning, on the wire only
+	// MaxTrackWeight bounds track_interface.weight and service_penalty
+	// (0..MaxTrackWeight): a priority lowered by it stays at least 1.
+	MaxTrackWeight = 254
+	// MaxAuthPassLen is VRRPv2's simple-text authentication field.
+	MaxAuthPassLen = 8
+	// MaxWeight bounds a real server's weight (0..MaxWeight).
+	MaxWeight = 65535
+)
+
+// AdvertIntervalRange returns the advert intervals VRRP version allows:
+// min..max in multiples of step (v3: centiseconds in 12 bits, v2: whole
+// seconds in one byte). ok is false for a version other than 2 or 3.
+func AdvertIntervalRange(version int) (min, max, step time.Duration, ok bool) {
+	switch version {
+	case 3:
+		return 10 * time.Millisecond, 4095 * 10 * time.Millisecond, 10 * time.Millisecond, true
+	case 2:
+		return time.Second, 255 * time.Second, time.Second, true
+	}
+	return 0, 0, 0, false
+}
