@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// Defaults for Options.
+// Defaults for zero Options. lbd's director passes config's resolved
+// resync_interval (never zero), so DefaultResyncInterval only serves other
+// callers and tests; the director's agreement test keeps it equal to
+// config's default.
 const (
 	DefaultResyncInterval  = 5 * time.Second
-	DefaultRemoveGrace     = 5 * time.Minute
 	DefaultPendingInterval = time.Second
 	DefaultRetryDelay      = time.Second
 )
@@ -30,14 +32,15 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Options tune a Reconciler; zero values take the defaults.
+// Options tune a Reconciler; zero values take the defaults, except
+// RemoveGrace, where zero is a setting.
 type Options struct {
 	// ResyncInterval is how often Run re-reads the whole kernel table and
 	// repairs drift.
 	ResyncInterval time.Duration
 	// RemoveGrace bounds how long a real server that left the desired
 	// table waits at weight 0 for its connections (active and inactive)
-	// to end.
+	// to end. Zero removes it at once, connections or not.
 	RemoveGrace time.Duration
 	// PendingInterval is how often Run checks on such servers.
 	PendingInterval time.Duration
@@ -57,8 +60,8 @@ func (o Options) withDefaults() Options {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
-	if o.RemoveGrace <= 0 {
-		o.RemoveGrace = DefaultRemoveGrace
+	if o.RemoveGrace < 0 {
+		o.RemoveGrace = 0
 	}
 	if o.PendingInterval <= 0 {
 		o.PendingInterval = DefaultPendingInterval
@@ -564,8 +567,8 @@ func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full
 }
 
 // removeGracefully handles one real server that left the table: with no
-// connections at all it goes at once; otherwise it is quiesced (weight 0)
-// and removed when they end or the grace period is over.
+// connections at all (or no grace period) it goes at once; otherwise it is
+// quiesced (weight 0) and removed when they end or the grace period is over.
 //
 // Inactive connections count too: they are ones still in their handshake
 // (SYN_RECV) or closing (FIN_WAIT, TIME_WAIT ...), and UDP flows. Removing
@@ -575,7 +578,7 @@ func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full
 func (r *Reconciler) removeGracefully(key Key, v *kernelService, cur *DestinationStatus, now time.Time, p *passErrs) bool {
 	dk := cur.Key()
 	deadline, waiting := r.pending[key][dk]
-	expired := waiting && !now.Before(deadline)
+	expired := waiting && !now.Before(deadline) || r.opt.RemoveGrace == 0
 	conns := cur.ActiveConns + cur.InactiveConns
 	if conns == 0 || expired {
 		if !r.call(p, true, r.k.RemoveDestination(key, dk)) {

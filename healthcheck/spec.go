@@ -25,7 +25,10 @@ const (
 	Exec       Type = "exec"        // run a program, exit 0 = up
 )
 
-// Defaults applied by Spec.Normalize to zero-valued fields.
+// Defaults applied by Spec.Normalize to zero-valued fields, for callers
+// that leave them out (tests, benchhealth). lbd's defaults are config's:
+// the director hands over fully resolved specs, which Normalize leaves as
+// they are, and its agreement test keeps these equal to config's defaults.
 const (
 	DefaultInterval = 2 * time.Second
 	DefaultTimeout  = time.Second
@@ -102,8 +105,8 @@ func (s Spec) Target() (string, int) {
 	return host, port
 }
 
-// Normalize returns s with defaults filled in and validated. Errors name
-// the offending field.
+// Normalize returns s with the zero-value defaults above filled in, and
+// validated. Errors name the offending field.
 func (s Spec) Normalize() (Spec, error) {
 	if s.Interval == 0 {
 		s.Interval = DefaultInterval

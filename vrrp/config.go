@@ -8,11 +8,14 @@ import (
 	"time"
 )
 
-// Defaults applied by New to zero fields.
+// Defaults applied by New to zero fields where zero is not a setting. lbd's
+// director passes config's resolved [vrrp] (none of these is ever zero
+// there), so they only serve other callers and tests; the director's
+// agreement test keeps them equal to config's defaults. GARPCount has none:
+// zero is a setting (no burst).
 const (
 	DefaultAdvertInterval = time.Second
 	DefaultVersion        = 3
-	DefaultGARPCount      = 5
 	DefaultGARPInterval   = 100 * time.Millisecond
 	DefaultNotifyTimeout  = 10 * time.Second
 )
@@ -114,9 +117,6 @@ func validate(cfg *Config) (params, error) {
 	}
 	if cfg.GARPCount < 0 || cfg.GARPInterval < 0 || cfg.GARPRefresh < 0 || cfg.NotifyTimeout < 0 {
 		return bad("negative GARP count, interval, refresh or notify timeout")
-	}
-	if cfg.GARPCount == 0 {
-		cfg.GARPCount = DefaultGARPCount
 	}
 	if cfg.GARPInterval == 0 {
 		cfg.GARPInterval = DefaultGARPInterval

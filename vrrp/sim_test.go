@@ -171,9 +171,9 @@ func newWire(t *testing.T) *wire {
 	return &wire{t: t, now: t0, latency: time.Millisecond, cut: map[int]bool{}}
 }
 
-// testConfig is a v3 IPv4 config with one VIP.
+// testConfig is a v3 IPv4 config with one VIP and lbd's GARP burst.
 func testConfig(prio int) Config {
-	return Config{VRID: 51, Priority: prio, Interface: "eth0", Preempt: true,
+	return Config{VRID: 51, Priority: prio, Interface: "eth0", Preempt: true, GARPCount: 5,
 		VIPs: []netip.Addr{netip.MustParseAddr("10.77.0.100")}, Logger: discard}
 }
 

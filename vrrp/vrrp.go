@@ -104,8 +104,9 @@ type Config struct {
 	// only; at most 8 bytes).
 	AuthPass        string
 	TrackInterfaces []Track
-	// GARPCount gratuitous ARPs / unsolicited NAs per VIP at takeover
-	// (default 5), GARPInterval apart (default 100ms). GARPRefresh > 0
+	// GARPCount rounds of gratuitous ARPs / unsolicited NAs per VIP at
+	// takeover, GARPInterval apart (default 100ms); 0 or 1 sends only the
+	// round every takeover announces with, no burst. GARPRefresh > 0
 	// repeats one round that often while master.
 	GARPCount    int
 	GARPInterval time.Duration
