@@ -76,7 +76,7 @@ func ReadFile(path string) ([]byte, error) {
 // inheritance, and the packages that read a resolved config (the director,
 // the console) take its fields as they are, never deciding a default or an
 // inherited value again. A config built or edited in memory is resolved by
-// Normalize.
+// Resolve, or by Normalize, which validates it as well.
 func Parse(name string, data []byte) (*Config, error) {
 	return ParseContext(context.Background(), name, data)
 }
@@ -87,22 +87,33 @@ func Parse(name string, data []byte) (*Config, error) {
 // and every few hundred steps of the loops over services, real servers and
 // problems.
 func ParseContext(ctx context.Context, name string, data []byte) (*Config, error) {
-	if err := ctx.Err(); err != nil {
+	c, col, present, err := decodeDefaults(ctx, name, data)
+	if err != nil {
 		return nil, err
+	}
+	validate(c, col, present)
+	return finish(ctx, c, col, name)
+}
+
+// decodeDefaults decodes data and fills every default: the part of Parse
+// that Resolve shares. Problems found so far are in col.
+func decodeDefaults(ctx context.Context, name string, data []byte) (*Config, *collector, map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
 	}
 	// The scan comes first: it refuses nesting deep enough to make the
 	// TOML parser use gigabytes.
 	sc := scan(data)
 	if sc.tooDeep > 0 {
-		return nil, Problems{{File: name, Line: sc.tooDeep, Message: fmt.Sprintf(
+		return nil, nil, nil, Problems{{File: name, Line: sc.tooDeep, Message: fmt.Sprintf(
 			"keys, tables and arrays nested more than %d levels deep; refused before parsing (lbd's settings nest at most 4 levels)", maxNesting)}}
 	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, syntaxProblems(name, data, err, sc.firstDefined)
+		return nil, nil, nil, syntaxProblems(name, data, err, sc.firstDefined)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	col := newCollector(ctx, name)
 	col.pos = sc.pos
@@ -113,10 +124,14 @@ func ParseContext(ctx context.Context, name string, data []byte) (*Config, error
 	d := &decoder{col: col, present: map[string]bool{}}
 	d.decode("", raw, reflect.ValueOf(c).Elem())
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	applyDefaults(c, d.present)
-	validate(c, col, d.present)
+	return c, col, d.present, nil
+}
+
+// finish returns c, or the problems col holds.
+func finish(ctx context.Context, c *Config, col *collector, name string) (*Config, error) {
 	ps := col.problems(c)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -171,6 +186,27 @@ func Normalize(c *Config) (*Config, []byte, error) {
 		return nil, data, err
 	}
 	return nc, data, nil
+}
+
+// Resolve returns c with every default and inherited value filled in, as
+// Parse fills them for a file that leaves them out (zero values mean "not
+// set", as for Normalize), and validates nothing: resolving a config from
+// Parse, Load or Normalize returns an equal one. It is for a reader that
+// must be sure it holds a resolved config (the director's New) without
+// checking again what was checked when it was parsed (files and programs
+// may have changed since; that is reported when they are used). Normalize
+// resolves and validates.
+func Resolve(c *Config) (*Config, error) {
+	data, err := Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	nc, col, _, err := decodeDefaults(ctx, c.Path, data)
+	if err != nil {
+		return nil, err
+	}
+	return finish(ctx, nc, col, c.Path)
 }
 
 // Version identifies a config file's content: the hex SHA-256 of its bytes.

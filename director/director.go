@@ -25,10 +25,9 @@ import (
 
 // Options configure a Director.
 type Options struct {
-	// Config is the configuration to start with; its Path is the file
-	// reloads and edits read and write. New resolves and validates it
-	// like an edit (config.Normalize), so one built in code gets the
-	// defaults a file gets.
+	// Config is the validated configuration to start with (config.Load,
+	// or config.Normalize for one built in code); its Path is the file
+	// reloads and edits read and write.
 	Config *config.Config
 	Logger *slog.Logger
 	// Version is lbd's build version, shown by the console.
@@ -97,11 +96,13 @@ type Director struct {
 	reloads, reloadFailures, edits atomic.Uint64
 }
 
-// New builds a Director for a configuration, which it resolves first
-// (config.Normalize; invalid: config.Problems): the director reads resolved
-// settings as they are, so every configuration it runs comes from
-// config.Parse or config.Normalize. It opens IPVS when the configuration has
-// virtual servers and fails with a clear message when the kernel has none.
+// New builds a Director for a validated configuration. It opens IPVS when
+// the configuration has virtual servers and fails with a clear message when
+// the kernel has none.
+//
+// The director reads settings as config resolved them and decides no
+// default itself: New resolves its configuration (config.Resolve; one from
+// config.Load comes back equal), reload parses and Apply normalizes.
 func New(opt Options) (*Director, error) {
 	if opt.Config == nil {
 		return nil, errors.New("director: no configuration")
@@ -144,9 +145,12 @@ func New(opt Options) (*Director, error) {
 	if data, err := os.ReadFile(d.path); err == nil {
 		version = config.Version(data)
 	}
-	cfg, _, err := config.Normalize(opt.Config)
+	// Resolve, not validate again: the TLS files or a program checked at
+	// load time may be missing now, which is reported when they are used
+	// and must not keep the director from starting.
+	cfg, err := config.Resolve(opt.Config)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("director: %w", err)
 	}
 	if err := d.prepare(cfg); err != nil {
 		return nil, err
