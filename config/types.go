@@ -74,7 +74,7 @@ type VRRP struct {
 	// service is below its quorum. 0 disables service tracking.
 	ServicePenalty int `toml:"service_penalty"`
 	// GARP burst at takeover and optional periodic refresh.
-	GARPCount    int      `toml:"garp_count"`    // default 5
+	GARPCount    int      `toml:"garp_count"`    // default 5; 0 or 1: only the round every takeover sends
 	GARPInterval Duration `toml:"garp_interval"` // default 100ms between burst frames
 	GARPRefresh  Duration `toml:"garp_refresh"`  // 0 = off
 	// Notify is a command run on every transition with instance, old and
