@@ -307,15 +307,10 @@ func statusReal(sv *api.Service, name string) *api.RealServer {
 	return nil
 }
 
+// configAddr is a configured service's address, worded as lbctl and the
+// status screen word it.
 func configAddr(vs *config.VirtualServer) string {
-	if vs.Fwmark != 0 {
-		return fmt.Sprintf("fwmark %d", vs.Fwmark)
-	}
-	p := vs.Protocol
-	if p == "" {
-		p = "tcp"
-	}
-	return hostPort(vs.VIP, vs.Port) + "/" + p
+	return api.ServiceAddress(vs.VIP, vs.Port, vs.Protocol, vs.Fwmark)
 }
 
 func (s *Server) servicesPage(c *gin.Context) {
@@ -371,7 +366,7 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 			fwd = cfg.Global.Forwarding
 		}
 		d.Rows = append(d.Rows, rsRow{
-			Name: rs.Name, Addr: hostPort(rs.Address, port), Weight: ptrInt(rs.Weight, 1),
+			Name: rs.Name, Addr: api.HostPort(rs.Address, port), Weight: ptrInt(rs.Weight, 1),
 			Forwarding: fwd, Active: ptrBool(rs.Active, true), Drained: rs.Drained,
 			St: statusReal(st, rs.Name),
 		})
