@@ -112,3 +112,23 @@ func TestInheritKeepsWrittenAndChanged(t *testing.T) {
 		t.Fatalf("api forwarding %q quorum %d, web quorum %d", api.Forwarding, api.Quorum, web.Quorum)
 	}
 }
+
+// Settings named as unset get their default, also where zero is a setting
+// and in objects the edit added.
+func TestInheritUnset(t *testing.T) {
+	before, err := Parse("lbd.toml", []byte(inheritBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := before.Clone()
+	after.Global.RemoveGrace.Duration = 0
+	after.VirtualServers = append(after.VirtualServers, VirtualServer{Name: "new", VIP: "192.0.2.12", Port: 25})
+	Inherit(before, after, "global.remove_grace", "virtual_server[2].quorum", "virtual_server[1].quorum")
+	c, _, err := Normalize(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Global.RemoveGrace.Duration != defaultRemoveGrace || c.VirtualServers[2].Quorum != 1 || c.VirtualServers[1].Quorum != 1 {
+		t.Fatalf("remove_grace %v, quorums %d %d", c.Global.RemoveGrace, c.VirtualServers[1].Quorum, c.VirtualServers[2].Quorum)
+	}
+}
