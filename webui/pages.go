@@ -213,24 +213,6 @@ func rsURL(vs, rs string) string {
 
 // --- global settings ---
 
-func (s *Server) globalPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "global", &page{Title: "Global settings", Nav: "global", Version: ver, Form: globalForm(cfg), Data: cfg.Path})
-}
-
-func (s *Server) globalPost(c *gin.Context) {
-	f := newForm("", globalFields...)
-	f.read(c)
-	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toGlobal(cfg); return nil })
-	if code == 0 {
-		s.flashOK(c, "Global settings saved. A new listen address or TLS setting takes effect when lbd restarts.")
-		c.Redirect(http.StatusSeeOther, "/global")
-		return
-	}
-	cfg, _ := s.d.Config()
-	s.render(c, code, "global", &page{Title: "Global settings", Nav: "global", Version: s.formVersion(c, f), Form: f, Data: cfg.Path})
-}
-
 // --- redundancy ---
 
 // redundancyData is the live state the redundancy screen shows above its
@@ -244,23 +226,6 @@ type redundancyData struct {
 func (s *Server) redundancyData() redundancyData {
 	st := s.d.Status()
 	return redundancyData{VRRP: st.VRRP, Sync: st.Sync}
-}
-
-func (s *Server) redundancyPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: ver, Form: vrrpForm(cfg), Data: s.redundancyData()})
-}
-
-func (s *Server) redundancyPost(c *gin.Context) {
-	f := newForm("vrrp.", vrrpFields...)
-	f.read(c)
-	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toVRRP(cfg); return nil })
-	if code == 0 {
-		s.flashOK(c, "Redundancy settings saved.")
-		c.Redirect(http.StatusSeeOther, "/redundancy")
-		return
-	}
-	s.render(c, code, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: s.formVersion(c, f), Form: f, Data: s.redundancyData()})
 }
 
 // --- virtual servers ---
@@ -323,13 +288,9 @@ func (s *Server) servicesPage(c *gin.Context) {
 		if vs.HealthCheck != nil && vs.HealthCheck.Type != "" {
 			check = vs.HealthCheck.Type
 		}
-		fwd := vs.Forwarding
-		if fwd == "" {
-			fwd = cfg.Global.Forwarding
-		}
 		rows = append(rows, vsRow{
-			Name: vs.Name, Addr: configAddr(vs), Scheduler: vs.Scheduler, Forwarding: fwd,
-			Active: ptrBool(vs.Active, true), RealServers: len(vs.RealServers), HasCheck: check,
+			Name: vs.Name, Addr: configAddr(vs), Scheduler: vs.Scheduler, Forwarding: vs.Forwarding,
+			Active: *vs.Active, RealServers: len(vs.RealServers), HasCheck: check,
 			St: statusService(st, vs.Name),
 		})
 	}
@@ -354,101 +315,13 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 	}
 	for j := range vs.RealServers {
 		rs := &vs.RealServers[j]
-		port := rs.Port
-		if port == 0 {
-			port = vs.Port
-		}
-		fwd := rs.Forwarding
-		if fwd == "" {
-			fwd = vs.Forwarding
-		}
-		if fwd == "" {
-			fwd = cfg.Global.Forwarding
-		}
 		d.Rows = append(d.Rows, rsRow{
-			Name: rs.Name, Addr: api.HostPort(rs.Address, port), Weight: ptrInt(rs.Weight, 1),
-			Forwarding: fwd, Active: ptrBool(rs.Active, true), Drained: rs.Drained,
+			Name: rs.Name, Addr: api.HostPort(rs.Address, rs.Port), Weight: *rs.Weight,
+			Forwarding: rs.Forwarding, Active: *rs.Active, Drained: rs.Drained,
 			St: statusReal(st, rs.Name),
 		})
 	}
 	return d
-}
-
-func (s *Server) serviceAddPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: ver, Here: "Add",
-		Form: newVSForm(len(cfg.VirtualServers)), Data: serviceData{New: true, Default: cfg.Global.Forwarding},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) serviceAddPost(c *gin.Context) {
-	f := newForm("", vsFields...)
-	f.read(c, "scheduler_flags")
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		f.prefix = vsPrefix(len(cfg.VirtualServers))
-		var vs config.VirtualServer
-		f.toVS(&vs)
-		cfg.VirtualServers = append(cfg.VirtualServers, vs)
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Virtual server "+f.V("name")+" added. Add its real servers below.")
-		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
-		return
-	}
-	cfg, _ := s.d.Config()
-	s.render(c, code, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add",
-		Data:       serviceData{New: true, Default: cfg.Global.Forwarding},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) servicePage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	s.render(c, http.StatusOK, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: ver, Here: name,
-		Form: vsForm(i, &cfg.VirtualServers[i]), Data: s.serviceData(cfg, i),
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) servicePost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", vsFields...)
-	f.read(c, "scheduler_flags")
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		f.prefix = vsPrefix(i)
-		f.toVS(&cfg.VirtualServers[i])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Virtual server "+f.V("name")+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
-		return
-	}
-	cfg, _ := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	s.render(c, code, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: name,
-		Data: s.serviceData(cfg, i), Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
 }
 
 func (s *Server) serviceDelete(c *gin.Context) {
@@ -495,49 +368,6 @@ type monitoringData struct {
 	Addr string
 }
 
-func (s *Server) monitoringPage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	s.render(c, http.StatusOK, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: ver, Here: "Monitoring",
-		Form: hcForm(i, vs.HealthCheck), Data: monitoringData{Name: name, Addr: configAddr(vs)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) monitoringPost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", hcFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		f.prefix = hcPrefix(i)
-		addr = configAddr(&cfg.VirtualServers[i])
-		f.toHC(&cfg.VirtualServers[i])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Health check of "+name+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(name))
-		return
-	}
-	s.render(c, code, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Monitoring",
-		Data:       monitoringData{Name: name, Addr: addr},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
 // --- real servers ---
 
 type realData struct {
@@ -546,100 +376,6 @@ type realData struct {
 	Name string
 	Addr string
 	St   *api.RealServer
-}
-
-func (s *Server) realAddPage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	w, on := 1, true
-	f := rsForm(i, len(vs.RealServers), &config.RealServer{Weight: &w, Active: &on})
-	s.render(c, http.StatusOK, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: ver, Form: f, Here: "Add real server",
-		Data:       realData{New: true, VS: name, Addr: configAddr(vs)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) realAddPost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", rsFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		vs := &cfg.VirtualServers[i]
-		addr = configAddr(vs)
-		f.prefix = rsPrefix(i, len(vs.RealServers))
-		var rs config.RealServer
-		f.toRS(&rs)
-		vs.RealServers = append(vs.RealServers, rs)
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Real server "+f.V("name")+" added to "+name+".")
-		c.Redirect(http.StatusSeeOther, vsURL(name))
-		return
-	}
-	s.render(c, code, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add real server",
-		Data:       realData{New: true, VS: name, Addr: addr},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) realPage(c *gin.Context) {
-	vsName, rsName := c.Param("vs"), c.Param("rs")
-	cfg, ver := s.d.Config()
-	i, j, err := lookup(cfg, vsName, rsName)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	s.render(c, http.StatusOK, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: ver, Here: rsName,
-		Form: rsForm(i, j, &vs.RealServers[j]),
-		Data: realData{VS: vsName, Name: rsName, Addr: configAddr(vs),
-			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
-	})
-}
-
-func (s *Server) realPost(c *gin.Context) {
-	vsName, rsName := c.Param("vs"), c.Param("rs")
-	f := newForm("", rsFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, j, err := lookup(cfg, vsName, rsName)
-		if err != nil {
-			return err
-		}
-		addr = configAddr(&cfg.VirtualServers[i])
-		f.prefix = rsPrefix(i, j)
-		f.toRS(&cfg.VirtualServers[i].RealServers[j])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Real server "+vsName+"/"+f.V("name")+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(vsName))
-		return
-	}
-	s.render(c, code, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: rsName,
-		Data: realData{VS: vsName, Name: rsName, Addr: addr,
-			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
-	})
 }
 
 // realAction handles the one-button real-server changes.
