@@ -18,16 +18,10 @@ priority = 100
 name = "web"
 vip = "192.0.2.10"
 port = 80
-
-[[virtual_server.real_server]]
-name = "rs1"
-address = "10.0.0.1"
-
-[[virtual_server.real_server]]
-name = "rs2"
-address = "10.0.0.2"
-port = 81
-forwarding = "nat"
+real_server = [
+  {name = "rs1", address = "10.0.0.1"},
+  {name = "rs2", address = "10.0.0.2", port = 81, forwarding = "nat"},
+]
 
 [[virtual_server]]
 name = "api"

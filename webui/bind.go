@@ -2,6 +2,7 @@ package webui
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"strconv"
 	"strings"
@@ -28,14 +29,15 @@ const (
 
 var durationType = reflect.TypeFor[config.Duration]()
 
-// configField finds the field a form field names below obj (a struct).
-func configField(obj reflect.Value, name string) (reflect.Value, reflect.StructField) {
-	v := obj
-	var sf reflect.StructField
+// configField finds the field a form field names below obj (a struct),
+// and the struct type that declares it.
+func configField(obj reflect.Value, name string) (v reflect.Value, sf reflect.StructField, in reflect.Type) {
+	v = obj
 	for _, key := range strings.Split(name, ".") {
 		found := false
+		in = v.Type()
 		for i := 0; i < v.NumField(); i++ {
-			if f := v.Type().Field(i); tomlKey(f) == key {
+			if f := in.Field(i); tomlKey(f) == key {
 				v, sf, found = v.Field(i), f, true
 				break
 			}
@@ -46,7 +48,7 @@ func configField(obj reflect.Value, name string) (reflect.Value, reflect.StructF
 			panic(fmt.Sprintf("webui: %s has no setting %q", obj.Type(), name))
 		}
 	}
-	return v, sf
+	return v, sf, in
 }
 
 func tomlKey(f reflect.StructField) string {
@@ -54,37 +56,57 @@ func tomlKey(f reflect.StructField) string {
 	return name
 }
 
+// setting is one form field's place in the edited object.
+type setting struct {
+	name, kind string
+	v          reflect.Value       // the field
+	field      reflect.StructField // its declaration
+	in         reflect.Type        // the struct holding it
+}
+
+// settings are the form's fields in obj, a pointer to a config struct,
+// without the screen's own.
+func (f *form) settings(obj any) iter.Seq[setting] {
+	return func(yield func(setting) bool) {
+		v := reflect.ValueOf(obj).Elem()
+		for _, name := range f.fields {
+			if f.kinds[name] == kindOwn {
+				continue
+			}
+			fv, sf, in := configField(v, name)
+			if !yield(setting{name: name, kind: f.kinds[name], v: fv, field: sf, in: in}) {
+				return
+			}
+		}
+	}
+}
+
 // load fills the form from obj, a pointer to a config struct.
 func (f *form) load(obj any) {
-	v := reflect.ValueOf(obj).Elem()
-	for _, name := range f.fields {
-		kind := f.kinds[name]
-		if kind == kindOwn {
-			continue
-		}
-		fv, sf := configField(v, name)
-		switch {
-		case kind == kindChecks:
+	for s := range f.settings(obj) {
+		fv, name := s.v, s.name
+		switch s.kind {
+		case kindChecks:
 			f.Multi[name] = fv.Interface().([]string)
-		case kind == kindCRLF:
+		case kindCRLF:
 			f.Values[name] = escapeCRLF(fv.String())
-		case kind == kindCommas:
+		case kindCommas:
 			f.Values[name] = strings.Join(fv.Interface().([]string), ", ")
-		case kind == kindTrack:
+		case kindTrack:
 			var lines []string
 			for _, t := range fv.Interface().([]config.TrackInterface) {
 				lines = append(lines, fmt.Sprintf("%s %d", t.Name, t.Weight))
 			}
 			f.Values[name] = strings.Join(lines, "\n")
 		default:
-			f.Values[name] = showValue(fv, v.Type(), sf)
+			f.Values[name] = showValue(s)
 		}
 	}
 }
 
-// showValue is a setting as the form shows it; in is the struct holding
-// the field, whose zero may or may not be a setting of its own.
-func showValue(fv reflect.Value, in reflect.Type, sf reflect.StructField) string {
+// showValue is a setting as the form shows it.
+func showValue(s setting) string {
+	fv := s.v
 	if fv.Type() == durationType {
 		return durString(fv.Interface().(config.Duration))
 	}
@@ -102,7 +124,7 @@ func showValue(fv reflect.Value, in reflect.Type, sf reflect.StructField) string
 		}
 		return fmt.Sprint(fv.Elem().Interface())
 	case reflect.Int, reflect.Uint32:
-		if fv.IsZero() && !config.ZeroIsSetting(in, sf.Name) {
+		if fv.IsZero() && !config.ZeroIsSetting(s.in, s.field.Name) {
 			return "" // unset: the default applies
 		}
 		return fmt.Sprint(fv.Interface())
@@ -117,31 +139,26 @@ func showValue(fv reflect.Value, in reflect.Type, sf reflect.StructField) string
 // returns the names of the fields left blank: not set, so their default
 // applies (see config.Inherit).
 func (f *form) bind(obj any) (blank []string) {
-	v := reflect.ValueOf(obj).Elem()
-	for _, name := range f.fields {
-		kind := f.kinds[name]
-		if kind == kindOwn {
-			continue
-		}
-		fv, _ := configField(v, name)
+	for s := range f.settings(obj) {
+		fv, name := s.v, s.name
 		text := f.Values[name]
-		if text == "" && kind != kindChecks && fv.Kind() != reflect.Bool && fv.Type() != reflect.TypeFor[*bool]() {
+		if text == "" && s.kind != kindChecks && fv.Kind() != reflect.Bool && fv.Type() != reflect.TypeFor[*bool]() {
 			blank = append(blank, name)
 		}
 		switch {
-		case kind == kindChecks:
+		case s.kind == kindChecks:
 			var out []string
-			for _, s := range f.Multi[name] {
-				if s = strings.TrimSpace(s); s != "" {
-					out = append(out, s)
+			for _, v := range f.Multi[name] {
+				if v = strings.TrimSpace(v); v != "" {
+					out = append(out, v)
 				}
 			}
 			fv.Set(reflect.ValueOf(out))
-		case kind == kindCRLF:
+		case s.kind == kindCRLF:
 			fv.SetString(unescapeCRLF(text))
-		case kind == kindLines:
+		case s.kind == kindLines:
 			fv.Set(reflect.ValueOf(f.lines(name)))
-		case kind == kindTrack:
+		case s.kind == kindTrack:
 			fv.Set(reflect.ValueOf(f.trackInterfaces(name)))
 		case fv.Type() == durationType:
 			fv.Set(reflect.ValueOf(f.duration(name)))

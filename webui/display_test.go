@@ -17,19 +17,12 @@ name = "dns6"
 vip = "2001:db8::53"
 port = 53
 protocol = "udp"
-
-[[virtual_server.real_server]]
-name = "ns1"
-address = "2001:db8::1"
+real_server = [{name = "ns1", address = "2001:db8::1"}]
 
 [[virtual_server]]
 name = "marked"
 fwmark = 5
-
-[[virtual_server.real_server]]
-name = "m1"
-address = "10.0.0.21"
-port = 80
+real_server = [{name = "m1", address = "10.0.0.21", port = 80}]
 `)
 	c := h.login()
 	for _, tc := range []struct {

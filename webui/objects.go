@@ -112,6 +112,9 @@ var redundancyScreen = &editScreen{
 
 var servicesCrumb = []crumb{{"/services", "Virtual servers"}}
 
+// vsCrumbs lead to a page below the virtual server vs.
+func vsCrumbs(vs string) []crumb { return append(servicesCrumb[:1:1], crumb{vsURL(vs), vs}) }
+
 var serviceAddScreen = &editScreen{
 	tmpl: "service", fields: vsFields, fixup: vsFixup,
 	object: func(_ *gin.Context, cfg *config.Config, _ *form, saving bool) (any, string, error) {
@@ -131,21 +134,27 @@ var serviceAddScreen = &editScreen{
 	},
 }
 
+// serviceOf is the virtual server a page's URL names, and its index.
+func serviceOf(c *gin.Context, cfg *config.Config) (*config.VirtualServer, int, error) {
+	i, err := lookupVS(cfg, c.Param("vs"))
+	if err != nil {
+		return nil, -1, err
+	}
+	return &cfg.VirtualServers[i], i, nil
+}
+
 var serviceScreen = &editScreen{
 	tmpl: "service", fields: vsFields, fixup: vsFixup,
 	object: func(c *gin.Context, cfg *config.Config, _ *form, _ bool) (any, string, error) {
-		i, err := lookupVS(cfg, c.Param("vs"))
-		if err != nil {
-			return nil, "", err
-		}
-		return &cfg.VirtualServers[i], vsPrefix(i), nil
+		vs, i, err := serviceOf(c, cfg)
+		return vs, vsPrefix(i), err
 	},
 	page: func(s *Server, c *gin.Context, cfg *config.Config) (*page, error) {
-		name := c.Param("vs")
-		i, err := lookupVS(cfg, name)
+		_, i, err := serviceOf(c, cfg)
 		if err != nil {
 			return nil, err
 		}
+		name := c.Param("vs")
 		return &page{Title: "Virtual server " + name, Nav: "services", Here: name,
 			Data: s.serviceData(cfg, i), Breadcrumb: servicesCrumb}, nil
 	},
@@ -165,11 +174,10 @@ func vsFixup(obj any) {
 var monitoringScreen = &editScreen{
 	tmpl: "monitoring", fields: hcFields,
 	object: func(c *gin.Context, cfg *config.Config, _ *form, saving bool) (any, string, error) {
-		i, err := lookupVS(cfg, c.Param("vs"))
+		vs, i, err := serviceOf(c, cfg)
 		if err != nil {
 			return nil, "", err
 		}
-		vs := &cfg.VirtualServers[i]
 		switch {
 		case vs.HealthCheck != nil:
 		case saving:
@@ -183,7 +191,7 @@ var monitoringScreen = &editScreen{
 		name := c.Param("vs")
 		return &page{Title: "Monitoring " + name, Nav: "services", Here: "Monitoring",
 			Data:       monitoringData{Name: name, Addr: configAddrOf(cfg, name)},
-			Breadcrumb: []crumb{servicesCrumb[0], {vsURL(name), name}}}, nil
+			Breadcrumb: vsCrumbs(name)}, nil
 	},
 	saved: func(c *gin.Context, _ *form) (string, string) {
 		return "Health check of " + c.Param("vs") + " saved.", vsURL(c.Param("vs"))
@@ -193,11 +201,10 @@ var monitoringScreen = &editScreen{
 var realAddScreen = &editScreen{
 	tmpl: "real", fields: rsFields,
 	object: func(c *gin.Context, cfg *config.Config, _ *form, saving bool) (any, string, error) {
-		i, err := lookupVS(cfg, c.Param("vs"))
+		vs, i, err := serviceOf(c, cfg)
 		if err != nil {
 			return nil, "", err
 		}
-		vs := &cfg.VirtualServers[i]
 		j := len(vs.RealServers)
 		if !saving {
 			return blankRS(), rsPrefix(i, j), nil
@@ -209,7 +216,7 @@ var realAddScreen = &editScreen{
 		name := c.Param("vs")
 		return &page{Title: "Add a real server to " + name, Nav: "services", Here: "Add real server",
 			Data:       realData{New: true, VS: name, Addr: configAddrOf(cfg, name)},
-			Breadcrumb: []crumb{servicesCrumb[0], {vsURL(name), name}}}, nil
+			Breadcrumb: vsCrumbs(name)}, nil
 	},
 	saved: func(c *gin.Context, f *form) (string, string) {
 		return "Real server " + f.V("name") + " added to " + c.Param("vs") + ".", vsURL(c.Param("vs"))
@@ -230,7 +237,7 @@ var realScreen = &editScreen{
 		return &page{Title: "Real server " + vsName + "/" + rsName, Nav: "services", Here: rsName,
 			Data: realData{VS: vsName, Name: rsName, Addr: configAddrOf(cfg, vsName),
 				St: statusReal(statusService(s.d.Status(), vsName), rsName)},
-			Breadcrumb: []crumb{servicesCrumb[0], {vsURL(vsName), vsName}}}, nil
+			Breadcrumb: vsCrumbs(vsName)}, nil
 	},
 	saved: func(c *gin.Context, f *form) (string, string) {
 		return "Real server " + c.Param("vs") + "/" + f.V("name") + " saved.", vsURL(c.Param("vs"))

@@ -127,6 +127,7 @@ func TestFieldsBindRoundTrip(t *testing.T) {
 	d := newFakeDirector(t, testConfig(t, ""))
 	cfg, _ := d.Config()
 	vs := &cfg.VirtualServers[0]
+	vs.Quorum = 0 // a zero that is a setting shows as 0, not blank
 	for _, tc := range []struct {
 		fields []string
 		obj    any
@@ -153,6 +154,9 @@ func TestFieldsBindRoundTrip(t *testing.T) {
 			if back.Values[name] != shown.Values[name] || strings.Join(back.Multi[name], ",") != strings.Join(shown.Multi[name], ",") {
 				t.Errorf("%T %s: shown %q, read back as %q", tc.obj, name, shown.Values[name], back.Values[name])
 			}
+		}
+		if _, ok := tc.obj.(*config.VirtualServer); ok && (shown.V("quorum") != "0" || shown.V("port") != "80" || shown.V("fwmark") != "") {
+			t.Errorf("quorum %q, port %q, fwmark %q", shown.V("quorum"), shown.V("port"), shown.V("fwmark"))
 		}
 	}
 }

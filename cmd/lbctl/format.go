@@ -181,36 +181,39 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	return tw.Flush()
 }
 
-func renderServiceList(w io.Writer, svcs []api.Service) error {
-	if len(svcs) == 0 {
-		fmt.Fprintln(w, "no virtual services configured")
+// renderList prints items as a table under header, one row each, or the
+// line empty when there are none.
+func renderList[T any](w io.Writer, items []T, empty, header string, row func(io.Writer, *T)) error {
+	if len(items) == 0 {
+		fmt.Fprintln(w, empty)
 		return nil
 	}
 	tw := newTable(w)
-	fmt.Fprint(tw, "NAME\tADDRESS\tSCHED\tFWD\tREAL\tUP WEIGHT\tHEALTH\tSTATE\tACTIVE\tCONN/S\n")
-	for i := range svcs {
-		s := &svcs[i]
-		act, _ := serviceConns(s)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, s.Address(), s.Scheduler, s.Forwarding,
-			len(s.RealServers), s.UpWeight, serviceHealth(s), serviceState(s), act, rate(s.Stats.CPS))
+	fmt.Fprint(tw, header)
+	for i := range items {
+		row(tw, &items[i])
 	}
 	return tw.Flush()
 }
 
+func renderServiceList(w io.Writer, svcs []api.Service) error {
+	return renderList(w, svcs, "no virtual services configured",
+		"NAME\tADDRESS\tSCHED\tFWD\tREAL\tUP WEIGHT\tHEALTH\tSTATE\tACTIVE\tCONN/S\n",
+		func(tw io.Writer, s *api.Service) {
+			act, _ := serviceConns(s)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, s.Address(), s.Scheduler, s.Forwarding,
+				len(s.RealServers), s.UpWeight, serviceHealth(s), serviceState(s), act, rate(s.Stats.CPS))
+		})
+}
+
 func renderRealList(w io.Writer, rss []api.RealServer) error {
-	if len(rss) == 0 {
-		fmt.Fprintln(w, "no real servers")
-		return nil
-	}
-	tw := newTable(w)
-	fmt.Fprint(tw, "NAME\tADDRESS\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n")
-	for i := range rss {
-		r := &rss[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, api.HostPort(r.Address, r.Port), r.Forwarding,
-			realWeight(r), realHealth(r), realState(r), r.ActiveConns, r.InactConns,
-			rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
-	}
-	return tw.Flush()
+	return renderList(w, rss, "no real servers",
+		"NAME\tADDRESS\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n",
+		func(tw io.Writer, r *api.RealServer) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, api.HostPort(r.Address, r.Port), r.Forwarding,
+				realWeight(r), realHealth(r), realState(r), r.ActiveConns, r.InactConns,
+				rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
+		})
 }
 
 func statsLines(tw io.Writer, st api.Stats) {
