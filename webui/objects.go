@@ -2,7 +2,6 @@ package webui
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/gin-gonic/gin"
 
@@ -250,89 +249,4 @@ func configAddrOf(cfg *config.Config, name string) string {
 		return configAddr(vs)
 	}
 	return ""
-}
-
-// --- the one edit path every screen shares ---
-
-// editScreen is one editing screen.
-type editScreen struct {
-	tmpl   string   // template name
-	fields []string // field specs, see bind.go
-	// object returns the edited object, a pointer to a config struct inside
-	// cfg, and the key prefix of its settings. When saving, an "add" screen
-	// appends a new object to cfg; when showing, it returns a blank one
-	// to start from. A nil object leaves nothing to bind.
-	object func(c *gin.Context, cfg *config.Config, f *form, saving bool) (obj any, prefix string, err error)
-	// fixup applies a rule of the screen after binding; nil for none.
-	fixup func(obj any)
-	// page is the page around the form (without Form and Version).
-	page func(s *Server, c *gin.Context, cfg *config.Config) (*page, error)
-	// saved is the message after a save and where to go next.
-	saved func(c *gin.Context, f *form) (msg, to string)
-}
-
-// editPage shows a screen's form filled from the running config.
-func (s *Server) editPage(sc *editScreen) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		cfg, ver := s.d.Config()
-		f := newForm("", sc.fields...)
-		obj, prefix, err := sc.object(c, cfg, f, false)
-		if err != nil {
-			s.pageNotFound(c, err)
-			return
-		}
-		f.prefix = prefix
-		f.load(obj)
-		s.renderForm(c, sc, cfg, http.StatusOK, f, ver)
-	}
-}
-
-// editPost saves a screen's form: binds the posted fields to a copy of the
-// running config, lets inherited settings follow their parents
-// (config.Inherit) and hands the result to the director. On success it
-// redirects with a message; otherwise the form comes back as typed, with
-// the messages next to their fields.
-func (s *Server) editPost(sc *editScreen) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		f := newForm("", sc.fields...)
-		f.read(c)
-		code := s.applyForm(c, f, func(cfg *config.Config) error {
-			f.Errors = map[string][]string{} // a retried edit binds again
-			before := cfg.Clone()
-			obj, prefix, err := sc.object(c, cfg, f, true)
-			if err != nil {
-				return err
-			}
-			f.prefix = prefix
-			var unset []string
-			if obj != nil {
-				for _, name := range f.bind(obj) {
-					unset = append(unset, prefix+name)
-				}
-				if sc.fixup != nil {
-					sc.fixup(obj)
-				}
-			}
-			config.Inherit(before, cfg, unset...)
-			return nil
-		})
-		if code == 0 {
-			msg, to := sc.saved(c, f)
-			s.flashOK(c, msg)
-			c.Redirect(http.StatusSeeOther, to)
-			return
-		}
-		cfg, _ := s.d.Config()
-		s.renderForm(c, sc, cfg, code, f, s.formVersion(c, f))
-	}
-}
-
-func (s *Server) renderForm(c *gin.Context, sc *editScreen, cfg *config.Config, code int, f *form, version string) {
-	p, err := sc.page(s, c, cfg)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	p.Form, p.Version = f, version
-	s.render(c, code, sc.tmpl, p)
 }
