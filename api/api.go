@@ -1,6 +1,7 @@
 // Package api holds the JSON shapes of lbd's HTTP API (/api/v1), shared by
 // the director (which produces them), the console (which serves them) and
-// lbctl (which reads them). It has no logic and imports nothing of ours.
+// lbctl (which reads them), and the display helpers (display.go) both front
+// ends print with. It imports nothing of ours.
 //
 // Routes (all under /api/v1, bearer-token or session auth):
 //

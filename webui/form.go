@@ -25,17 +25,27 @@ type form struct {
 	// prefix is the dotted config path of the edited object, e.g.
 	// "virtual_server[1].", used to place validator messages.
 	prefix string
-	fields []string
+	fields []string          // names, in order
+	kinds  map[string]string // name -> kind, where a spec gave one (see bind.go)
 }
 
-func newForm(prefix string, fields ...string) *form {
-	return &form{
+// newForm makes a form of the given field specs: NAME or NAME:KIND.
+func newForm(prefix string, specs ...string) *form {
+	f := &form{
 		Values: make(map[string]string),
 		Multi:  make(map[string][]string),
 		Errors: make(map[string][]string),
 		prefix: prefix,
-		fields: fields,
+		kinds:  make(map[string]string),
 	}
+	for _, spec := range specs {
+		name, kind, _ := strings.Cut(spec, ":")
+		f.fields = append(f.fields, name)
+		if kind != "" {
+			f.kinds[name] = kind
+		}
+	}
+	return f
 }
 
 // V is a field's value.
@@ -71,13 +81,14 @@ func (f *form) setBool(name string, b bool) {
 }
 
 // read takes the posted values of the form's fields. Checkboxes that are
-// not posted are off; names listed in multi keep every value.
-func (f *form) read(c *gin.Context, multi ...string) {
+// not posted are off; a group of checkboxes keeps every value.
+func (f *form) read(c *gin.Context) {
 	for _, name := range f.fields {
+		if f.kinds[name] == kindChecks {
+			f.Multi[name] = c.PostFormArray(name)
+			continue
+		}
 		f.Values[name] = strings.TrimSpace(c.PostForm(name))
-	}
-	for _, name := range multi {
-		f.Multi[name] = c.PostFormArray(name)
 	}
 }
 
@@ -202,22 +213,6 @@ func (f *form) list(name string) []string {
 	return strings.FieldsFunc(f.Values[name], func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
 	})
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func ptrInt(p *int, def int) int {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func ptrBool(p *bool, def bool) bool {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 // durString shows a duration the way an operator would type it: "8h",

@@ -105,93 +105,6 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// --- form plumbing shared by every editing screen ---
-
-// applyForm applies fn's change for a submitted form. It returns 0 when the
-// change is applied, otherwise the HTTP status to re-render the form with;
-// the form then carries the messages.
-func (s *Server) applyForm(c *gin.Context, f *form, fn func(*config.Config) error) int {
-	base := c.PostForm(versionField)
-	if base == "" {
-		f.General = append(f.General, "The form carries no configuration version; reload the page and try again.")
-		return http.StatusBadRequest
-	}
-	_, err := s.edit(c, base, source(c), func(cfg *config.Config) error {
-		if err := fn(cfg); err != nil {
-			return err
-		}
-		if f.Invalid() {
-			return errFormInvalid
-		}
-		return nil
-	})
-	var ps config.Problems
-	var nf *notFoundError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, errFormInvalid):
-		return http.StatusUnprocessableEntity
-	case errors.As(err, &ps):
-		f.placeProblems(ps)
-		return http.StatusUnprocessableEntity
-	case changedOnDisk(err):
-		f.General = append(f.General, titleCase(err.Error())+".")
-		return http.StatusConflict
-	case errors.Is(err, config.ErrStale):
-		f.Conflict = true
-		return http.StatusConflict
-	case errors.As(err, &nf):
-		f.General = append(f.General, titleCase(nf.Error())+".")
-		return http.StatusNotFound
-	default:
-		s.log.Error("console edit failed", "path", c.Request.URL.Path, "err", err)
-		f.General = append(f.General, "Not applied: "+err.Error())
-		return http.StatusInternalServerError
-	}
-}
-
-// formVersion is the version a re-rendered form carries: the one it was
-// opened with, unless the save was refused as stale, in which case the
-// operator has been told and may save again over the current version.
-func (s *Server) formVersion(c *gin.Context, f *form) string {
-	if f.Conflict {
-		_, v := s.d.Config()
-		return v
-	}
-	return c.PostForm(versionField)
-}
-
-// applyAction runs a one-button change (drain, delete, ...) and redirects
-// back with a message, or shows why nothing changed.
-func (s *Server) applyAction(c *gin.Context, fn func(*config.Config) error, okMsg, back string) {
-	base := c.PostForm(versionField)
-	if base == "" {
-		s.errorPage(c, http.StatusBadRequest, "Not changed", "The form carries no configuration version; reload the page and try again.")
-		return
-	}
-	_, err := s.edit(c, base, source(c), fn)
-	var ps config.Problems
-	var nf *notFoundError
-	switch {
-	case err == nil:
-		s.sessions.setFlash(sess(c).id, flash{"ok", okMsg})
-		c.Redirect(http.StatusSeeOther, back)
-	case changedOnDisk(err):
-		s.errorPage(c, http.StatusConflict, "Not changed: the file changed on disk", titleCase(err.Error())+".")
-	case errors.Is(err, config.ErrStale):
-		s.errorPage(c, http.StatusConflict, "Not changed: the configuration changed",
-			"Someone else saved a change since this page was loaded, so your action was not applied (it might have been based on what you no longer see). Reload the page, check, and try again.")
-	case errors.As(err, &ps):
-		s.errorPage(c, http.StatusUnprocessableEntity, "Not changed: the result would be invalid", errText(err))
-	case errors.As(err, &nf):
-		s.errorPage(c, http.StatusNotFound, "Not found", titleCase(nf.Error())+".")
-	default:
-		s.log.Error("console action failed", "path", c.Request.URL.Path, "err", err)
-		s.errorPage(c, http.StatusInternalServerError, "Not changed", err.Error())
-	}
-}
-
 func (s *Server) flashOK(c *gin.Context, msg string) {
 	s.sessions.setFlash(sess(c).id, flash{"ok", msg})
 }
@@ -213,24 +126,6 @@ func rsURL(vs, rs string) string {
 
 // --- global settings ---
 
-func (s *Server) globalPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "global", &page{Title: "Global settings", Nav: "global", Version: ver, Form: globalForm(cfg), Data: cfg.Path})
-}
-
-func (s *Server) globalPost(c *gin.Context) {
-	f := newForm("", globalFields...)
-	f.read(c)
-	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toGlobal(cfg); return nil })
-	if code == 0 {
-		s.flashOK(c, "Global settings saved. A new listen address or TLS setting takes effect when lbd restarts.")
-		c.Redirect(http.StatusSeeOther, "/global")
-		return
-	}
-	cfg, _ := s.d.Config()
-	s.render(c, code, "global", &page{Title: "Global settings", Nav: "global", Version: s.formVersion(c, f), Form: f, Data: cfg.Path})
-}
-
 // --- redundancy ---
 
 // redundancyData is the live state the redundancy screen shows above its
@@ -244,23 +139,6 @@ type redundancyData struct {
 func (s *Server) redundancyData() redundancyData {
 	st := s.d.Status()
 	return redundancyData{VRRP: st.VRRP, Sync: st.Sync}
-}
-
-func (s *Server) redundancyPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: ver, Form: vrrpForm(cfg), Data: s.redundancyData()})
-}
-
-func (s *Server) redundancyPost(c *gin.Context) {
-	f := newForm("vrrp.", vrrpFields...)
-	f.read(c)
-	code := s.applyForm(c, f, func(cfg *config.Config) error { f.toVRRP(cfg); return nil })
-	if code == 0 {
-		s.flashOK(c, "Redundancy settings saved.")
-		c.Redirect(http.StatusSeeOther, "/redundancy")
-		return
-	}
-	s.render(c, code, "redundancy", &page{Title: "Redundancy", Nav: "redundancy", Version: s.formVersion(c, f), Form: f, Data: s.redundancyData()})
 }
 
 // --- virtual servers ---
@@ -307,15 +185,10 @@ func statusReal(sv *api.Service, name string) *api.RealServer {
 	return nil
 }
 
+// configAddr is a configured service's address, worded as lbctl and the
+// status screen word it.
 func configAddr(vs *config.VirtualServer) string {
-	if vs.Fwmark != 0 {
-		return fmt.Sprintf("fwmark %d", vs.Fwmark)
-	}
-	p := vs.Protocol
-	if p == "" {
-		p = "tcp"
-	}
-	return hostPort(vs.VIP, vs.Port) + "/" + p
+	return api.ServiceAddress(vs.VIP, vs.Port, vs.Protocol, vs.Fwmark)
 }
 
 func (s *Server) servicesPage(c *gin.Context) {
@@ -328,13 +201,9 @@ func (s *Server) servicesPage(c *gin.Context) {
 		if vs.HealthCheck != nil && vs.HealthCheck.Type != "" {
 			check = vs.HealthCheck.Type
 		}
-		fwd := vs.Forwarding
-		if fwd == "" {
-			fwd = cfg.Global.Forwarding
-		}
 		rows = append(rows, vsRow{
-			Name: vs.Name, Addr: configAddr(vs), Scheduler: vs.Scheduler, Forwarding: fwd,
-			Active: ptrBool(vs.Active, true), RealServers: len(vs.RealServers), HasCheck: check,
+			Name: vs.Name, Addr: configAddr(vs), Scheduler: vs.Scheduler, Forwarding: vs.Forwarding,
+			Active: *vs.Active, RealServers: len(vs.RealServers), HasCheck: check,
 			St: statusService(st, vs.Name),
 		})
 	}
@@ -359,101 +228,13 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 	}
 	for j := range vs.RealServers {
 		rs := &vs.RealServers[j]
-		port := rs.Port
-		if port == 0 {
-			port = vs.Port
-		}
-		fwd := rs.Forwarding
-		if fwd == "" {
-			fwd = vs.Forwarding
-		}
-		if fwd == "" {
-			fwd = cfg.Global.Forwarding
-		}
 		d.Rows = append(d.Rows, rsRow{
-			Name: rs.Name, Addr: hostPort(rs.Address, port), Weight: ptrInt(rs.Weight, 1),
-			Forwarding: fwd, Active: ptrBool(rs.Active, true), Drained: rs.Drained,
+			Name: rs.Name, Addr: api.HostPort(rs.Address, rs.Port), Weight: *rs.Weight,
+			Forwarding: rs.Forwarding, Active: *rs.Active, Drained: rs.Drained,
 			St: statusReal(st, rs.Name),
 		})
 	}
 	return d
-}
-
-func (s *Server) serviceAddPage(c *gin.Context) {
-	cfg, ver := s.d.Config()
-	s.render(c, http.StatusOK, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: ver, Here: "Add",
-		Form: newVSForm(len(cfg.VirtualServers)), Data: serviceData{New: true, Default: cfg.Global.Forwarding},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) serviceAddPost(c *gin.Context) {
-	f := newForm("", vsFields...)
-	f.read(c, "scheduler_flags")
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		f.prefix = vsPrefix(len(cfg.VirtualServers))
-		var vs config.VirtualServer
-		f.toVS(&vs)
-		cfg.VirtualServers = append(cfg.VirtualServers, vs)
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Virtual server "+f.V("name")+" added. Add its real servers below.")
-		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
-		return
-	}
-	cfg, _ := s.d.Config()
-	s.render(c, code, "service", &page{
-		Title: "Add a virtual server", Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add",
-		Data:       serviceData{New: true, Default: cfg.Global.Forwarding},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) servicePage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	s.render(c, http.StatusOK, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: ver, Here: name,
-		Form: vsForm(i, &cfg.VirtualServers[i]), Data: s.serviceData(cfg, i),
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
-}
-
-func (s *Server) servicePost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", vsFields...)
-	f.read(c, "scheduler_flags")
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		f.prefix = vsPrefix(i)
-		f.toVS(&cfg.VirtualServers[i])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Virtual server "+f.V("name")+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(f.V("name")))
-		return
-	}
-	cfg, _ := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	s.render(c, code, "service", &page{
-		Title: "Virtual server " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: name,
-		Data: s.serviceData(cfg, i), Breadcrumb: []crumb{{"/services", "Virtual servers"}},
-	})
 }
 
 func (s *Server) serviceDelete(c *gin.Context) {
@@ -500,49 +281,6 @@ type monitoringData struct {
 	Addr string
 }
 
-func (s *Server) monitoringPage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	s.render(c, http.StatusOK, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: ver, Here: "Monitoring",
-		Form: hcForm(i, vs.HealthCheck), Data: monitoringData{Name: name, Addr: configAddr(vs)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) monitoringPost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", hcFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		f.prefix = hcPrefix(i)
-		addr = configAddr(&cfg.VirtualServers[i])
-		f.toHC(&cfg.VirtualServers[i])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Health check of "+name+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(name))
-		return
-	}
-	s.render(c, code, "monitoring", &page{
-		Title: "Monitoring " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Monitoring",
-		Data:       monitoringData{Name: name, Addr: addr},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
 // --- real servers ---
 
 type realData struct {
@@ -551,100 +289,6 @@ type realData struct {
 	Name string
 	Addr string
 	St   *api.RealServer
-}
-
-func (s *Server) realAddPage(c *gin.Context) {
-	name := c.Param("vs")
-	cfg, ver := s.d.Config()
-	i, err := lookupVS(cfg, name)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	w, on := 1, true
-	f := rsForm(i, len(vs.RealServers), &config.RealServer{Weight: &w, Active: &on})
-	s.render(c, http.StatusOK, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: ver, Form: f, Here: "Add real server",
-		Data:       realData{New: true, VS: name, Addr: configAddr(vs)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) realAddPost(c *gin.Context) {
-	name := c.Param("vs")
-	f := newForm("", rsFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, err := lookupVS(cfg, name)
-		if err != nil {
-			return err
-		}
-		vs := &cfg.VirtualServers[i]
-		addr = configAddr(vs)
-		f.prefix = rsPrefix(i, len(vs.RealServers))
-		var rs config.RealServer
-		f.toRS(&rs)
-		vs.RealServers = append(vs.RealServers, rs)
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Real server "+f.V("name")+" added to "+name+".")
-		c.Redirect(http.StatusSeeOther, vsURL(name))
-		return
-	}
-	s.render(c, code, "real", &page{
-		Title: "Add a real server to " + name, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: "Add real server",
-		Data:       realData{New: true, VS: name, Addr: addr},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(name), name}},
-	})
-}
-
-func (s *Server) realPage(c *gin.Context) {
-	vsName, rsName := c.Param("vs"), c.Param("rs")
-	cfg, ver := s.d.Config()
-	i, j, err := lookup(cfg, vsName, rsName)
-	if err != nil {
-		s.pageNotFound(c, err)
-		return
-	}
-	vs := &cfg.VirtualServers[i]
-	s.render(c, http.StatusOK, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: ver, Here: rsName,
-		Form: rsForm(i, j, &vs.RealServers[j]),
-		Data: realData{VS: vsName, Name: rsName, Addr: configAddr(vs),
-			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
-	})
-}
-
-func (s *Server) realPost(c *gin.Context) {
-	vsName, rsName := c.Param("vs"), c.Param("rs")
-	f := newForm("", rsFields...)
-	f.read(c)
-	var addr string
-	code := s.applyForm(c, f, func(cfg *config.Config) error {
-		i, j, err := lookup(cfg, vsName, rsName)
-		if err != nil {
-			return err
-		}
-		addr = configAddr(&cfg.VirtualServers[i])
-		f.prefix = rsPrefix(i, j)
-		f.toRS(&cfg.VirtualServers[i].RealServers[j])
-		return nil
-	})
-	if code == 0 {
-		s.flashOK(c, "Real server "+vsName+"/"+f.V("name")+" saved.")
-		c.Redirect(http.StatusSeeOther, vsURL(vsName))
-		return
-	}
-	s.render(c, code, "real", &page{
-		Title: "Real server " + vsName + "/" + rsName, Nav: "services", Version: s.formVersion(c, f), Form: f, Here: rsName,
-		Data: realData{VS: vsName, Name: rsName, Addr: addr,
-			St: statusReal(statusService(s.d.Status(), vsName), rsName)},
-		Breadcrumb: []crumb{{"/services", "Virtual servers"}, {vsURL(vsName), vsName}},
-	})
 }
 
 // realAction handles the one-button real-server changes.

@@ -525,6 +525,10 @@ func TestGlobalAndRedundancyEdit(t *testing.T) {
 		t.Fatalf("inherited settings did not follow: vs %q rs %q vrrp %q",
 			cfg.VirtualServers[0].Forwarding, cfg.VirtualServers[0].RealServers[1].Forwarding, cfg.VRRP.Interface)
 	}
+	// So does the connection sync, which inherits the VRRP interface.
+	if cfg.Sync.Interface != "eth1" {
+		t.Fatalf("sync interface %q did not follow", cfg.Sync.Interface)
+	}
 	// The password hash was not touched by a form that does not show it.
 	if cfg.Console.PasswordHash != passwordHash(t) || len(cfg.Console.TokenHashes) != 1 {
 		t.Fatal("console secrets lost")

@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
 	"path"
 	"sort"
@@ -82,8 +80,8 @@ var funcs = template.FuncMap{
 	},
 	"fid":      fieldID,
 	"ts":       func(t time.Time) string { return fmtTime(t) },
-	"ago":      ago,
-	"hostport": hostPort,
+	"ago":      func(t time.Time) string { return api.Ago(t, time.Now()) },
+	"hostport": api.HostPort,
 	"si":       si,
 	"bytes":    humanBytes,
 	"dur":      fmtDuration,
@@ -93,7 +91,7 @@ var funcs = template.FuncMap{
 	"percent":  func(a, b int) int { return percent(a, b) },
 	"add":      func(a, b int) int { return a + b },
 	"join":     strings.Join,
-	"svcaddr":  serviceAddr,
+	"svcaddr":  func(sv api.Service) string { return sv.Address() },
 	"syncview": newSyncView,
 	"guard":    guardText,
 	"count":    count,
@@ -286,39 +284,6 @@ func fmtTime(t time.Time) string {
 		return "never"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
-}
-
-func ago(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := time.Since(t)
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	default:
-		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
-	}
-}
-
-func hostPort(addr string, port int) string {
-	if port == 0 {
-		return addr
-	}
-	return net.JoinHostPort(addr, strconv.Itoa(port))
-}
-
-func serviceAddr(sv api.Service) string {
-	if sv.Fwmark != 0 {
-		return fmt.Sprintf("fwmark %d", sv.Fwmark)
-	}
-	return hostPort(sv.VIP, sv.Port) + "/" + sv.Protocol
 }
 
 // si prints a count with a k/M/G suffix.

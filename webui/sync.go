@@ -34,7 +34,7 @@ func newSyncView(s *api.Sync) *syncView {
 	if s == nil {
 		return nil
 	}
-	v := &syncView{Sync: s, Addr: hostPort(s.Group, s.Port)}
+	v := &syncView{Sync: s, Addr: api.HostPort(s.Group, s.Port)}
 	for _, d := range s.Daemons {
 		v.Daemons = append(v.Daemons, syncDaemonView{SyncDaemon: d, Loss: daemonLoss(d.Role)})
 		if !d.Running {

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,46 @@ func TestDurString(t *testing.T) {
 		}
 		if back, err := time.ParseDuration(durString(config.Duration{Duration: d})); err != nil || back != d {
 			t.Errorf("%q does not parse back to %v", durString(config.Duration{Duration: d}), d)
+		}
+	}
+}
+
+// Every screen's fields name settings of its object, and what a form shows
+// reads back as the same setting.
+func TestFieldsBindRoundTrip(t *testing.T) {
+	d := newFakeDirector(t, testConfig(t, ""))
+	cfg, _ := d.Config()
+	vs := &cfg.VirtualServers[0]
+	vs.Quorum = 0 // a zero that is a setting shows as 0, not blank
+	for _, tc := range []struct {
+		fields []string
+		obj    any
+		blank  func() any
+	}{
+		{globalFields, cfg, func() any { return &config.Config{} }},
+		{vrrpFields, cfg.VRRP, func() any { return &config.VRRP{} }},
+		{vsFields, vs, func() any { return &config.VirtualServer{} }},
+		{rsFields, &vs.RealServers[1], func() any { return &config.RealServer{} }},
+		{hcFields, vs.HealthCheck, func() any { return &config.HealthCheck{} }},
+	} {
+		shown := newForm("", tc.fields...)
+		shown.load(tc.obj)
+		again := newForm("", tc.fields...)
+		again.Values, again.Multi = shown.Values, shown.Multi
+		obj := tc.blank()
+		again.bind(obj)
+		if again.Invalid() {
+			t.Fatalf("%T: a shown form does not read back: %v", tc.obj, again.Errors)
+		}
+		back := newForm("", tc.fields...)
+		back.load(obj)
+		for _, name := range shown.fields {
+			if back.Values[name] != shown.Values[name] || strings.Join(back.Multi[name], ",") != strings.Join(shown.Multi[name], ",") {
+				t.Errorf("%T %s: shown %q, read back as %q", tc.obj, name, shown.Values[name], back.Values[name])
+			}
+		}
+		if _, ok := tc.obj.(*config.VirtualServer); ok && (shown.V("quorum") != "0" || shown.V("port") != "80" || shown.V("fwmark") != "") {
+			t.Errorf("quorum %q, port %q, fwmark %q", shown.V("quorum"), shown.V("port"), shown.V("fwmark"))
 		}
 	}
 }

@@ -182,19 +182,19 @@ func (a *app) waitDrained(ctx context.Context, c *apiclient.Client, vs, rsName s
 	unreachable := false
 	for {
 		if unreachable {
-			live.show(fmt.Sprintf("%s/%s: lbd not reachable, retrying (%s left)", vs, rsName, roundDur(time.Until(deadline))), "unreachable")
+			live.show(fmt.Sprintf("%s/%s: lbd not reachable, retrying (%s left)", vs, rsName, api.Duration(time.Until(deadline))), "unreachable")
 		} else {
 			if !rs.Drained {
 				live.done()
 				return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s/%s was enabled again while waiting for it to drain", vs, rsName)}
 			}
 			if rs.ActiveConns <= 0 {
-				live.show(fmt.Sprintf("%s/%s: 0 active connections, drained after %s", vs, rsName, roundDur(time.Since(start))), "0")
+				live.show(fmt.Sprintf("%s/%s: 0 active connections, drained after %s", vs, rsName, api.Duration(time.Since(start))), "0")
 				live.done()
 				return rs, nil
 			}
 			live.show(fmt.Sprintf("%s/%s: %s, %d inactive (%s left)", vs, rsName,
-				plural(rs.ActiveConns, "active connection"), rs.InactConns, roundDur(time.Until(deadline))),
+				plural(rs.ActiveConns, "active connection"), rs.InactConns, api.Duration(time.Until(deadline))),
 				strconv.Itoa(rs.ActiveConns))
 		}
 		if !time.Now().Before(deadline) {
@@ -388,7 +388,7 @@ func (a *app) completeNames(cmd *cobra.Command, args []string, _ string) ([]cobr
 			return nil, nofile
 		}
 		for _, s := range svcs {
-			out = append(out, cobra.CompletionWithDesc(s.Name, serviceAddr(&s)))
+			out = append(out, cobra.CompletionWithDesc(s.Name, s.Address()))
 		}
 		return out, nofile
 	}
@@ -400,7 +400,7 @@ func (a *app) completeNames(cmd *cobra.Command, args []string, _ string) ([]cobr
 		return nil, nofile
 	}
 	for _, r := range svc.RealServers {
-		out = append(out, cobra.CompletionWithDesc(r.Name, hostPort(r.Address, r.Port)))
+		out = append(out, cobra.CompletionWithDesc(r.Name, api.HostPort(r.Address, r.Port)))
 	}
 	return out, nofile
 }

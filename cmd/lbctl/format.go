@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,28 +13,6 @@ import (
 )
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
-
-func hostPort(addr string, port int) string {
-	if port == 0 {
-		if strings.Contains(addr, ":") {
-			return "[" + addr + "]"
-		}
-		return addr
-	}
-	return net.JoinHostPort(addr, strconv.Itoa(port))
-}
-
-// serviceAddr is how ipvsadm names a service: "TCP 192.0.2.10:80", "FWM 5".
-func serviceAddr(s *api.Service) string {
-	if s.Fwmark != 0 {
-		return fmt.Sprintf("FWM %d", s.Fwmark)
-	}
-	proto := strings.ToUpper(s.Protocol)
-	if proto == "" {
-		proto = "TCP"
-	}
-	return proto + " " + hostPort(s.VIP, s.Port)
-}
 
 func plural(n int, what string) string {
 	if n == 1 {
@@ -60,33 +37,6 @@ func rate(v uint64) string {
 		return fmt.Sprintf("%.1f%s", f, units[i])
 	}
 	return fmt.Sprintf("%.0f%s", f, units[i])
-}
-
-// roundDur shortens a duration for people: 3h12m, 4m5s, 12s, 0.3s.
-func roundDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d >= 48*time.Hour:
-		days := d / (24 * time.Hour)
-		return fmt.Sprintf("%dd%dh", days, (d-days*24*time.Hour)/time.Hour)
-	case d >= time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	case d >= 10*time.Second:
-		return d.Round(time.Second).String()
-	case d >= time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	default:
-		return d.Round(10 * time.Millisecond).String()
-	}
-}
-
-func ago(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return roundDur(now.Sub(t)) + " ago"
 }
 
 func shortVersion(v string) string {
@@ -169,22 +119,22 @@ const tableHeader = "NAME\tADDRESS\tSCHED\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tI
 func serviceRow(w io.Writer, s *api.Service) {
 	act, inact := serviceConns(s)
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
-		s.Name, serviceAddr(s), s.Scheduler, s.Forwarding, s.UpWeight, serviceHealth(s), serviceState(s),
+		s.Name, s.Address(), s.Scheduler, s.Forwarding, s.UpWeight, serviceHealth(s), serviceState(s),
 		act, inact, rate(s.Stats.CPS), rate(s.Stats.InBPS), rate(s.Stats.OutBPS))
 }
 
 func realRow(w io.Writer, indent string, r *api.RealServer) {
 	fmt.Fprintf(w, "%s%s\t%s\t\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
-		indent, r.Name, hostPort(r.Address, r.Port), r.Forwarding, realWeight(r), realHealth(r), realState(r),
+		indent, r.Name, api.HostPort(r.Address, r.Port), r.Forwarding, realWeight(r), realHealth(r), realState(r),
 		r.ActiveConns, r.InactConns, rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
 }
 
 func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	tw := newTable(w)
-	fmt.Fprintf(tw, "director\t%s (lbd %s, up %s)\n", st.Node, st.Version, roundDur(now.Sub(st.Started)))
+	fmt.Fprintf(tw, "director\t%s (lbd %s, up %s)\n", st.Node, st.Version, api.Duration(now.Sub(st.Started)))
 	fmt.Fprintf(tw, "config\t%s (version %s)\n", st.ConfigPath, shortVersion(st.ConfigVersion))
 	if v := st.VRRP; v != nil {
-		role := strings.ToUpper(v.State) + " since " + ago(v.LastTransition, now)
+		role := strings.ToUpper(v.State) + " since " + api.Ago(v.LastTransition, now)
 		if v.Reason != "" {
 			role += ": " + v.Reason
 		}
@@ -205,11 +155,11 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 		fmt.Fprintf(tw, "sync\t%s\n", syncLine(st.Sync, now))
 	}
 	if st.ReconcileErr != "" {
-		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, ago(st.LastReconcile, now))
+		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, api.Ago(st.LastReconcile, now))
 	} else if st.LastReconcile.IsZero() {
 		fmt.Fprintf(tw, "ipvs\tnot verified yet\n")
 	} else {
-		fmt.Fprintf(tw, "ipvs\tin sync, checked %s\n", ago(st.LastReconcile, now))
+		fmt.Fprintf(tw, "ipvs\tin sync, checked %s\n", api.Ago(st.LastReconcile, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -231,36 +181,39 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	return tw.Flush()
 }
 
-func renderServiceList(w io.Writer, svcs []api.Service) error {
-	if len(svcs) == 0 {
-		fmt.Fprintln(w, "no virtual services configured")
+// renderList prints items as a table under header, one row each, or the
+// line empty when there are none.
+func renderList[T any](w io.Writer, items []T, empty, header string, row func(io.Writer, *T)) error {
+	if len(items) == 0 {
+		fmt.Fprintln(w, empty)
 		return nil
 	}
 	tw := newTable(w)
-	fmt.Fprint(tw, "NAME\tADDRESS\tSCHED\tFWD\tREAL\tUP WEIGHT\tHEALTH\tSTATE\tACTIVE\tCONN/S\n")
-	for i := range svcs {
-		s := &svcs[i]
-		act, _ := serviceConns(s)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, serviceAddr(s), s.Scheduler, s.Forwarding,
-			len(s.RealServers), s.UpWeight, serviceHealth(s), serviceState(s), act, rate(s.Stats.CPS))
+	fmt.Fprint(tw, header)
+	for i := range items {
+		row(tw, &items[i])
 	}
 	return tw.Flush()
 }
 
+func renderServiceList(w io.Writer, svcs []api.Service) error {
+	return renderList(w, svcs, "no virtual services configured",
+		"NAME\tADDRESS\tSCHED\tFWD\tREAL\tUP WEIGHT\tHEALTH\tSTATE\tACTIVE\tCONN/S\n",
+		func(tw io.Writer, s *api.Service) {
+			act, _ := serviceConns(s)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, s.Address(), s.Scheduler, s.Forwarding,
+				len(s.RealServers), s.UpWeight, serviceHealth(s), serviceState(s), act, rate(s.Stats.CPS))
+		})
+}
+
 func renderRealList(w io.Writer, rss []api.RealServer) error {
-	if len(rss) == 0 {
-		fmt.Fprintln(w, "no real servers")
-		return nil
-	}
-	tw := newTable(w)
-	fmt.Fprint(tw, "NAME\tADDRESS\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n")
-	for i := range rss {
-		r := &rss[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, hostPort(r.Address, r.Port), r.Forwarding,
-			realWeight(r), realHealth(r), realState(r), r.ActiveConns, r.InactConns,
-			rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
-	}
-	return tw.Flush()
+	return renderList(w, rss, "no real servers",
+		"NAME\tADDRESS\tFWD\tWEIGHT\tHEALTH\tSTATE\tACTIVE\tINACT\tCONN/S\tIN B/S\tOUT B/S\n",
+		func(tw io.Writer, r *api.RealServer) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Name, api.HostPort(r.Address, r.Port), r.Forwarding,
+				realWeight(r), realHealth(r), realState(r), r.ActiveConns, r.InactConns,
+				rate(r.Stats.CPS), rate(r.Stats.InBPS), rate(r.Stats.OutBPS))
+		})
 }
 
 func statsLines(tw io.Writer, st api.Stats) {
@@ -273,7 +226,7 @@ func statsLines(tw io.Writer, st api.Stats) {
 func renderService(w io.Writer, s *api.Service, now time.Time) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "service\t%s\n", s.Name)
-	fmt.Fprintf(tw, "address\t%s\n", serviceAddr(s))
+	fmt.Fprintf(tw, "address\t%s\n", s.Address())
 	fmt.Fprintf(tw, "scheduler\t%s\n", s.Scheduler)
 	fmt.Fprintf(tw, "forwarding\t%s\n", s.Forwarding)
 	fmt.Fprintf(tw, "state\t%s\n", serviceState(s))
@@ -292,7 +245,7 @@ func renderService(w io.Writer, s *api.Service, now time.Time) error {
 func renderReal(w io.Writer, vs string, r *api.RealServer, now time.Time) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "real server\t%s/%s\n", vs, r.Name)
-	fmt.Fprintf(tw, "address\t%s\n", hostPort(r.Address, r.Port))
+	fmt.Fprintf(tw, "address\t%s\n", api.HostPort(r.Address, r.Port))
 	fmt.Fprintf(tw, "forwarding\t%s\n", r.Forwarding)
 	fmt.Fprintf(tw, "state\t%s\n", realState(r))
 	fmt.Fprintf(tw, "weight\t%d in IPVS, %d configured\n", r.Weight, r.ConfiguredWeight)
@@ -302,7 +255,7 @@ func renderReal(w io.Writer, vs string, r *api.RealServer, now time.Time) error 
 		health += ": " + r.HealthReason
 	}
 	if !r.LastCheck.IsZero() {
-		health += " (checked " + ago(r.LastCheck, now) + ")"
+		health += " (checked " + api.Ago(r.LastCheck, now) + ")"
 	}
 	fmt.Fprintf(tw, "health\t%s\n", health)
 	fmt.Fprintf(tw, "in ipvs\t%s\n", yesNo(r.InKernel))
@@ -326,7 +279,7 @@ func syncLine(s *api.Sync, now time.Time) string {
 		case d.Since.IsZero():
 			daemons = append(daemons, d.Role+" running")
 		default:
-			daemons = append(daemons, d.Role+" running for "+roundDur(now.Sub(d.Since)))
+			daemons = append(daemons, d.Role+" running for "+api.Duration(now.Sub(d.Since)))
 		}
 	}
 	if len(daemons) == 0 {
@@ -346,7 +299,7 @@ func syncLine(s *api.Sync, now time.Time) string {
 	if s.Guard != "" {
 		parts = append(parts, "guard "+s.Guard)
 	}
-	parts = append(parts, fmt.Sprintf("id %d on %s, group %s", s.SyncID, s.Interface, hostPort(s.Group, s.Port)))
+	parts = append(parts, fmt.Sprintf("id %d on %s, group %s", s.SyncID, s.Interface, api.HostPort(s.Group, s.Port)))
 	return strings.Join(parts, "; ")
 }
 

@@ -142,7 +142,7 @@ func TestAgainstConsole(t *testing.T) {
 
 	r := l.lbctl(t, "status")
 	r.wantCode(t, 0)
-	contains(t, "status", r.stdout, "it1 (lbd it", "standalone", "TCP 192.0.2.10:80", "  -> rs1", "  -> rs2")
+	contains(t, "status", r.stdout, "it1 (lbd it", "standalone", "192.0.2.10:80/tcp", "  -> rs1", "  -> rs2")
 
 	r = l.lbctl(t, "-o", "json", "show", "web", "rs1")
 	r.wantCode(t, 0)

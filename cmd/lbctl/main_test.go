@@ -99,11 +99,11 @@ func TestStatusTable(t *testing.T) {
 	// One line per service and real server, with names, health, drain
 	// state and rates, aligned in columns.
 	lines := map[string]*regexp.Regexp{
-		"web": regexp.MustCompile(`(?m)^web\s+TCP 192\.0\.2\.10:80\s+wlc\s+dr\s+3\s+healthy\s+active\s+4\s+6\s+12\s+1\.2k\s+3\.4M$`),
+		"web": regexp.MustCompile(`(?m)^web\s+192\.0\.2\.10:80/tcp\s+wlc\s+dr\s+3\s+healthy\s+active\s+4\s+6\s+12\s+1\.2k\s+3\.4M$`),
 		"rs1": regexp.MustCompile(`(?m)^  -> rs1\s+10\.0\.0\.1:80\s+dr\s+2\s+up\s+serving\s+3\s+2\s+5\s+1\.2k\s+57k$`),
 		"rs2": regexp.MustCompile(`(?m)^  -> rs2\s+10\.0\.0\.2:80\s+dr\s+0 of 1\s+up\s+drained\s+1\s+2\s`),
 		"rs3": regexp.MustCompile(`(?m)^  -> rs3\s+10\.0\.0\.3:80\s+dr\s+0 of 1\s+down\s+quiesced\s`),
-		"dns": regexp.MustCompile(`(?m)^dns6\s+UDP \[2001:db8::53\]:53\s+rr\s+dr\s+0\s+DOWN \(up weight 0 < quorum 1\)\s+active\s`),
+		"dns": regexp.MustCompile(`(?m)^dns6\s+\[2001:db8::53\]:53/udp\s+rr\s+dr\s+0\s+DOWN \(up weight 0 < quorum 1\)\s+active\s`),
 	}
 	for name, re := range lines {
 		if !re.MatchString(r.stdout) {
@@ -257,7 +257,7 @@ func TestListAndShowTables(t *testing.T) {
 	f := newFake(t)
 	r := lbctl(t, runOpts{}, "--url", f.URL(), "list")
 	r.wantCode(t, 0)
-	if !regexp.MustCompile(`(?m)^web\s+TCP 192\.0\.2\.10:80\s+wlc\s+dr\s+3\s+3\s+healthy`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^web\s+192\.0\.2\.10:80/tcp\s+wlc\s+dr\s+3\s+3\s+healthy`).MatchString(r.stdout) {
 		t.Errorf("list:\n%s", r.stdout)
 	}
 	r = lbctl(t, runOpts{}, "--url", f.URL(), "list", "web")
@@ -270,7 +270,7 @@ func TestListAndShowTables(t *testing.T) {
 	contains(t, "show web rs3", r.stdout, "web/rs3", "10.0.0.3:80", "down: connection refused (checked 1", "0 in IPVS, 1 configured")
 	r = lbctl(t, runOpts{}, "--url", f.URL(), "show", "web")
 	r.wantCode(t, 0)
-	contains(t, "show web", r.stdout, "TCP 192.0.2.10:80", "healthy (up weight 3, quorum 1)", "4 active, 6 inactive", "rs1", "rs2", "rs3")
+	contains(t, "show web", r.stdout, "192.0.2.10:80/tcp", "healthy (up weight 3, quorum 1)", "4 active, 6 inactive", "rs1", "rs2", "rs3")
 }
 
 func TestNotFoundSuggests(t *testing.T) {
@@ -704,7 +704,7 @@ func TestCompletion(t *testing.T) {
 	}
 	r := lbctl(t, runOpts{}, "__complete", "--url", f.URL(), "drain", "")
 	r.wantCode(t, 0)
-	contains(t, "complete VS", r.stdout, "web\tTCP 192.0.2.10:80", "dns6\tUDP [2001:db8::53]:53")
+	contains(t, "complete VS", r.stdout, "web\t192.0.2.10:80/tcp", "dns6\t[2001:db8::53]:53/udp")
 	r = lbctl(t, runOpts{}, "__complete", "--url", f.URL(), "drain", "web", "")
 	r.wantCode(t, 0)
 	contains(t, "complete RS", r.stdout, "rs1\t10.0.0.1:80", "rs2", "rs3")
@@ -714,20 +714,6 @@ func TestFormatHelpers(t *testing.T) {
 	for v, want := range map[uint64]string{0: "0", 999: "999", 1000: "1.0k", 1234: "1.2k", 56789: "57k", 3_400_000: "3.4M", 12e9: "12G"} {
 		if got := rate(v); got != want {
 			t.Errorf("rate(%d) = %q, want %q", v, got, want)
-		}
-	}
-	for d, want := range map[time.Duration]string{
-		3*time.Hour + 12*time.Minute + 5*time.Second: "3h12m",
-		49 * time.Hour:                        "2d1h",
-		75 * time.Second:                      "1m15s",
-		1500 * time.Millisecond:               "1.5s",
-		-time.Second:                          "0s",
-		123 * time.Millisecond:                "120ms",
-		time.Hour + time.Second:               "1h0m",
-		10*time.Minute + 400*time.Millisecond: "10m0s",
-	} {
-		if got := roundDur(d); got != want {
-			t.Errorf("roundDur(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
