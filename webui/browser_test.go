@@ -337,6 +337,8 @@ func TestBrowser(t *testing.T) {
 	}
 	b.waitText("#live-state", "live ·", 5*time.Second)
 	b.shot("06-status")
+	// The live refresh may be swapping the card in: wait for its line.
+	b.waitText("#vrrp #sync-line", "1,234 synced / 56 local", 5*time.Second)
 	if s := b.text("#vrrp #sync-line"); !strings.Contains(s, "master ✓") || !strings.Contains(s, "backup ✓") || !strings.Contains(s, "1,234 synced / 56 local") {
 		t.Fatalf("status sync line: %q", s)
 	}
