@@ -17,6 +17,7 @@ import (
 	"lbd/config"
 	"lbd/flowguard"
 	"lbd/healthcheck"
+	"lbd/internal/testutil"
 	"lbd/vrrp"
 )
 
@@ -126,17 +127,6 @@ func (r *rig) weights() map[string]int {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStartProgramsTable(t *testing.T) {
 	r := newRig(t, baseConfig)
 	w := r.weights()
@@ -152,7 +142,7 @@ func TestStartProgramsTable(t *testing.T) {
 func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
 	r := newRig(t, baseConfig)
 	r.health.set("192.0.2.11", true)
-	waitFor(t, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
+	testutil.Eventually(t, 5*time.Second, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
 	st := r.d.Status().Services[0]
 	if st.Healthy || st.UpWeight != 2 {
 		t.Fatalf("service with up weight 2 < quorum 3: healthy=%v up=%d", st.Healthy, st.UpWeight)
@@ -161,9 +151,9 @@ func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
 		t.Fatalf("rs1 health = %q %q", st.RealServers[0].Health, st.RealServers[0].HealthReason)
 	}
 	r.health.set("192.0.2.12", true)
-	waitFor(t, "sorry server in", func() bool { _, ok := r.weights()["192.0.2.99"]; return ok })
+	testutil.Eventually(t, 5*time.Second, "sorry server in", func() bool { _, ok := r.weights()["192.0.2.99"]; return ok })
 	r.health.set("192.0.2.11", false)
-	waitFor(t, "rs1 back and sorry out", func() bool {
+	testutil.Eventually(t, 5*time.Second, "rs1 back and sorry out", func() bool {
 		w := r.weights()
 		_, sorry := w["192.0.2.99"]
 		return w["192.0.2.11"] == 3 && !sorry
@@ -184,7 +174,7 @@ func TestOnFailureRemove(t *testing.T) {
 	r := newRig(t, strings.Replace(baseConfig, `quorum = 3`, `quorum = 3
 on_failure = "remove"`, 1))
 	r.health.set("192.0.2.12", true)
-	waitFor(t, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
+	testutil.Eventually(t, 5*time.Second, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
 }
 
 func TestApplyDrainWritesFileAndOneNetlinkWrite(t *testing.T) {

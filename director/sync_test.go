@@ -13,6 +13,7 @@ import (
 	"lbd/balancer"
 	"lbd/config"
 	"lbd/flowguard"
+	"lbd/internal/testutil"
 	"lbd/vrrp"
 )
 
@@ -105,7 +106,7 @@ func TestSyncDaemonsWarmUpAndQuiet(t *testing.T) {
 	if st == nil || st.Warm || len(st.Daemons) != 2 || !st.Daemons[0].Running || !st.Daemons[1].Running {
 		t.Fatalf("status sync = %+v", st)
 	}
-	waitFor(t, "preemption released after warm_up", func() bool { return r.vrrp.hold("sync") == "" })
+	testutil.Eventually(t, 5*time.Second, "preemption released after warm_up", func() bool { return r.vrrp.hold("sync") == "" })
 	if st := r.d.Status().Sync; !st.Warm {
 		t.Errorf("status not warm after warm_up: %+v", st)
 	}
@@ -118,7 +119,7 @@ func TestSyncDaemonsWarmUpAndQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.vrrp.set(vrrp.Backup, netip.MustParseAddr("192.0.2.2"), time.Now().Add(-time.Hour))
-	waitFor(t, "hold while the backup daemon was restarted", func() bool { return r.vrrp.hold("sync") != "" })
+	testutil.Eventually(t, 5*time.Second, "hold while the backup daemon was restarted", func() bool { return r.vrrp.hold("sync") != "" })
 
 	// Takeover: quiet for takeover_quiet, then off.
 	r.vrrp.set(vrrp.Master, netip.Addr{}, time.Now())
@@ -129,7 +130,7 @@ func TestSyncDaemonsWarmUpAndQuiet(t *testing.T) {
 	if g := r.d.Status().Sync.Guard; g != "quiet" {
 		t.Errorf("guard state after takeover = %q, want quiet", g)
 	}
-	waitFor(t, "quiet off after takeover_quiet", func() bool { return len(r.guard.Quiet()) == 0 })
+	testutil.Eventually(t, 5*time.Second, "quiet off after takeover_quiet", func() bool { return len(r.guard.Quiet()) == 0 })
 	// Leaving master puts it back at once.
 	r.vrrp.set(vrrp.Backup, netip.Addr{}, time.Now())
 	r.d.vrrpTransition(vrrp.Transition{From: vrrp.Master, To: vrrp.Backup})
@@ -187,7 +188,7 @@ func TestSyncOff(t *testing.T) {
 	if st := r.d.Status().Sync; st != nil {
 		t.Errorf("status sync = %+v, want nil", st)
 	}
-	waitFor(t, "hold lifted", func() bool { return r.vrrp.hold("sync") == "" })
+	testutil.Eventually(t, 5*time.Second, "hold lifted", func() bool { return r.vrrp.hold("sync") == "" })
 }
 
 func TestWarmth(t *testing.T) {

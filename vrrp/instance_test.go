@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lbd/internal/testutil"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -93,17 +95,6 @@ func runInstance(t *testing.T, cfg Config) (*Instance, *fakeSys, func() error) {
 	return in, sys, stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // drain returns the adverts sent so far.
 func drain(tr *chanTransport) []sent {
 	var out []sent
@@ -128,11 +119,11 @@ func TestRunMasterStopsGracefully(t *testing.T) {
 		mu.Unlock()
 	}
 	in, sys, stop := runInstance(t, cfg)
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
+	testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
 	if !sys.hasVIPs(cfg.VIPs) {
 		t.Fatal("master without VIP")
 	}
-	waitFor(t, "adverts", func() bool { return in.Status().Counters["adverts_sent"] >= 3 })
+	testutil.Eventually(t, 5*time.Second, "adverts", func() bool { return in.Status().Counters["adverts_sent"] >= 3 })
 	st := in.Status()
 	if st.MasterAddr != netip.MustParseAddr("10.77.0.11") || st.Reason == "" || st.LastTransition.IsZero() {
 		t.Fatalf("status %+v", st)
@@ -164,13 +155,13 @@ func TestRunResignAndPenalty(t *testing.T) {
 	if err := in.Resign(time.Second); err == nil {
 		t.Fatal("resign while backup succeeded")
 	}
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
+	testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
 
 	in.SetPenalty("services", 30)
 	in.SetPenalty("other", 20)
-	waitFor(t, "penalty", func() bool { return in.Status().EffectivePriority == 150 })
+	testutil.Eventually(t, 5*time.Second, "penalty", func() bool { return in.Status().EffectivePriority == 150 })
 	drain(sys.tr)
-	waitFor(t, "advert with lowered priority", func() bool {
+	testutil.Eventually(t, 5*time.Second, "advert with lowered priority", func() bool {
 		for _, s := range drain(sys.tr) {
 			if s.a.Priority == 150 {
 				return true
@@ -179,7 +170,7 @@ func TestRunResignAndPenalty(t *testing.T) {
 		return false
 	})
 	in.SetPenalty("other", 0)
-	waitFor(t, "penalty cleared", func() bool { return in.Status().EffectivePriority == 170 })
+	testutil.Eventually(t, 5*time.Second, "penalty cleared", func() bool { return in.Status().EffectivePriority == 170 })
 
 	if err := in.Resign(time.Hour); err != nil {
 		t.Fatal(err)
@@ -190,23 +181,23 @@ func TestRunResignAndPenalty(t *testing.T) {
 	}
 	// No peer answers, so after Master_Down_Interval it is master again:
 	// the holdoff only stops preempting a live master.
-	waitFor(t, "master again", func() bool { return in.Status().State == Master })
+	testutil.Eventually(t, 5*time.Second, "master again", func() bool { return in.Status().State == Master })
 }
 
 func TestRunLinkFault(t *testing.T) {
 	cfg := testConfig(255)
 	in, sys, _ := runInstance(t, cfg)
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
+	testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
 	sys.mu.Lock()
 	ch := sys.linkCh
 	sys.mu.Unlock()
 	ch <- linkEvent{"eth0", false}
-	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
+	testutil.Eventually(t, 5*time.Second, "fault", func() bool { return in.Status().State == Fault })
 	if sys.anyVIP() || in.Status().Reason != "interface eth0 down" {
 		t.Fatalf("fault: %q, VIP %v", in.Status().Reason, sys.anyVIP())
 	}
 	ch <- linkEvent{"eth0", true}
-	waitFor(t, "recovered", func() bool { return in.Status().State == Master })
+	testutil.Eventually(t, 5*time.Second, "recovered", func() bool { return in.Status().State == Master })
 }
 
 func TestRunReceivesFromTransport(t *testing.T) {
@@ -217,7 +208,7 @@ func TestRunReceivesFromTransport(t *testing.T) {
 	b, _ := a.Marshal(peer, GroupIPv4)
 	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}
 	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 64, ifOK: true}
-	waitFor(t, "advert processed", func() bool {
+	testutil.Eventually(t, 5*time.Second, "advert processed", func() bool {
 		st := in.Status()
 		return st.Counters["adverts_received"] == 1 && st.Counters["drop_ttl"] == 1
 	})
@@ -229,7 +220,7 @@ func TestRunReceivesFromTransport(t *testing.T) {
 
 func TestRunTwiceAndNotRunning(t *testing.T) {
 	in, _, stop := runInstance(t, testConfig(100))
-	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
+	testutil.Eventually(t, 5*time.Second, "backup", func() bool { return in.Status().State == Backup })
 	if err := in.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second Run: %v", err)
 	}
@@ -260,7 +251,7 @@ func TestRunWaitsForMissingInterface(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- in.Run(ctx) }()
-	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
+	testutil.Eventually(t, 5*time.Second, "fault", func() bool { return in.Status().State == Fault })
 	if r := in.Status().Reason; !strings.Contains(r, "no such interface") {
 		t.Fatalf("reason %q", r)
 	}
@@ -268,7 +259,7 @@ func TestRunWaitsForMissingInterface(t *testing.T) {
 		t.Fatal("resign in fault succeeded")
 	}
 	// Retried every second; the interface "appears" on the third try.
-	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
+	testutil.Eventually(t, 5*time.Second, "backup", func() bool { return in.Status().State == Backup })
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -286,7 +277,7 @@ func TestNotifyCommand(t *testing.T) {
 	cfg.Name = "VI_1"
 	cfg.Notify = []string{script, "--flag"}
 	_, _, stop := runInstance(t, cfg)
-	waitFor(t, "notify", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
+	testutil.Eventually(t, 5*time.Second, "notify", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
 	stop() // waits for queued commands
 	b, _ := os.ReadFile(out)
 	want := "--flag VI_1 init master\n--flag VI_1 master init\n"
@@ -307,13 +298,13 @@ func TestNotifyTimeoutKillsCommand(t *testing.T) {
 	cfg.Notify = []string{script}
 	cfg.NotifyTimeout = 200 * time.Millisecond
 	in, _, _ := runInstance(t, cfg)
-	waitFor(t, "notify error counted", func() bool { return in.Status().Counters["notify_errors"] >= 1 })
+	testutil.Eventually(t, 5*time.Second, "notify error counted", func() bool { return in.Status().Counters["notify_errors"] >= 1 })
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid := strings.TrimSpace(string(b))
-	waitFor(t, "child killed", func() bool {
+	testutil.Eventually(t, 5*time.Second, "child killed", func() bool {
 		st, err := os.ReadFile("/proc/" + pid + "/stat")
 		return err != nil || strings.Contains(string(st), ") Z ")
 	})
