@@ -1,101 +1,28 @@
 package balancer
 
 import (
-	"bytes"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"lbd/internal/testutil"
 )
 
-// fakeClock is a manual clock: After channels fire when Advance reaches
-// them.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []clockWaiter
-}
-
-type clockWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, clockWaiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-func (c *fakeClock) numWaiters() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.waiters)
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// settled waits until every goroutine of the test's synctest bubble is
+// blocked (Run asleep again), then requires cond: what a wake-up does is
+// done by then, or never.
+func settled(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("not %s", what)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	b := &syncBuffer{}
+func testLogger() (*slog.Logger, *testutil.Buffer) {
+	b := &testutil.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
@@ -152,9 +79,10 @@ func sortTable(t Table) {
 	}
 }
 
-func newTestReconciler(t *testing.T, k Kernel) (*Reconciler, *fakeClock, *syncBuffer) {
+// newTestReconciler returns a reconciler with a grace of one minute and its
+// log. Tests that let time pass run in a synctest bubble.
+func newTestReconciler(t *testing.T, k Kernel) (*Reconciler, *testutil.Buffer) {
 	t.Helper()
-	clk := newFakeClock()
 	log, buf := testLogger()
-	return NewReconciler(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute}), clk, buf
+	return NewReconciler(k, Options{Logger: log, RemoveGrace: time.Minute}), buf
 }

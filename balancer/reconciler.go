@@ -21,17 +21,6 @@ const (
 	DefaultRetryDelay      = time.Second
 )
 
-// Clock is the reconciler's time source; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Options tune a Reconciler; zero values take the defaults, except
 // RemoveGrace, where zero is a setting.
 type Options struct {
@@ -48,7 +37,6 @@ type Options struct {
 	// doubles on each further failure up to ResyncInterval.
 	RetryDelay time.Duration
 	Logger     *slog.Logger
-	Clock      Clock
 	// Previous lists services an earlier run of lbd managed (the
 	// director keeps them in a state file). Those the first desired table
 	// no longer has are removed instead of being left alone as foreign,
@@ -72,9 +60,6 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
 	return o
 }
 
@@ -97,10 +82,9 @@ type Counters struct {
 // touches services in the table (and ones it is still removing), writes
 // only what differs, and is safe for concurrent use.
 type Reconciler struct {
-	k     Kernel
-	opt   Options
-	log   *slog.Logger
-	clock Clock
+	k   Kernel
+	opt Options
+	log *slog.Logger
 
 	mu       sync.Mutex // one pass at a time; guards the fields below
 	started  bool       // Apply has been called
@@ -163,7 +147,7 @@ type kernelService struct {
 func NewReconciler(k Kernel, opt Options) *Reconciler {
 	opt = opt.withDefaults()
 	r := &Reconciler{
-		k: k, opt: opt, log: opt.Logger, clock: opt.Clock,
+		k: k, opt: opt, log: opt.Logger,
 		byKey:    map[Key]*wantService{},
 		removing: map[Key]bool{},
 		verified: map[Key]*wantService{},
@@ -270,7 +254,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil
 		case <-r.kick:
 			continue // the schedule changed: recompute
-		case <-r.clock.After(wait):
+		case <-time.After(wait):
 		}
 		r.mu.Lock()
 		// Re-check: an Apply may have run while we waited.
@@ -289,7 +273,7 @@ func (r *Reconciler) next() (time.Duration, bool) {
 }
 
 func (r *Reconciler) nextLocked() (time.Duration, bool) {
-	now := r.clock.Now()
+	now := time.Now()
 	if !r.active() {
 		return r.opt.ResyncInterval, false
 	}
@@ -341,14 +325,14 @@ func (r *Reconciler) Counters() Counters {
 // when the wanted ones changed. services=false leaves the services out
 // (SetSync); they are never touched before the first Apply.
 func (r *Reconciler) pass(full, services bool) error {
-	start := r.clock.Now()
+	start := time.Now()
 	w0, e0 := r.writes.Load(), r.errs.Load()
 	p := &passErrs{}
 	if services && r.started {
 		r.sync(full, p)
 	}
 	r.syncDaemons(full, p)
-	now := r.clock.Now()
+	now := time.Now()
 	r.lastPass = now
 	err := p.err()
 	if r.lastFull.IsZero() {
@@ -554,7 +538,7 @@ func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full
 		r.clearPending(key, dk)
 	}
 
-	now := r.clock.Now()
+	now := time.Now()
 	for dk, cur := range v.dests {
 		if _, wanted := w.byKey[dk]; wanted {
 			continue

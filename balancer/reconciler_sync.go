@@ -89,7 +89,7 @@ func (r *Reconciler) syncDaemons(full bool, p *passErrs) {
 		}
 	}
 	r.syncDirty = false
-	now := r.clock.Now()
+	now := time.Now()
 
 	wanted := make(map[SyncRole]bool, len(r.syncWant))
 	for _, d := range r.syncWant {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func assertCounts(t *testing.T, f *Fake, want map[Op]int) {
 
 func TestFirstApplyCreatesEverything(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestFirstApplyCreatesEverything(t *testing.T) {
 
 func TestNoOpWritesNothing(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	if err := r.Apply(baseTable()); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestNoOpWritesNothing(t *testing.T) {
 
 func TestOneWeightChangeIsOneWrite(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestDiffCases(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := NewFake()
-			r, _, _ := newTestReconciler(t, f)
+			r, _ := newTestReconciler(t, f)
 			tab := baseTable()
 			if err := r.Apply(tab); err != nil {
 				t.Fatal(err)
@@ -178,7 +179,7 @@ func TestForeignServicesUntouched(t *testing.T) {
 	if err := f.CreateDestination(foreign.Key, dest("10.9.9.10:22", 3, DR)); err != nil {
 		t.Fatal(err)
 	}
-	r, _, logs := newTestReconciler(t, f)
+	r, logs := newTestReconciler(t, f)
 	tab := baseTable()
 	for i := 0; i < 3; i++ {
 		if err := r.Apply(tab); err != nil {
@@ -215,7 +216,7 @@ func TestAdoptsExistingServiceWithSameKey(t *testing.T) {
 	_ = f.CreateService(Service{Key: k, Scheduler: "wlc"})
 	_ = f.CreateDestination(k, dest("192.168.1.1:80", 9, DR))
 	_ = f.CreateDestination(k, dest("192.168.1.99:80", 1, DR))
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestAdoptsExistingServiceWithSameKey(t *testing.T) {
 
 func TestDriftRepair(t *testing.T) {
 	f := NewFake()
-	r, _, logs := newTestReconciler(t, f)
+	r, logs := newTestReconciler(t, f)
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -261,7 +262,7 @@ func TestDriftRepair(t *testing.T) {
 
 func TestApplyRepairsMissingServiceButLeavesServerDriftToResync(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -283,77 +284,79 @@ func TestApplyRepairsMissingServiceButLeavesServerDriftToResync(t *testing.T) {
 }
 
 func TestGracefulRemoval(t *testing.T) {
-	f := NewFake()
-	r, clk, _ := newTestReconciler(t, f) // grace: 1 minute
-	tab := baseTable()
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	k := tab.Services[0].Key
-	busy, idle := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
-	f.SetConns(k, busy, 3, 1)
-	f.SetConns(k, idle, 0, 0) // no connections: goes at once
-	f.ResetCounts()
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, _ := newTestReconciler(t, f) // grace: 1 minute
+		tab := baseTable()
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		k := tab.Services[0].Key
+		busy, idle := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
+		f.SetConns(k, busy, 3, 1)
+		f.SetConns(k, idle, 0, 0) // no connections: goes at once
+		f.ResetCounts()
 
-	tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpUpdateDestination: 1, OpRemoveDestination: 1})
-	ds := destsOf(f, k)
-	if d, ok := ds[busy]; !ok || d.Weight != 0 {
-		t.Fatalf("busy server should be at weight 0, got %+v", ds)
-	}
-	if _, ok := ds[idle]; ok {
-		t.Fatal("idle server should be gone")
-	}
-	snap := findSnap(t, r.Snapshot(), k)
-	if len(snap.Destinations) != 2 || !snap.Destinations[0].Removing ||
-		!snap.Destinations[0].RemoveBy.Equal(clk.Now().Add(time.Minute)) {
-		t.Fatalf("snapshot: %+v", snap.Destinations)
-	}
-	if c := r.Counters(); c.Removing != 1 {
-		t.Errorf("Counters.Removing=%d", c.Removing)
-	}
+		tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpUpdateDestination: 1, OpRemoveDestination: 1})
+		ds := destsOf(f, k)
+		if d, ok := ds[busy]; !ok || d.Weight != 0 {
+			t.Fatalf("busy server should be at weight 0, got %+v", ds)
+		}
+		if _, ok := ds[idle]; ok {
+			t.Fatal("idle server should be gone")
+		}
+		snap := findSnap(t, r.Snapshot(), k)
+		if len(snap.Destinations) != 2 || !snap.Destinations[0].Removing ||
+			!snap.Destinations[0].RemoveBy.Equal(time.Now().Add(time.Minute)) {
+			t.Fatalf("snapshot: %+v", snap.Destinations)
+		}
+		if c := r.Counters(); c.Removing != 1 {
+			t.Errorf("Counters.Removing=%d", c.Removing)
+		}
 
-	// Still busy: nothing happens, even on a resync.
-	f.ResetCounts()
-	clk.Advance(10 * time.Second)
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	if f.Writes() != 0 {
-		t.Fatalf("wrote %d while waiting", f.Writes())
-	}
-	// Someone sets the weight back: it is quiesced again.
-	_ = f.UpdateDestination(k, dest("192.168.1.1:80", 4, DR))
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpUpdateDestination: 1})
+		// Still busy: nothing happens, even on a resync.
+		f.ResetCounts()
+		time.Sleep(10 * time.Second)
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		if f.Writes() != 0 {
+			t.Fatalf("wrote %d while waiting", f.Writes())
+		}
+		// Someone sets the weight back: it is quiesced again.
+		_ = f.UpdateDestination(k, dest("192.168.1.1:80", 4, DR))
+		f.ResetCounts()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpUpdateDestination: 1})
 
-	// The active ones end, two are still closing: it waits for them.
-	f.SetConns(k, busy, 0, 2)
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	if f.Writes() != 0 {
-		t.Fatalf("wrote %d while connections were closing", f.Writes())
-	}
+		// The active ones end, two are still closing: it waits for them.
+		f.SetConns(k, busy, 0, 2)
+		f.ResetCounts()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		if f.Writes() != 0 {
+			t.Fatalf("wrote %d while connections were closing", f.Writes())
+		}
 
-	// Connections end: removed on the next pass.
-	f.SetConns(k, busy, 0, 0)
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
-	assertTable(t, f, tab)
-	if c := r.Counters(); c.Removing != 0 {
-		t.Errorf("Counters.Removing=%d", c.Removing)
-	}
+		// Connections end: removed on the next pass.
+		f.SetConns(k, busy, 0, 0)
+		f.ResetCounts()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+		assertTable(t, f, tab)
+		if c := r.Counters(); c.Removing != 0 {
+			t.Errorf("Counters.Removing=%d", c.Removing)
+		}
+	})
 }
 
 // TestGracefulRemovalWaitsForInactive: a real server whose connections are
@@ -361,82 +364,86 @@ func TestGracefulRemoval(t *testing.T) {
 // their clients would get a reset) is quiesced, not removed, until they
 // are gone or the grace period ends.
 func TestGracefulRemovalWaitsForInactive(t *testing.T) {
-	f := NewFake()
-	r, clk, logs := newTestReconciler(t, f) // grace: 1 minute
-	tab := baseTable()
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	k := tab.Services[0].Key
-	closing, handshake := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
-	f.SetConns(k, closing, 0, 3)
-	f.SetConns(k, handshake, 0, 1)
-	f.ResetCounts()
-	tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpUpdateDestination: 2})
-	for _, dk := range []DestKey{closing, handshake} {
-		if d, ok := destsOf(f, k)[dk]; !ok || d.Weight != 0 {
-			t.Fatalf("%s: removed with inactive connections, or not quiesced: %+v", dk, destsOf(f, k))
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, logs := newTestReconciler(t, f) // grace: 1 minute
+		tab := baseTable()
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(logs.String(), "inactive_conns=3") {
-		t.Errorf("quiescing log does not say why:\n%s", logs)
-	}
+		k := tab.Services[0].Key
+		closing, handshake := dkey("192.168.1.1:80"), dkey("192.168.1.2:80")
+		f.SetConns(k, closing, 0, 3)
+		f.SetConns(k, handshake, 0, 1)
+		f.ResetCounts()
+		tab.Services[0].Destinations = tab.Services[0].Destinations[2:]
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpUpdateDestination: 2})
+		for _, dk := range []DestKey{closing, handshake} {
+			if d, ok := destsOf(f, k)[dk]; !ok || d.Weight != 0 {
+				t.Fatalf("%s: removed with inactive connections, or not quiesced: %+v", dk, destsOf(f, k))
+			}
+		}
+		if !strings.Contains(logs.String(), "inactive_conns=3") {
+			t.Errorf("quiescing log does not say why:\n%s", logs)
+		}
 
-	// The handshake's entry expires: that server goes; the other waits.
-	f.SetConns(k, handshake, 0, 0)
-	f.ResetCounts()
-	clk.Advance(10 * time.Second)
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
-	if _, ok := destsOf(f, k)[handshake]; ok {
-		t.Fatal("server without connections left")
-	}
+		// The handshake's entry expires: that server goes; the other waits.
+		f.SetConns(k, handshake, 0, 0)
+		f.ResetCounts()
+		time.Sleep(10 * time.Second)
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+		if _, ok := destsOf(f, k)[handshake]; ok {
+			t.Fatal("server without connections left")
+		}
 
-	// The grace period bounds the wait.
-	clk.Advance(50 * time.Second)
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
-	assertTable(t, f, tab)
+		// The grace period bounds the wait.
+		time.Sleep(50 * time.Second)
+		f.ResetCounts()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+		assertTable(t, f, tab)
+	})
 }
 
 func TestGracefulRemovalDeadline(t *testing.T) {
-	f := NewFake()
-	r, clk, logs := newTestReconciler(t, f)
-	tab := baseTable()
-	_ = r.Apply(tab)
-	k := tab.Services[1].Key
-	dk := dkey("192.168.1.1:5353")
-	f.SetConns(k, dk, 1, 0)
-	tab.Services[1].Destinations = tab.Services[1].Destinations[1:]
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(59 * time.Second)
-	_ = r.Resync()
-	if _, ok := destsOf(f, k)[dk]; !ok {
-		t.Fatal("removed before the grace period ended")
-	}
-	clk.Advance(time.Second)
-	f.ResetCounts()
-	_ = r.Resync()
-	assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
-	if !strings.Contains(logs.String(), "grace ended") {
-		t.Error("forced removal not logged")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, logs := newTestReconciler(t, f)
+		tab := baseTable()
+		_ = r.Apply(tab)
+		k := tab.Services[1].Key
+		dk := dkey("192.168.1.1:5353")
+		f.SetConns(k, dk, 1, 0)
+		tab.Services[1].Destinations = tab.Services[1].Destinations[1:]
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(59 * time.Second)
+		_ = r.Resync()
+		if _, ok := destsOf(f, k)[dk]; !ok {
+			t.Fatal("removed before the grace period ended")
+		}
+		time.Sleep(time.Second)
+		f.ResetCounts()
+		_ = r.Resync()
+		assertCounts(t, f, map[Op]int{OpRemoveDestination: 1})
+		if !strings.Contains(logs.String(), "grace ended") {
+			t.Error("forced removal not logged")
+		}
+	})
 }
 
 func TestReaddedServerLeavesRemoval(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	_ = r.Apply(tab)
 	k := tab.Services[0].Key
@@ -457,7 +464,7 @@ func TestReaddedServerLeavesRemoval(t *testing.T) {
 
 func TestPartialApplyThenRepair(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	boom := errors.New("netlink: injected")
 	creates := 0
 	f.Inject(func(c Call) error {
@@ -495,7 +502,7 @@ func TestPartialApplyThenRepair(t *testing.T) {
 
 func TestListFailureWritesNothing(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	f.Inject(func(c Call) error {
 		if c.Op == OpListServices {
 			return syscall.ENOBUFS
@@ -517,7 +524,7 @@ func TestListFailureWritesNothing(t *testing.T) {
 
 func TestRemoveServiceFailureIsRetried(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	_ = r.Apply(baseTable())
 	f.Inject(func(c Call) error {
 		if c.Op == OpRemoveService {
@@ -561,7 +568,7 @@ func TestInvalidTableRefusedWhole(t *testing.T) {
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
 			f := NewFake()
-			r, _, _ := newTestReconciler(t, f)
+			r, _ := newTestReconciler(t, f)
 			tab := baseTable()
 			_ = r.Apply(tab)
 			f.ResetCounts()
@@ -585,7 +592,7 @@ func TestInvalidTableRefusedWhole(t *testing.T) {
 
 func TestUnknownSchedulerFailsOnlyItsService(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	tab.Services[0].Scheduler = "nosuch"
 	err := r.Apply(tab)
@@ -598,97 +605,94 @@ func TestUnknownSchedulerFailsOnlyItsService(t *testing.T) {
 }
 
 func TestRunResyncsOnTimerAndRetriesSoon(t *testing.T) {
-	f := NewFake()
-	clk := newFakeClock()
-	log, _ := testLogger()
-	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		log, _ := testLogger()
+		r := NewReconciler(f, Options{Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
 
-	// Before the first Apply, Run touches nothing.
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() == 1 })
-	clk.Advance(5 * time.Second)
-	waitFor(t, "Run to sleep again", func() bool { return clk.numWaiters() == 1 })
-	if f.Count(OpListServices) != 0 {
-		t.Fatal("Run read the kernel before any Apply")
-	}
-
-	tab := baseTable()
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	_ = f.RemoveService(tab.Services[0].Key) // drift
-	waitFor(t, "Run to reschedule", func() bool { return clk.numWaiters() >= 1 })
-	clk.Advance(5 * time.Second)
-	waitFor(t, "resync to repair", func() bool { return len(f.Table().Services) == 4 })
-	waitFor(t, "resync counted", func() bool { return r.Counters().Resyncs == 1 })
-
-	// A failing kernel: retried after RetryDelay, not ResyncInterval.
-	var fail sync.Mutex
-	failing := true
-	f.Inject(func(c Call) error {
-		fail.Lock()
-		defer fail.Unlock()
-		if failing && c.Op == OpListServices {
-			return syscall.EIO
+		// Before the first Apply, Run touches nothing.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if f.Count(OpListServices) != 0 {
+			t.Fatal("Run read the kernel before any Apply")
 		}
-		return nil
+
+		tab := baseTable()
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.RemoveService(tab.Services[0].Key) // drift
+		time.Sleep(5 * time.Second)
+		settled(t, "resync to repair", func() bool { return len(f.Table().Services) == 4 })
+		settled(t, "resync counted", func() bool { return r.Counters().Resyncs == 1 })
+
+		// A failing kernel: retried after RetryDelay, not ResyncInterval.
+		var fail sync.Mutex
+		failing := true
+		f.Inject(func(c Call) error {
+			fail.Lock()
+			defer fail.Unlock()
+			if failing && c.Op == OpListServices {
+				return syscall.EIO
+			}
+			return nil
+		})
+		_ = f.RemoveService(tab.Services[1].Key)
+		lists := f.Count(OpListServices)
+		time.Sleep(5 * time.Second) // resync fails
+		settled(t, "failed resync", func() bool { return r.Counters().Errors == 1 })
+		fail.Lock()
+		failing = false
+		fail.Unlock()
+		time.Sleep(time.Second) // retry
+		settled(t, "retry to repair", func() bool { return len(f.Table().Services) == 4 })
+		if got := f.Count(OpListServices) - lists; got != 2 {
+			t.Errorf("%d list calls, want 2 (failed resync, retry)", got)
+		}
+		// The table is repaired mid-pass; the counters are published when the
+		// pass ends.
+		settled(t, "LastError cleared after the successful retry", func() bool { return r.Counters().LastError == "" })
 	})
-	_ = f.RemoveService(tab.Services[1].Key)
-	lists := f.Count(OpListServices)
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() >= 1 })
-	clk.Advance(5 * time.Second) // resync fails
-	waitFor(t, "failed resync", func() bool { return r.Counters().Errors == 1 })
-	fail.Lock()
-	failing = false
-	fail.Unlock()
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() >= 1 })
-	clk.Advance(time.Second) // retry
-	waitFor(t, "retry to repair", func() bool { return len(f.Table().Services) == 4 })
-	if got := f.Count(OpListServices) - lists; got != 2 {
-		t.Errorf("%d list calls, want 2 (failed resync, retry)", got)
-	}
-	// The table is repaired mid-pass; the counters are published when the
-	// pass ends.
-	waitFor(t, "LastError cleared after the successful retry", func() bool { return r.Counters().LastError == "" })
 }
 
 func TestRunChecksPendingRemovalsOften(t *testing.T) {
-	f := NewFake()
-	clk := newFakeClock()
-	log, _ := testLogger()
-	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: time.Hour, PendingInterval: time.Second,
-		RemoveGrace: time.Hour})
-	tab := baseTable()
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	k := tab.Services[0].Key
-	dk := dkey("192.168.1.1:80")
-	f.SetConns(k, dk, 1, 0)
-	tab.Services[0].Destinations = tab.Services[0].Destinations[1:]
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		log, _ := testLogger()
+		r := NewReconciler(f, Options{Logger: log, ResyncInterval: time.Hour, PendingInterval: time.Second,
+			RemoveGrace: time.Hour})
+		tab := baseTable()
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		k := tab.Services[0].Key
+		dk := dkey("192.168.1.1:80")
+		f.SetConns(k, dk, 1, 0)
+		tab.Services[0].Destinations = tab.Services[0].Destinations[1:]
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
 
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() == 1 })
-	f.SetConns(k, dk, 0, 0)
-	clk.Advance(time.Second)
-	waitFor(t, "pending check to remove", func() bool { _, ok := destsOf(f, k)[dk]; return !ok })
-	// Nothing pending any more: the next wake-up is the hourly resync.
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() == 1 })
-	lists := f.Count(OpListServices)
-	clk.Advance(time.Minute)
-	time.Sleep(20 * time.Millisecond)
-	if f.Count(OpListServices) != lists {
-		t.Error("Run kept polling with nothing pending")
-	}
+		synctest.Wait() // Run asleep until the first pending check
+		f.SetConns(k, dk, 0, 0)
+		time.Sleep(time.Second)
+		settled(t, "pending check to remove", func() bool { _, ok := destsOf(f, k)[dk]; return !ok })
+		// Nothing pending any more: the next wake-up is the hourly resync.
+		lists := f.Count(OpListServices)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if f.Count(OpListServices) != lists {
+			t.Error("Run kept polling with nothing pending")
+		}
+	})
 }
 
 func TestConcurrentUse(t *testing.T) {
@@ -724,7 +728,7 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	tab := baseTable()
 	_ = r.Apply(tab)
 	k := tab.Services[0].Key

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mdlayher/genetlink"
@@ -317,91 +318,95 @@ func running(t *testing.T, f *Fake) []SyncDaemon {
 }
 
 func TestSetSyncStartsBothAndDoesNotFlap(t *testing.T) {
-	f := NewFake()
-	r, clk, _ := newTestReconciler(t, f)
-	want := []SyncDaemon{backup("eth0"), master("eth0")} // any order in
-	if err := r.SetSync(want); err != nil {
-		t.Fatal(err)
-	}
-	assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStartSyncDaemon: 2})
-	if f.Count(OpListServices) != 0 {
-		t.Error("SetSync read the services before any Apply")
-	}
-	ds := running(t, f)
-	if len(ds) != 2 || !master("eth0").matches(ds[0]) || !backup("eth0").matches(ds[1]) {
-		t.Fatalf("running %+v", ds)
-	}
-	st := r.SyncStatus()
-	if len(st.Daemons) != 2 || st.Daemons[0].Want != master("eth0") || st.Daemons[1].Want != backup("eth0") {
-		t.Fatalf("status %+v", st)
-	}
-	for _, d := range st.Daemons {
-		if !d.Running || !d.Since.Equal(clk.Now()) || d.Err != "" {
-			t.Errorf("%s: %+v", d.Want.Role, d)
-		}
-	}
-
-	// The kernel reports the defaults filled in: no restart, ever.
-	t0 := clk.Now()
-	for range 3 {
-		f.ResetCounts()
-		clk.Advance(5 * time.Second)
-		if err := r.Resync(); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, _ := newTestReconciler(t, f)
+		want := []SyncDaemon{backup("eth0"), master("eth0")} // any order in
+		if err := r.SetSync(want); err != nil {
 			t.Fatal(err)
 		}
-		assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpConnCounts: 1})
-	}
-	// The same settings again: not even a read.
-	f.ResetCounts()
-	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Apply(baseTable()); err != nil {
-		t.Fatal(err)
-	}
-	assertSyncOps(t, f, nil)
-	for _, d := range r.SyncStatus().Daemons {
-		if !d.Since.Equal(t0) {
-			t.Errorf("%s: Since moved to %v", d.Want.Role, d.Since)
+		assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStartSyncDaemon: 2})
+		if f.Count(OpListServices) != 0 {
+			t.Error("SetSync read the services before any Apply")
 		}
-	}
+		ds := running(t, f)
+		if len(ds) != 2 || !master("eth0").matches(ds[0]) || !backup("eth0").matches(ds[1]) {
+			t.Fatalf("running %+v", ds)
+		}
+		st := r.SyncStatus()
+		if len(st.Daemons) != 2 || st.Daemons[0].Want != master("eth0") || st.Daemons[1].Want != backup("eth0") {
+			t.Fatalf("status %+v", st)
+		}
+		for _, d := range st.Daemons {
+			if !d.Running || !d.Since.Equal(time.Now()) || d.Err != "" {
+				t.Errorf("%s: %+v", d.Want.Role, d)
+			}
+		}
+
+		// The kernel reports the defaults filled in: no restart, ever.
+		t0 := time.Now()
+		for range 3 {
+			f.ResetCounts()
+			time.Sleep(5 * time.Second)
+			if err := r.Resync(); err != nil {
+				t.Fatal(err)
+			}
+			assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpConnCounts: 1})
+		}
+		// The same settings again: not even a read.
+		f.ResetCounts()
+		if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Apply(baseTable()); err != nil {
+			t.Fatal(err)
+		}
+		assertSyncOps(t, f, nil)
+		for _, d := range r.SyncStatus().Daemons {
+			if !d.Since.Equal(t0) {
+				t.Errorf("%s: Since moved to %v", d.Want.Role, d.Since)
+			}
+		}
+	})
 }
 
 func TestSyncRepairsDaemonStoppedBehindItsBack(t *testing.T) {
-	f := NewFake()
-	r, clk, logs := newTestReconciler(t, f)
-	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	t0 := clk.Now()
-	_ = f.StopSyncDaemon(SyncMaster) // ipvsadm --stop-daemon master
-	clk.Advance(5 * time.Second)
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStartSyncDaemon: 1, OpConnCounts: 1})
-	if ds := running(t, f); len(ds) != 2 {
-		t.Fatalf("running %+v", ds)
-	}
-	st := r.SyncStatus().Daemons
-	if !st[0].Running || !st[0].Since.Equal(clk.Now()) {
-		t.Errorf("restarted master: %+v (Since should restart)", st[0])
-	}
-	if !st[1].Running || !st[1].Since.Equal(t0) {
-		t.Errorf("backup: %+v (Since should stay)", st[1])
-	}
-	if !strings.Contains(logs.String(), "stopped behind lbd's back") {
-		t.Errorf("not logged:\n%s", logs)
-	}
-	if c := r.Counters(); c.LastError != "" || c.Writes != 3 {
-		t.Errorf("counters %+v", c)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, logs := newTestReconciler(t, f)
+		if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		_ = f.StopSyncDaemon(SyncMaster) // ipvsadm --stop-daemon master
+		time.Sleep(5 * time.Second)
+		f.ResetCounts()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStartSyncDaemon: 1, OpConnCounts: 1})
+		if ds := running(t, f); len(ds) != 2 {
+			t.Fatalf("running %+v", ds)
+		}
+		st := r.SyncStatus().Daemons
+		if !st[0].Running || !st[0].Since.Equal(time.Now()) {
+			t.Errorf("restarted master: %+v (Since should restart)", st[0])
+		}
+		if !st[1].Running || !st[1].Since.Equal(t0) {
+			t.Errorf("backup: %+v (Since should stay)", st[1])
+		}
+		if !strings.Contains(logs.String(), "stopped behind lbd's back") {
+			t.Errorf("not logged:\n%s", logs)
+		}
+		if c := r.Counters(); c.LastError != "" || c.Writes != 3 {
+			t.Errorf("counters %+v", c)
+		}
+	})
 }
 
 func TestSyncRestartsOnChangedSettings(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
 		t.Fatal(err)
 	}
@@ -431,210 +436,217 @@ func TestSyncRestartsOnChangedSettings(t *testing.T) {
 }
 
 func TestSyncStopsRolesNoLongerWanted(t *testing.T) {
-	f := NewFake()
-	r, clk, logs := newTestReconciler(t, f)
-	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	f.ResetCounts()
-	if err := r.SetSync([]SyncDaemon{backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStopSyncDaemon: 1})
-	if ds := running(t, f); len(ds) != 1 || ds[0].Role != SyncBackup {
-		t.Fatalf("running %+v", ds)
-	}
-	if st := r.SyncStatus(); len(st.Daemons) != 1 || st.Daemons[0].Want.Role != SyncBackup {
-		t.Fatalf("status %+v", st)
-	}
-	if !strings.Contains(logs.String(), "no longer wanted") {
-		t.Errorf("not logged:\n%s", logs)
-	}
-	clk.Advance(5 * time.Second)
-	if err := r.Resync(); err != nil || r.SyncStatus().ConnsAt.IsZero() {
-		t.Fatalf("no connection count while the backup is wanted: %v %+v", err, r.SyncStatus())
-	}
-	// Sync off: the backup goes too; a master someone starts later is
-	// not lbd's.
-	if err := r.SetSync(nil); err != nil {
-		t.Fatal(err)
-	}
-	if ds := running(t, f); len(ds) != 0 {
-		t.Fatalf("running %+v", ds)
-	}
-	_ = f.StartSyncDaemon(master("eth3"))
-	f.ResetCounts()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertSyncOps(t, f, nil) // nothing wanted, nothing to stop: not even a read
-	if ds := running(t, f); len(ds) != 1 {
-		t.Fatalf("a foreign master was touched: %+v", ds)
-	}
-	if st := r.SyncStatus(); len(st.Daemons) != 0 || !st.ConnsAt.IsZero() {
-		t.Errorf("status with sync off %+v", st)
-	}
-}
-
-func TestSyncLeftAloneWhenNeverSet(t *testing.T) {
-	f := NewFake()
-	_ = f.StartSyncDaemon(master("eth7"))
-	_ = f.StartSyncDaemon(SyncDaemon{Role: SyncBackup, Interface: "eth7", Port: 1})
-	before := running(t, f)
-	r, clk, _ := newTestReconciler(t, f)
-	f.ResetCounts()
-	if err := r.Apply(baseTable()); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		clk.Advance(5 * time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, logs := newTestReconciler(t, f)
+		if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		f.ResetCounts()
+		if err := r.SetSync([]SyncDaemon{backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		assertSyncOps(t, f, map[Op]int{OpListSyncDaemons: 1, OpStopSyncDaemon: 1})
+		if ds := running(t, f); len(ds) != 1 || ds[0].Role != SyncBackup {
+			t.Fatalf("running %+v", ds)
+		}
+		if st := r.SyncStatus(); len(st.Daemons) != 1 || st.Daemons[0].Want.Role != SyncBackup {
+			t.Fatalf("status %+v", st)
+		}
+		if !strings.Contains(logs.String(), "no longer wanted") {
+			t.Errorf("not logged:\n%s", logs)
+		}
+		time.Sleep(5 * time.Second)
+		if err := r.Resync(); err != nil || r.SyncStatus().ConnsAt.IsZero() {
+			t.Fatalf("no connection count while the backup is wanted: %v %+v", err, r.SyncStatus())
+		}
+		// Sync off: the backup goes too; a master someone starts later is
+		// not lbd's.
+		if err := r.SetSync(nil); err != nil {
+			t.Fatal(err)
+		}
+		if ds := running(t, f); len(ds) != 0 {
+			t.Fatalf("running %+v", ds)
+		}
+		_ = f.StartSyncDaemon(master("eth3"))
+		f.ResetCounts()
 		if err := r.Resync(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	assertSyncOps(t, f, nil)
-	if after := running(t, f); !reflect.DeepEqual(after, before) {
-		t.Fatalf("daemons changed: %+v -> %+v", before, after)
-	}
-	if st := r.SyncStatus(); len(st.Daemons) != 0 {
-		t.Errorf("status %+v", st)
-	}
+		assertSyncOps(t, f, nil) // nothing wanted, nothing to stop: not even a read
+		if ds := running(t, f); len(ds) != 1 {
+			t.Fatalf("a foreign master was touched: %+v", ds)
+		}
+		if st := r.SyncStatus(); len(st.Daemons) != 0 || !st.ConnsAt.IsZero() {
+			t.Errorf("status with sync off %+v", st)
+		}
+	})
+}
 
-	// Wanting the master leaves the backup, never wanted, alone.
-	if err := r.SetSync([]SyncDaemon{master("eth7")}); err != nil {
-		t.Fatal(err)
-	}
-	if after := running(t, f); !reflect.DeepEqual(after, before) {
-		t.Fatalf("daemons changed: %+v -> %+v", before, after)
-	}
-	if st := r.SyncStatus().Daemons; len(st) != 1 || !st[0].Running {
-		t.Fatalf("adopted master: %+v", st)
-	}
+func TestSyncLeftAloneWhenNeverSet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		_ = f.StartSyncDaemon(master("eth7"))
+		_ = f.StartSyncDaemon(SyncDaemon{Role: SyncBackup, Interface: "eth7", Port: 1})
+		before := running(t, f)
+		r, _ := newTestReconciler(t, f)
+		f.ResetCounts()
+		if err := r.Apply(baseTable()); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			time.Sleep(5 * time.Second)
+			if err := r.Resync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		assertSyncOps(t, f, nil)
+		if after := running(t, f); !reflect.DeepEqual(after, before) {
+			t.Fatalf("daemons changed: %+v -> %+v", before, after)
+		}
+		if st := r.SyncStatus(); len(st.Daemons) != 0 {
+			t.Errorf("status %+v", st)
+		}
+
+		// Wanting the master leaves the backup, never wanted, alone.
+		if err := r.SetSync([]SyncDaemon{master("eth7")}); err != nil {
+			t.Fatal(err)
+		}
+		if after := running(t, f); !reflect.DeepEqual(after, before) {
+			t.Fatalf("daemons changed: %+v -> %+v", before, after)
+		}
+		if st := r.SyncStatus().Daemons; len(st) != 1 || !st[0].Running {
+			t.Fatalf("adopted master: %+v", st)
+		}
+	})
 }
 
 func TestSyncStartFailureReportedAndRetried(t *testing.T) {
-	f := NewFake()
-	clk := newFakeClock()
-	log, _ := testLogger()
-	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
-	var mu sync.Mutex
-	failing := true
-	f.Inject(func(c Call) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if failing && c.Op == OpStartSyncDaemon && c.Role == SyncMaster {
-			return syncOpErr("start", SyncMaster, "eth0", syscall.EADDRNOTAVAIL)
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		log, _ := testLogger()
+		r := NewReconciler(f, Options{Logger: log, ResyncInterval: 5 * time.Second, RetryDelay: time.Second})
+		var mu sync.Mutex
+		failing := true
+		f.Inject(func(c Call) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing && c.Op == OpStartSyncDaemon && c.Role == SyncMaster {
+				return syncOpErr("start", SyncMaster, "eth0", syscall.EADDRNOTAVAIL)
+			}
+			return nil
+		})
+		err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")})
+		if !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Fatalf("SetSync: %v", err)
 		}
-		return nil
-	})
-	err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")})
-	if !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		t.Fatalf("SetSync: %v", err)
-	}
-	st := r.SyncStatus().Daemons
-	if st[0].Running || !st[0].Since.IsZero() || !strings.Contains(st[0].Err, "start sync daemon master on eth0: cannot assign requested address") {
-		t.Errorf("master status %+v", st[0])
-	}
-	if !st[1].Running || st[1].Err != "" {
-		t.Errorf("backup status %+v", st[1]) // the other role is not held up
-	}
-	if c := r.Counters(); c.Errors != 1 || !strings.Contains(c.LastError, "master") {
-		t.Errorf("counters %+v", c)
-	}
+		st := r.SyncStatus().Daemons
+		if st[0].Running || !st[0].Since.IsZero() || !strings.Contains(st[0].Err, "start sync daemon master on eth0: cannot assign requested address") {
+			t.Errorf("master status %+v", st[0])
+		}
+		if !st[1].Running || st[1].Err != "" {
+			t.Errorf("backup status %+v", st[1]) // the other role is not held up
+		}
+		if c := r.Counters(); c.Errors != 1 || !strings.Contains(c.LastError, "master") {
+			t.Errorf("counters %+v", c)
+		}
 
-	// Run retries after RetryDelay, not ResyncInterval.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() >= 1 })
-	starts := f.Count(OpStartSyncDaemon)
-	clk.Advance(time.Second) // retry: fails again
-	waitFor(t, "the retry", func() bool { return f.Count(OpStartSyncDaemon) == starts+1 })
-	waitFor(t, "the retry's counters", func() bool { return r.Counters().Errors == 2 })
-	mu.Lock()
-	failing = false
-	mu.Unlock()
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() >= 1 })
-	clk.Advance(2 * time.Second) // doubled
-	waitFor(t, "the master to run", func() bool { return len(running(t, f)) == 2 })
-	waitFor(t, "status", func() bool {
-		d := r.SyncStatus().Daemons[0]
-		return d.Running && d.Err == "" && d.Since.Equal(clk.Now())
+		// Run retries after RetryDelay, not ResyncInterval.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		synctest.Wait()
+		starts := f.Count(OpStartSyncDaemon)
+		time.Sleep(time.Second) // retry: fails again
+		settled(t, "the retry", func() bool { return f.Count(OpStartSyncDaemon) == starts+1 })
+		settled(t, "the retry's counters", func() bool { return r.Counters().Errors == 2 })
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		time.Sleep(2 * time.Second) // doubled
+		settled(t, "the master to run", func() bool { return len(running(t, f)) == 2 })
+		settled(t, "status", func() bool {
+			d := r.SyncStatus().Daemons[0]
+			return d.Running && d.Err == "" && d.Since.Equal(time.Now())
+		})
+		settled(t, "LastError cleared", func() bool { return r.Counters().LastError == "" })
 	})
-	waitFor(t, "LastError cleared", func() bool { return r.Counters().LastError == "" })
 }
 
 func TestSyncRunRepairsWithinOneResync(t *testing.T) {
-	f := NewFake()
-	clk := newFakeClock()
-	log, _ := testLogger()
-	r := NewReconciler(f, Options{Clock: clk, Logger: log, ResyncInterval: 5 * time.Second})
-	if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }() // SetSync alone makes Run resync
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "Run to sleep", func() bool { return clk.numWaiters() == 1 })
-	_ = f.StopSyncDaemon(SyncBackup)
-	clk.Advance(5 * time.Second)
-	waitFor(t, "the backup to run again", func() bool { return len(running(t, f)) == 2 })
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		log, _ := testLogger()
+		r := NewReconciler(f, Options{Logger: log, ResyncInterval: 5 * time.Second})
+		if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }() // SetSync alone makes Run resync
+		t.Cleanup(func() { cancel(); <-done })
+		synctest.Wait()
+		_ = f.StopSyncDaemon(SyncBackup)
+		time.Sleep(5 * time.Second)
+		settled(t, "the backup to run again", func() bool { return len(running(t, f)) == 2 })
+	})
 }
 
 func TestSyncConnCounts(t *testing.T) {
-	f := NewFake()
-	r, clk, logs := newTestReconciler(t, f)
-	f.SetConnCounts(ConnCounts{Synced: 7, Local: 2})
-	if err := r.Apply(baseTable()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	if f.Count(OpConnCounts) != 0 {
-		t.Fatal("counted connections without sync wanted")
-	}
-	if err := r.SetSync([]SyncDaemon{backup("eth0")}); err != nil {
-		t.Fatal(err)
-	}
-	if st := r.SyncStatus(); !st.ConnsAt.IsZero() {
-		t.Fatalf("counted on a partial pass: %+v", st)
-	}
-	clk.Advance(5 * time.Second)
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	st := r.SyncStatus()
-	if st.Conns != (ConnCounts{Synced: 7, Local: 2}) || !st.ConnsAt.Equal(clk.Now()) || st.ConnsErr != "" {
-		t.Fatalf("status %+v", st)
-	}
-
-	// A failed reading is shown but fails nothing; the last good one stays.
-	at := st.ConnsAt
-	f.Inject(func(c Call) error {
-		if c.Op == OpConnCounts {
-			return errors.New("balancer: read the IPVS connection table: boom")
+	synctest.Test(t, func(t *testing.T) {
+		f := NewFake()
+		r, logs := newTestReconciler(t, f)
+		f.SetConnCounts(ConnCounts{Synced: 7, Local: 2})
+		if err := r.Apply(baseTable()); err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		if f.Count(OpConnCounts) != 0 {
+			t.Fatal("counted connections without sync wanted")
+		}
+		if err := r.SetSync([]SyncDaemon{backup("eth0")}); err != nil {
+			t.Fatal(err)
+		}
+		if st := r.SyncStatus(); !st.ConnsAt.IsZero() {
+			t.Fatalf("counted on a partial pass: %+v", st)
+		}
+		time.Sleep(5 * time.Second)
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		st := r.SyncStatus()
+		if st.Conns != (ConnCounts{Synced: 7, Local: 2}) || !st.ConnsAt.Equal(time.Now()) || st.ConnsErr != "" {
+			t.Fatalf("status %+v", st)
+		}
+
+		// A failed reading is shown but fails nothing; the last good one stays.
+		at := st.ConnsAt
+		f.Inject(func(c Call) error {
+			if c.Op == OpConnCounts {
+				return errors.New("balancer: read the IPVS connection table: boom")
+			}
+			return nil
+		})
+		time.Sleep(5 * time.Second)
+		if err := r.Resync(); err != nil {
+			t.Fatalf("the pass failed: %v", err)
+		}
+		st = r.SyncStatus()
+		if st.Conns.Synced != 7 || !st.ConnsAt.Equal(at) || !strings.Contains(st.ConnsErr, "boom") {
+			t.Fatalf("status %+v", st)
+		}
+		if !strings.Contains(logs.String(), "cannot count synced connections") {
+			t.Error("not logged")
+		}
 	})
-	clk.Advance(5 * time.Second)
-	if err := r.Resync(); err != nil {
-		t.Fatalf("the pass failed: %v", err)
-	}
-	st = r.SyncStatus()
-	if st.Conns.Synced != 7 || !st.ConnsAt.Equal(at) || !strings.Contains(st.ConnsErr, "boom") {
-		t.Fatalf("status %+v", st)
-	}
-	if !strings.Contains(logs.String(), "cannot count synced connections") {
-		t.Error("not logged")
-	}
 }
 
 func TestSetSyncRefusesInvalid(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	for _, ds := range [][]SyncDaemon{
 		{master("eth0"), master("eth1")},
 		{master("")},
@@ -662,7 +674,7 @@ func TestSetSyncBeforeApplyLeavesServicesAlone(t *testing.T) {
 		_ = f.CreateService(vs.Service)
 	}
 	log, _ := testLogger()
-	r := NewReconciler(f, Options{Clock: newFakeClock(), Logger: log, Previous: []Key{tab.Services[0].Key}})
+	r := NewReconciler(f, Options{Logger: log, Previous: []Key{tab.Services[0].Key}})
 	f.ResetCounts()
 	if err := r.SetSync([]SyncDaemon{master("eth0")}); err != nil {
 		t.Fatal(err)
@@ -680,7 +692,7 @@ func TestSetSyncBeforeApplyLeavesServicesAlone(t *testing.T) {
 // and the next pass reads the kernel again.
 func TestSyncStartRace(t *testing.T) {
 	f := NewFake()
-	r, _, _ := newTestReconciler(t, f)
+	r, _ := newTestReconciler(t, f)
 	first := true
 	f.Inject(func(c Call) error {
 		if c.Op == OpStartSyncDaemon && c.Role == SyncMaster && first {

@@ -22,11 +22,13 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"lbd/internal/netlab"
+	"lbd/internal/testutil"
 	"lbd/internal/vmtest"
 )
 
@@ -206,7 +208,7 @@ func vmTable() Table {
 
 func TestVMApplyAndReadBack(t *testing.T) {
 	_, k := openVM(t)
-	r, _, _ := newTestReconciler(t, k)
+	r, _ := newTestReconciler(t, k)
 	tab := vmTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -247,7 +249,7 @@ func TestVMApplyAndReadBack(t *testing.T) {
 // each must be exactly the one update the reconciler plans.
 func TestVMChangesInPlace(t *testing.T) {
 	_, k := openVM(t)
-	r, _, _ := newTestReconciler(t, k)
+	r, _ := newTestReconciler(t, k)
 	tab := vmTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -303,7 +305,7 @@ func TestVMChangesInPlace(t *testing.T) {
 
 func TestVMDriftRepair(t *testing.T) {
 	_, k := openVM(t)
-	r, _, _ := newTestReconciler(t, k)
+	r, _ := newTestReconciler(t, k)
 	tab := vmTable()
 	if err := r.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -521,9 +523,7 @@ func destStatus(t *testing.T, k Kernel, key Key, dk DestKey) (DestinationStatus,
 func TestVMGracefulRemovalWithConnection(t *testing.T) {
 	_, k := openVM(t)
 	_, clNS := natLab(t)
-	clk := newFakeClock()
-	log, _ := testLogger()
-	r := NewReconciler(k, Options{Clock: clk, Logger: log, RemoveGrace: time.Minute})
+	r, _ := newTestReconciler(t, k) // grace: 1 minute
 	key := tcp("10.10.9.1:80")
 	rs1, rs2 := dest("10.30.0.2:8080", 1, NAT), dest("10.30.0.3:8080", 1, NAT)
 	tab := Table{Services: []VirtualService{vsvc(key, "rr", rs1, rs2)}}
@@ -564,7 +564,7 @@ func TestVMGracefulRemovalWithConnection(t *testing.T) {
 	// stays until the entry is gone.
 	_ = conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
-	waitFor(t, "the connection to leave the active count", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the connection to leave the active count", func() bool {
 		d, _ := destStatus(t, k, key, gone.Key())
 		return d.ActiveConns == 0 && d.InactiveConns == 1
 	})
@@ -596,22 +596,28 @@ func TestVMGracefulRemovalWithConnection(t *testing.T) {
 	if held != kept.Addr {
 		t.Fatalf("never reached %s", kept.Addr)
 	}
-	tab.Services[0].Destinations = []Destination{gone}
-	if err := r.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(59 * time.Second)
-	_ = r.Resync()
-	if w, act, ok := activeConns(t, k, key, kept.Key()); !ok || w != 0 || act < 1 {
-		t.Fatalf("before the grace ended: present=%v weight=%d active=%d", ok, w, act)
-	}
-	clk.Advance(time.Second)
-	k.reset()
-	if err := r.Resync(); err != nil {
-		t.Fatal(err)
-	}
-	assertWrites(t, k, map[Op]int{OpRemoveDestination: 1})
-	assertKernel(t, k, tab)
+	// The grace period passes in virtual time, with a reconciler of the
+	// bubble's own (it reads the bubble's clock) that takes the service
+	// over as the director's next run would.
+	synctest.Test(t, func(t *testing.T) {
+		r, _ := newTestReconciler(t, k) // grace: 1 minute
+		tab.Services[0].Destinations = []Destination{gone}
+		if err := r.Apply(tab); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(59 * time.Second)
+		_ = r.Resync()
+		if w, act, ok := activeConns(t, k, key, kept.Key()); !ok || w != 0 || act < 1 {
+			t.Fatalf("before the grace ended: present=%v weight=%d active=%d", ok, w, act)
+		}
+		time.Sleep(time.Second)
+		k.reset()
+		if err := r.Resync(); err != nil {
+			t.Fatal(err)
+		}
+		assertWrites(t, k, map[Op]int{OpRemoveDestination: 1})
+		assertKernel(t, k, tab)
+	})
 }
 
 func TestVMRunRepairsDrift(t *testing.T) {
@@ -627,15 +633,15 @@ func TestVMRunRepairsDrift(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	run(t, "ipvsadm", "-C")
-	waitFor(t, "Run to restore the table", func() bool { return len(ipvsadmList(t)) == len(tab.Services) })
-	waitFor(t, "the restored table to be complete", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Run to restore the table", func() bool { return len(ipvsadmList(t)) == len(tab.Services) })
+	testutil.Eventually(t, 5*time.Second, "the restored table to be complete", func() bool {
 		return reflect.DeepEqual(ipvsadmTable(ipvsadmList(t)), wantTable(tab))
 	})
 }
 
 func TestVMPartialFailureThenRepair(t *testing.T) {
 	_, k := openVM(t)
-	r, _, _ := newTestReconciler(t, k)
+	r, _ := newTestReconciler(t, k)
 	tab := vmTable()
 	broken := vsvc(tcp("10.10.0.99:80"), "nosuch", dest("10.20.0.1:80", 1, DR))
 	tab.Services = append(tab.Services, broken)

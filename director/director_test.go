@@ -11,12 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"lbd/balancer"
 	"lbd/config"
 	"lbd/flowguard"
 	"lbd/healthcheck"
+	"lbd/internal/testutil"
 	"lbd/vrrp"
 )
 
@@ -126,138 +128,139 @@ func (r *rig) weights() map[string]int {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStartProgramsTable(t *testing.T) {
-	r := newRig(t, baseConfig)
-	w := r.weights()
-	if w["192.0.2.11"] != 3 || w["192.0.2.12"] != 2 || len(w) != 2 {
-		t.Fatalf("weights = %v", w)
-	}
-	st := r.d.Status()
-	if len(st.Services) != 1 || !st.Services[0].Healthy || st.Services[0].UpWeight != 5 {
-		t.Fatalf("status = %+v", st.Services)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, baseConfig)
+		w := r.weights()
+		if w["192.0.2.11"] != 3 || w["192.0.2.12"] != 2 || len(w) != 2 {
+			t.Fatalf("weights = %v", w)
+		}
+		st := r.d.Status()
+		if len(st.Services) != 1 || !st.Services[0].Healthy || st.Services[0].UpWeight != 5 {
+			t.Fatalf("status = %+v", st.Services)
+		}
+	})
 }
 
 func TestHealthQuiesceQuorumAndSorry(t *testing.T) {
-	r := newRig(t, baseConfig)
-	r.health.set("192.0.2.11", true)
-	waitFor(t, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
-	st := r.d.Status().Services[0]
-	if st.Healthy || st.UpWeight != 2 {
-		t.Fatalf("service with up weight 2 < quorum 3: healthy=%v up=%d", st.Healthy, st.UpWeight)
-	}
-	if st.RealServers[0].Health != "down" || !strings.Contains(st.RealServers[0].HealthReason, "refused") {
-		t.Fatalf("rs1 health = %q %q", st.RealServers[0].Health, st.RealServers[0].HealthReason)
-	}
-	r.health.set("192.0.2.12", true)
-	waitFor(t, "sorry server in", func() bool { _, ok := r.weights()["192.0.2.99"]; return ok })
-	r.health.set("192.0.2.11", false)
-	waitFor(t, "rs1 back and sorry out", func() bool {
-		w := r.weights()
-		_, sorry := w["192.0.2.99"]
-		return w["192.0.2.11"] == 3 && !sorry
-	})
-	ev := r.d.Events(0)
-	var health int
-	for _, e := range ev {
-		if e.Kind == "health" {
-			health++
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, baseConfig)
+		r.health.set("192.0.2.11", true)
+		testutil.Eventually(t, 5*time.Second, "rs1 quiesced", func() bool { return r.weights()["192.0.2.11"] == 0 })
+		st := r.d.Status().Services[0]
+		if st.Healthy || st.UpWeight != 2 {
+			t.Fatalf("service with up weight 2 < quorum 3: healthy=%v up=%d", st.Healthy, st.UpWeight)
 		}
-	}
-	if health < 3 {
-		t.Fatalf("want health events for each transition, got %+v", ev)
-	}
+		if st.RealServers[0].Health != "down" || !strings.Contains(st.RealServers[0].HealthReason, "refused") {
+			t.Fatalf("rs1 health = %q %q", st.RealServers[0].Health, st.RealServers[0].HealthReason)
+		}
+		r.health.set("192.0.2.12", true)
+		testutil.Eventually(t, 5*time.Second, "sorry server in", func() bool { _, ok := r.weights()["192.0.2.99"]; return ok })
+		r.health.set("192.0.2.11", false)
+		testutil.Eventually(t, 5*time.Second, "rs1 back and sorry out", func() bool {
+			w := r.weights()
+			_, sorry := w["192.0.2.99"]
+			return w["192.0.2.11"] == 3 && !sorry
+		})
+		ev := r.d.Events(0)
+		var health int
+		for _, e := range ev {
+			if e.Kind == "health" {
+				health++
+			}
+		}
+		if health < 3 {
+			t.Fatalf("want health events for each transition, got %+v", ev)
+		}
+	})
 }
 
 func TestOnFailureRemove(t *testing.T) {
-	r := newRig(t, strings.Replace(baseConfig, `quorum = 3`, `quorum = 3
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, strings.Replace(baseConfig, `quorum = 3`, `quorum = 3
 on_failure = "remove"`, 1))
-	r.health.set("192.0.2.12", true)
-	waitFor(t, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
+		r.health.set("192.0.2.12", true)
+		testutil.Eventually(t, 5*time.Second, "rs2 removed", func() bool { _, ok := r.weights()["192.0.2.12"]; return !ok })
+	})
 }
 
 func TestApplyDrainWritesFileAndOneNetlinkWrite(t *testing.T) {
-	r := newRig(t, baseConfig)
-	before, _ := os.ReadFile(r.path)
-	cfg, version := r.d.Config()
-	cfg.FindVirtualServer("web").FindRealServer("rs1").Drained = true
-	r.kernel.ResetCounts()
-	nv, err := r.d.Apply(context.Background(), cfg, version, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if nv == version {
-		t.Fatal("version did not change")
-	}
-	if got := r.kernel.Writes(); got != 1 {
-		t.Fatalf("drain took %d netlink writes, want 1", got)
-	}
-	if r.weights()["192.0.2.11"] != 0 {
-		t.Fatal("rs1 not at weight 0")
-	}
-	bak, err := os.ReadFile(r.path + ".bak")
-	if err != nil || string(bak) != string(before) {
-		t.Fatalf(".bak not the previous file: %v", err)
-	}
-	reread, err := config.Load(r.path)
-	if err != nil || !reread.FindVirtualServer("web").FindRealServer("rs1").Drained {
-		t.Fatalf("drain not persisted: %v", err)
-	}
-	// A second save on the old version is refused.
-	cfg.FindVirtualServer("web").FindRealServer("rs2").Drained = true
-	if _, err := r.d.Apply(context.Background(), cfg, version, "other"); !errors.Is(err, config.ErrStale) {
-		t.Fatalf("stale apply: err = %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, baseConfig)
+		before, _ := os.ReadFile(r.path)
+		cfg, version := r.d.Config()
+		cfg.FindVirtualServer("web").FindRealServer("rs1").Drained = true
+		r.kernel.ResetCounts()
+		nv, err := r.d.Apply(context.Background(), cfg, version, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nv == version {
+			t.Fatal("version did not change")
+		}
+		if got := r.kernel.Writes(); got != 1 {
+			t.Fatalf("drain took %d netlink writes, want 1", got)
+		}
+		if r.weights()["192.0.2.11"] != 0 {
+			t.Fatal("rs1 not at weight 0")
+		}
+		bak, err := os.ReadFile(r.path + ".bak")
+		if err != nil || string(bak) != string(before) {
+			t.Fatalf(".bak not the previous file: %v", err)
+		}
+		reread, err := config.Load(r.path)
+		if err != nil || !reread.FindVirtualServer("web").FindRealServer("rs1").Drained {
+			t.Fatalf("drain not persisted: %v", err)
+		}
+		// A second save on the old version is refused.
+		cfg.FindVirtualServer("web").FindRealServer("rs2").Drained = true
+		if _, err := r.d.Apply(context.Background(), cfg, version, "other"); !errors.Is(err, config.ErrStale) {
+			t.Fatalf("stale apply: err = %v", err)
+		}
+	})
 }
 
 func TestApplyInvalidChangesNothing(t *testing.T) {
-	r := newRig(t, baseConfig)
-	before, _ := os.ReadFile(r.path)
-	cfg, version := r.d.Config()
-	w := 70000
-	cfg.FindVirtualServer("web").FindRealServer("rs1").Weight = &w
-	r.kernel.ResetCounts()
-	_, err := r.d.Apply(context.Background(), cfg, version, "test")
-	var probs config.Problems
-	if !errors.As(err, &probs) || !strings.Contains(err.Error(), "weight") {
-		t.Fatalf("err = %v", err)
-	}
-	after, _ := os.ReadFile(r.path)
-	if string(after) != string(before) || r.kernel.Writes() != 0 {
-		t.Fatal("invalid edit changed the file or the kernel")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, baseConfig)
+		before, _ := os.ReadFile(r.path)
+		cfg, version := r.d.Config()
+		w := 70000
+		cfg.FindVirtualServer("web").FindRealServer("rs1").Weight = &w
+		r.kernel.ResetCounts()
+		_, err := r.d.Apply(context.Background(), cfg, version, "test")
+		var probs config.Problems
+		if !errors.As(err, &probs) || !strings.Contains(err.Error(), "weight") {
+			t.Fatalf("err = %v", err)
+		}
+		after, _ := os.ReadFile(r.path)
+		if string(after) != string(before) || r.kernel.Writes() != 0 {
+			t.Fatal("invalid edit changed the file or the kernel")
+		}
+	})
 }
 
 func TestReloadBrokenFileKeepsTable(t *testing.T) {
-	r := newRig(t, baseConfig)
-	os.WriteFile(r.path, []byte(baseConfig+"\nbogus = 1\n"), 0o640)
-	r.kernel.ResetCounts()
-	err := r.d.Reload(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "bogus") {
-		t.Fatalf("reload err = %v", err)
-	}
-	if r.kernel.Writes() != 0 || r.weights()["192.0.2.11"] != 3 {
-		t.Fatal("refused reload touched the table")
-	}
-	// A valid change applies just the difference.
-	os.WriteFile(r.path, []byte(strings.Replace(baseConfig, "weight = 2", "weight = 7", 1)), 0o640)
-	if err := r.d.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if r.kernel.Writes() != 1 || r.weights()["192.0.2.12"] != 7 {
-		t.Fatalf("writes=%d weights=%v", r.kernel.Writes(), r.weights())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, baseConfig)
+		os.WriteFile(r.path, []byte(baseConfig+"\nbogus = 1\n"), 0o640)
+		r.kernel.ResetCounts()
+		err := r.d.Reload(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "bogus") {
+			t.Fatalf("reload err = %v", err)
+		}
+		if r.kernel.Writes() != 0 || r.weights()["192.0.2.11"] != 3 {
+			t.Fatal("refused reload touched the table")
+		}
+		// A valid change applies just the difference.
+		os.WriteFile(r.path, []byte(strings.Replace(baseConfig, "weight = 2", "weight = 7", 1)), 0o640)
+		if err := r.d.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if r.kernel.Writes() != 1 || r.weights()["192.0.2.12"] != 7 {
+			t.Fatalf("writes=%d weights=%v", r.kernel.Writes(), r.weights())
+		}
+	})
 }
 
 func TestVRRPOnlyNeedsNoIPVS(t *testing.T) {

@@ -3,43 +3,24 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"lbd/internal/netlab"
+	"lbd/internal/testutil"
 )
 
 // Helpers for the host namespace tests of the lbd daemon's VRRP (no IPVS:
 // the directors run VRRP-only configurations). These files carry `!vm` so
 // the VM's test binary, which has no Go toolchain to build lbd, leaves them
 // out.
-
-// vrrpBuffer collects a process's output safely.
-type vrrpBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *vrrpBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *vrrpBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // vrrpOpts is what differs between the directors of a test.
 type vrrpOpts struct {
@@ -56,7 +37,7 @@ type vrrpDirector struct {
 	bin    string
 	conf   string
 	notify string // one line per transition: "old new"
-	out    *vrrpBuffer
+	out    *testutil.Buffer
 	cmd    *exec.Cmd
 	done   chan struct{}
 }
@@ -82,7 +63,7 @@ func newVRRPDirector(tb testing.TB, h *netlab.Host, bin string, o vrrpOpts) *vrr
 	tb.Helper()
 	dir := tb.TempDir()
 	d := &vrrpDirector{tb: tb, h: h, bin: bin, conf: filepath.Join(dir, "lbd.toml"),
-		notify: filepath.Join(dir, "transitions"), out: &vrrpBuffer{}}
+		notify: filepath.Join(dir, "transitions"), out: &testutil.Buffer{}}
 	if err := os.WriteFile(d.conf, []byte(vrrpConfig(o, d.notify)), 0o644); err != nil {
 		tb.Fatal(err)
 	}

@@ -27,8 +27,6 @@ type Options struct {
 	Concurrency int
 	// Logger receives one line per state change. Default: discard.
 	Logger *slog.Logger
-	// Clock defaults to real time.
-	Clock Clock
 	// OnTransition is called for every state change of every ID, in
 	// order, from the Scheduler's own goroutine: it must not block (hand
 	// the Transition to a channel). Transitions are levels ("ID is now
@@ -87,7 +85,6 @@ type Stats struct {
 type Scheduler struct {
 	opts    Options
 	log     *slog.Logger
-	clock   Clock
 	conc    int
 	started atomic.Bool
 	wake    chan struct{} // pokes the Run goroutine
@@ -136,7 +133,6 @@ func New(opts Options) *Scheduler {
 	s := &Scheduler{
 		opts:   opts,
 		log:    opts.Logger,
-		clock:  opts.Clock,
 		conc:   opts.Concurrency,
 		wake:   make(chan struct{}, 1),
 		groups: map[string]*group{},
@@ -145,10 +141,7 @@ func New(opts Options) *Scheduler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.clock == nil {
-		s.clock = realClock{}
-	}
-	s.queue.epoch = s.clock.Now()
+	s.queue.epoch = time.Now()
 	if s.conc <= 0 {
 		s.conc = DefaultConcurrency
 	}
@@ -225,7 +218,7 @@ func (s *Scheduler) Set(checks map[string]Spec) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now()
+	now := time.Now()
 	oldByID := s.byID
 	newByID := make(map[string]*group, len(ids))
 	for _, g := range s.groups {
@@ -361,9 +354,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	timer := s.clock.NewTimer(time.Hour)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// The stall test runs on real time: it asks whether workers make
+	// The stall test has a timer of its own: it asks whether workers make
 	// progress, which is about the CPU, not about the schedule.
 	watch := time.NewTimer(time.Hour)
 	watch.Stop()
@@ -374,7 +367,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	stalled := false
 	for {
 		s.mu.Lock()
-		now := s.clock.Now()
+		now := time.Now()
 		next, ok := s.queue.peek()
 		waiting := ok && !next.After(now)
 		if waiting {
@@ -415,7 +408,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 		s.deliver(deliver)
 		if !armed.IsZero() {
-			timer.ResetAt(armed)
+			// Go ≥1.23 timers: Reset and Stop discard an expiry not yet
+			// received, so no drain dance is needed.
+			timer.Reset(time.Until(armed))
 		} else {
 			timer.Stop()
 		}
@@ -432,7 +427,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-timer.C():
+		case <-timer.C:
 		case <-watch.C:
 			watching, stalled = false, true
 		case <-s.wake:
@@ -457,7 +452,7 @@ func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 	wctx := withProbes(ctx, &ps)
 	s.mu.Lock()
 	for !s.stopping {
-		g := s.queue.popDue(s.clock.Now())
+		g := s.queue.popDue(time.Now())
 		if g == nil {
 			s.idle++
 			s.mu.Unlock()
@@ -501,7 +496,7 @@ func runCheck(ctx context.Context, c Checker) (res Result) {
 // record applies one result of g's check that was due at due; s.mu is
 // held. Transitions go to s.pending for the Run goroutine to deliver.
 func (s *Scheduler) record(g *group, due time.Time, res Result, dur time.Duration) {
-	now := s.clock.Now()
+	now := time.Now()
 	s.checks++
 	if !res.Up {
 		s.failures++

@@ -50,14 +50,13 @@ type linkEvent struct {
 
 // Instance is one VRRP virtual router. Create it with New, run it with Run.
 type Instance struct {
-	p       params
-	cfg     Config
-	log     *slog.Logger
-	sys     system
-	core    *core // owned by Run's goroutine
-	cmds    chan func(now time.Time)
-	wake    chan struct{}
-	newTime func() time.Time
+	p    params
+	cfg  Config
+	log  *slog.Logger
+	sys  system
+	core *core // owned by Run's goroutine
+	cmds chan func(now time.Time)
+	wake chan struct{}
 
 	mu        sync.Mutex
 	status    Status
@@ -83,14 +82,13 @@ func newInstance(cfg Config, p params, sys system) *Instance {
 		p: p, cfg: cfg, log: log, sys: sys,
 		cmds:      make(chan func(time.Time)),
 		wake:      make(chan struct{}, 1),
-		newTime:   time.Now,
 		penalties: map[string]int{},
 		holds:     map[string]string{},
 	}
 	in.core = newCore(p, sys, log)
 	in.core.penalty = in.penaltySum
 	in.core.held = in.heldWhy
-	in.core.clock = func() time.Time { return in.newTime() }
+	in.core.clock = time.Now
 	in.publish()
 	return in
 }
@@ -153,35 +151,35 @@ func (in *Instance) Run(ctx context.Context) error {
 		<-readerDone
 	}()
 
-	c.start(in.newTime(), links)
+	c.start(time.Now(), links)
 	in.publish()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		wait := time.Hour
 		if t := c.next(); !t.IsZero() {
-			wait = max(t.Sub(in.newTime()), 0)
+			wait = max(t.Sub(time.Now()), 0)
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			c.shutdown(in.newTime())
+			c.shutdown(time.Now())
 			in.publish()
 			return nil
 		case p := <-rx:
-			c.receive(in.newTime(), p)
+			c.receive(time.Now(), p)
 		case ev, ok := <-linkEvents:
 			if ok {
-				c.link(in.newTime(), ev.name, ev.up)
+				c.link(time.Now(), ev.name, ev.up)
 			} else {
 				linkEvents = nil
 			}
 		case cmd := <-in.cmds:
-			cmd(in.newTime())
+			cmd(time.Now())
 		case <-in.wake:
 		case <-timer.C:
 		}
-		c.expire(in.newTime())
+		c.expire(time.Now())
 		in.publish()
 	}
 }
@@ -199,18 +197,18 @@ func (in *Instance) open(ctx context.Context) (transport, error) {
 			return nil, in.errorf("%v", err)
 		}
 		if in.core.state != Fault {
-			in.core.setState(in.newTime(), Fault, err.Error())
+			in.core.setState(time.Now(), Fault, err.Error())
 			in.publish()
 		}
 		retry := time.NewTimer(time.Second)
 		select {
 		case <-ctx.Done():
 			retry.Stop()
-			in.core.shutdown(in.newTime())
+			in.core.shutdown(time.Now())
 			in.publish()
 			return nil, nil
 		case cmd := <-in.cmds:
-			cmd(in.newTime())
+			cmd(time.Now())
 		case <-retry.C:
 		}
 		retry.Stop()

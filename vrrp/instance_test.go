@@ -9,7 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"lbd/internal/testutil"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -60,7 +63,8 @@ func TestNewValidates(t *testing.T) {
 }
 
 // runInstance runs an instance on a fake kernel and returns a stop
-// function that cancels it and returns Run's result.
+// function that cancels it and returns Run's result. In a synctest bubble
+// the instance's timers run on the bubble's virtual clock.
 func runInstance(t *testing.T, cfg Config) (*Instance, *fakeSys, func() error) {
 	t.Helper()
 	p, err := validate(&cfg)
@@ -93,17 +97,6 @@ func runInstance(t *testing.T, cfg Config) (*Instance, *fakeSys, func() error) {
 	return in, sys, stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // drain returns the adverts sent so far.
 func drain(tr *chanTransport) []sent {
 	var out []sent
@@ -118,125 +111,135 @@ func drain(tr *chanTransport) []sent {
 }
 
 func TestRunMasterStopsGracefully(t *testing.T) {
-	cfg := testConfig(255)
-	cfg.AdvertInterval = 20 * time.Millisecond
-	var mu sync.Mutex
-	var seen []Transition
-	cfg.OnTransition = func(tr Transition) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(255)
+		cfg.AdvertInterval = 20 * time.Millisecond
+		var mu sync.Mutex
+		var seen []Transition
+		cfg.OnTransition = func(tr Transition) {
+			mu.Lock()
+			seen = append(seen, tr)
+			mu.Unlock()
+		}
+		in, sys, stop := runInstance(t, cfg)
+		testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
+		if !sys.hasVIPs(cfg.VIPs) {
+			t.Fatal("master without VIP")
+		}
+		testutil.Eventually(t, 5*time.Second, "adverts", func() bool { return in.Status().Counters["adverts_sent"] >= 3 })
+		st := in.Status()
+		if st.MasterAddr != netip.MustParseAddr("10.77.0.11") || st.Reason == "" || st.LastTransition.IsZero() {
+			t.Fatalf("status %+v", st)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		ads := drain(sys.tr)
+		if last := ads[len(ads)-1]; last.a.Priority != 0 {
+			t.Fatalf("last advert before exit has priority %d, want 0", last.a.Priority)
+		}
+		if sys.anyVIP() {
+			t.Fatal("VIP left after graceful stop")
+		}
+		if st := in.Status(); st.State != Initialize || st.Counters["priority_zero_sent"] != 1 {
+			t.Fatalf("after stop: %v %v", st.State, st.Counters)
+		}
 		mu.Lock()
-		seen = append(seen, tr)
-		mu.Unlock()
-	}
-	in, sys, stop := runInstance(t, cfg)
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
-	if !sys.hasVIPs(cfg.VIPs) {
-		t.Fatal("master without VIP")
-	}
-	waitFor(t, "adverts", func() bool { return in.Status().Counters["adverts_sent"] >= 3 })
-	st := in.Status()
-	if st.MasterAddr != netip.MustParseAddr("10.77.0.11") || st.Reason == "" || st.LastTransition.IsZero() {
-		t.Fatalf("status %+v", st)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	ads := drain(sys.tr)
-	if last := ads[len(ads)-1]; last.a.Priority != 0 {
-		t.Fatalf("last advert before exit has priority %d, want 0", last.a.Priority)
-	}
-	if sys.anyVIP() {
-		t.Fatal("VIP left after graceful stop")
-	}
-	if st := in.Status(); st.State != Initialize || st.Counters["priority_zero_sent"] != 1 {
-		t.Fatalf("after stop: %v %v", st.State, st.Counters)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 2 || seen[0].To != Master || seen[1].To != Initialize || seen[1].From != Master {
-		t.Fatalf("OnTransition saw %+v", seen)
-	}
+		defer mu.Unlock()
+		if len(seen) != 2 || seen[0].To != Master || seen[1].To != Initialize || seen[1].From != Master {
+			t.Fatalf("OnTransition saw %+v", seen)
+		}
+	})
 }
 
 func TestRunResignAndPenalty(t *testing.T) {
-	cfg := testConfig(200)
-	cfg.AdvertInterval = 20 * time.Millisecond // Master_Down_Interval 60ms + 4cs
-	in, sys, _ := runInstance(t, cfg)
-	if err := in.Resign(time.Second); err == nil {
-		t.Fatal("resign while backup succeeded")
-	}
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
-
-	in.SetPenalty("services", 30)
-	in.SetPenalty("other", 20)
-	waitFor(t, "penalty", func() bool { return in.Status().EffectivePriority == 150 })
-	drain(sys.tr)
-	waitFor(t, "advert with lowered priority", func() bool {
-		for _, s := range drain(sys.tr) {
-			if s.a.Priority == 150 {
-				return true
-			}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(200)
+		cfg.AdvertInterval = 20 * time.Millisecond // Master_Down_Interval 60ms + 4cs
+		in, sys, _ := runInstance(t, cfg)
+		if err := in.Resign(time.Second); err == nil {
+			t.Fatal("resign while backup succeeded")
 		}
-		return false
-	})
-	in.SetPenalty("other", 0)
-	waitFor(t, "penalty cleared", func() bool { return in.Status().EffectivePriority == 170 })
+		testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
 
-	if err := in.Resign(time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	st := in.Status()
-	if st.State != Backup || sys.anyVIP() || !strings.Contains(st.Reason, "resigned") {
-		t.Fatalf("after resign: %v %q, VIP %v", st.State, st.Reason, sys.anyVIP())
-	}
-	// No peer answers, so after Master_Down_Interval it is master again:
-	// the holdoff only stops preempting a live master.
-	waitFor(t, "master again", func() bool { return in.Status().State == Master })
+		in.SetPenalty("services", 30)
+		in.SetPenalty("other", 20)
+		testutil.Eventually(t, 5*time.Second, "penalty", func() bool { return in.Status().EffectivePriority == 150 })
+		drain(sys.tr)
+		testutil.Eventually(t, 5*time.Second, "advert with lowered priority", func() bool {
+			for _, s := range drain(sys.tr) {
+				if s.a.Priority == 150 {
+					return true
+				}
+			}
+			return false
+		})
+		in.SetPenalty("other", 0)
+		testutil.Eventually(t, 5*time.Second, "penalty cleared", func() bool { return in.Status().EffectivePriority == 170 })
+
+		if err := in.Resign(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		st := in.Status()
+		if st.State != Backup || sys.anyVIP() || !strings.Contains(st.Reason, "resigned") {
+			t.Fatalf("after resign: %v %q, VIP %v", st.State, st.Reason, sys.anyVIP())
+		}
+		// No peer answers, so after Master_Down_Interval it is master again:
+		// the holdoff only stops preempting a live master.
+		testutil.Eventually(t, 5*time.Second, "master again", func() bool { return in.Status().State == Master })
+	})
 }
 
 func TestRunLinkFault(t *testing.T) {
-	cfg := testConfig(255)
-	in, sys, _ := runInstance(t, cfg)
-	waitFor(t, "master", func() bool { return in.Status().State == Master })
-	sys.mu.Lock()
-	ch := sys.linkCh
-	sys.mu.Unlock()
-	ch <- linkEvent{"eth0", false}
-	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
-	if sys.anyVIP() || in.Status().Reason != "interface eth0 down" {
-		t.Fatalf("fault: %q, VIP %v", in.Status().Reason, sys.anyVIP())
-	}
-	ch <- linkEvent{"eth0", true}
-	waitFor(t, "recovered", func() bool { return in.Status().State == Master })
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(255)
+		in, sys, _ := runInstance(t, cfg)
+		testutil.Eventually(t, 5*time.Second, "master", func() bool { return in.Status().State == Master })
+		sys.mu.Lock()
+		ch := sys.linkCh
+		sys.mu.Unlock()
+		ch <- linkEvent{"eth0", false}
+		testutil.Eventually(t, 5*time.Second, "fault", func() bool { return in.Status().State == Fault })
+		if sys.anyVIP() || in.Status().Reason != "interface eth0 down" {
+			t.Fatalf("fault: %q, VIP %v", in.Status().Reason, sys.anyVIP())
+		}
+		ch <- linkEvent{"eth0", true}
+		testutil.Eventually(t, 5*time.Second, "recovered", func() bool { return in.Status().State == Master })
+	})
 }
 
 func TestRunReceivesFromTransport(t *testing.T) {
-	cfg := testConfig(100)
-	in, sys, _ := runInstance(t, cfg)
-	peer := netip.MustParseAddr("10.77.0.12")
-	a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: 2 * time.Second, Addrs: cfg.VIPs}
-	b, _ := a.Marshal(peer, GroupIPv4)
-	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}
-	sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 64, ifOK: true}
-	waitFor(t, "advert processed", func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(100)
+		in, sys, _ := runInstance(t, cfg)
+		peer := netip.MustParseAddr("10.77.0.12")
+		a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: 2 * time.Second, Addrs: cfg.VIPs}
+		b, _ := a.Marshal(peer, GroupIPv4)
+		sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}
+		sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 64, ifOK: true}
+		testutil.Eventually(t, 5*time.Second, "advert processed", func() bool {
+			st := in.Status()
+			return st.Counters["adverts_received"] == 1 && st.Counters["drop_ttl"] == 1
+		})
 		st := in.Status()
-		return st.Counters["adverts_received"] == 1 && st.Counters["drop_ttl"] == 1
+		if st.State != Backup || st.MasterAddr != peer || st.MasterAdvertInterval != 2*time.Second {
+			t.Fatalf("status %+v", st)
+		}
 	})
-	st := in.Status()
-	if st.State != Backup || st.MasterAddr != peer || st.MasterAdvertInterval != 2*time.Second {
-		t.Fatalf("status %+v", st)
-	}
 }
 
 func TestRunTwiceAndNotRunning(t *testing.T) {
-	in, _, stop := runInstance(t, testConfig(100))
-	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
-	if err := in.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Fatalf("second Run: %v", err)
-	}
-	stop()
-	if err := in.Resign(0); err == nil || !strings.Contains(err.Error(), "not running") {
-		t.Fatalf("Resign after stop: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		in, _, stop := runInstance(t, testConfig(100))
+		testutil.Eventually(t, 5*time.Second, "backup", func() bool { return in.Status().State == Backup })
+		if err := in.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Fatalf("second Run: %v", err)
+		}
+		stop()
+		if err := in.Resign(0); err == nil || !strings.Contains(err.Error(), "not running") {
+			t.Fatalf("Resign after stop: %v", err)
+		}
+	})
 }
 
 func TestRunOpenFailure(t *testing.T) {
@@ -250,29 +253,45 @@ func TestRunOpenFailure(t *testing.T) {
 }
 
 func TestRunWaitsForMissingInterface(t *testing.T) {
-	cfg := testConfig(100)
-	p, _ := validate(&cfg)
-	sys := newFakeSys(netip.MustParseAddr("10.77.0.11"))
-	sys.tr = newChanTransport()
-	sys.openErrs = []error{fmt.Errorf("interface eth0: %w", errNoInterface), fmt.Errorf("interface eth0: %w", errNoInterface)}
-	in := newInstance(cfg, p, sys)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- in.Run(ctx) }()
-	waitFor(t, "fault", func() bool { return in.Status().State == Fault })
-	if r := in.Status().Reason; !strings.Contains(r, "no such interface") {
-		t.Fatalf("reason %q", r)
-	}
-	if err := in.Resign(0); err == nil {
-		t.Fatal("resign in fault succeeded")
-	}
-	// Retried every second; the interface "appears" on the third try.
-	waitFor(t, "backup", func() bool { return in.Status().State == Backup })
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(100)
+		p, _ := validate(&cfg)
+		sys := newFakeSys(netip.MustParseAddr("10.77.0.11"))
+		sys.tr = newChanTransport()
+		sys.openErrs = []error{fmt.Errorf("interface eth0: %w", errNoInterface), fmt.Errorf("interface eth0: %w", errNoInterface)}
+		in := newInstance(cfg, p, sys)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- in.Run(ctx) }()
+		synctest.Wait()
+		if st := in.Status(); st.State != Fault || !strings.Contains(st.Reason, "no such interface") {
+			t.Fatalf("status %v %q, want fault: no such interface", st.State, st.Reason)
+		}
+		if err := in.Resign(0); err == nil {
+			t.Fatal("resign in fault succeeded")
+		}
+		// The command woke the wait: the second try has failed too. Tries
+		// are a second apart; the interface "appears" on the third.
+		synctest.Wait()
+		if st := in.Status(); st.State != Fault {
+			t.Fatalf("after the second try: %v", st.State)
+		}
+		time.Sleep(time.Second - time.Nanosecond)
+		synctest.Wait()
+		if st := in.Status(); st.State != Fault {
+			t.Fatalf("before the third try: %v", st.State)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if st := in.Status(); st.State != Backup {
+			t.Fatalf("after the third try: %v", st.State)
+		}
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestNotifyCommand(t *testing.T) {
@@ -286,7 +305,7 @@ func TestNotifyCommand(t *testing.T) {
 	cfg.Name = "VI_1"
 	cfg.Notify = []string{script, "--flag"}
 	_, _, stop := runInstance(t, cfg)
-	waitFor(t, "notify", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
+	testutil.Eventually(t, 5*time.Second, "notify", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
 	stop() // waits for queued commands
 	b, _ := os.ReadFile(out)
 	want := "--flag VI_1 init master\n--flag VI_1 master init\n"
@@ -307,13 +326,13 @@ func TestNotifyTimeoutKillsCommand(t *testing.T) {
 	cfg.Notify = []string{script}
 	cfg.NotifyTimeout = 200 * time.Millisecond
 	in, _, _ := runInstance(t, cfg)
-	waitFor(t, "notify error counted", func() bool { return in.Status().Counters["notify_errors"] >= 1 })
+	testutil.Eventually(t, 5*time.Second, "notify error counted", func() bool { return in.Status().Counters["notify_errors"] >= 1 })
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid := strings.TrimSpace(string(b))
-	waitFor(t, "child killed", func() bool {
+	testutil.Eventually(t, 5*time.Second, "child killed", func() bool {
 		st, err := os.ReadFile("/proc/" + pid + "/stat")
 		return err != nil || strings.Contains(string(st), ") Z ")
 	})

@@ -1,48 +1,29 @@
 package vrrp
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"lbd/internal/netlab"
+	"lbd/internal/testutil"
 )
 
 // Interop with Debian's keepalived (2.2.7) running VRRP-only in a namespace:
 // each side must accept the other's adverts (checksums, format, v2 auth),
 // elect correctly and take over from the other in both directions.
 
-// lockedBuffer collects a process's output safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type keepalived struct {
 	h       *netlab.Host
 	dir     string
 	conf    string
-	out     *lockedBuffer
+	out     *testutil.Buffer
 	pid     int
 	waitErr chan error
 }
@@ -85,7 +66,7 @@ vrrp_instance VI_1 {
 func startKeepalived(t *testing.T, h *netlab.Host, p kaParams) *keepalived {
 	t.Helper()
 	dir := t.TempDir()
-	k := &keepalived{h: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &lockedBuffer{}}
+	k := &keepalived{h: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &testutil.Buffer{}}
 	if err := os.WriteFile(k.conf, []byte(keepalivedConf(p)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +190,9 @@ func TestKeepalivedInterop(t *testing.T) {
 			t.Run("keepalived master, lbd backup", func(t *testing.T) {
 				ka.prio = 200
 				k := startKeepalived(t, kh, ka)
-				eventually(t, 2*down, "keepalived master", hasVIP(t, kh, vip))
+				testutil.Eventually(t, 2*down, "keepalived master", hasVIP(t, kh, vip))
 				r := startRouter(t, lh, lbdCfg(100))
-				eventually(t, down, "lbd hears keepalived", func() bool {
+				testutil.Eventually(t, down, "lbd hears keepalived", func() bool {
 					return r.in.Status().Counters["adverts_received"] >= 3
 				})
 				holds(t, down, "lbd backup", func() bool { return r.state() == Backup && !lh.HasAddr(t, vip) })
@@ -225,12 +206,12 @@ func TestKeepalivedInterop(t *testing.T) {
 				}
 				// keepalived crashes: lbd takes over.
 				k.kill()
-				eventually(t, down, "lbd master after keepalived crash", func() bool { return r.state() == Master && lh.HasAddr(t, vip) })
+				testutil.Eventually(t, down, "lbd master after keepalived crash", func() bool { return r.state() == Master && lh.HasAddr(t, vip) })
 				// keepalived returns with the higher priority and preempts;
 				// lbd steps down and gives the VIP up.
 				k.start(t)
-				eventually(t, 2*down, "lbd backup after keepalived returns", func() bool { return r.state() == Backup && !lh.HasAddr(t, vip) })
-				eventually(t, down, "keepalived master again", hasVIP(t, kh, vip))
+				testutil.Eventually(t, 2*down, "lbd backup after keepalived returns", func() bool { return r.state() == Backup && !lh.HasAddr(t, vip) })
+				testutil.Eventually(t, down, "keepalived master again", hasVIP(t, kh, vip))
 				noDrops(t, r)
 				k.stop(t)
 				if kh.HasAddr(t, vip) {
@@ -240,7 +221,7 @@ func TestKeepalivedInterop(t *testing.T) {
 
 			t.Run("lbd master, keepalived backup", func(t *testing.T) {
 				r := startRouter(t, lh, lbdCfg(200))
-				eventually(t, 2*down, "lbd master", func() bool { return r.state() == Master })
+				testutil.Eventually(t, 2*down, "lbd master", func() bool { return r.state() == Master })
 				ka.prio = 100
 				k := startKeepalived(t, kh, ka)
 				// keepalived accepts our adverts (a checksum it rejected
@@ -252,12 +233,12 @@ func TestKeepalivedInterop(t *testing.T) {
 				// lbd stops gracefully (priority 0): keepalived takes over.
 				start := time.Now()
 				r.stop(t)
-				eventually(t, down, "keepalived master after lbd's priority 0", hasVIP(t, kh, vip))
+				testutil.Eventually(t, down, "keepalived master after lbd's priority 0", hasVIP(t, kh, vip))
 				t.Logf("keepalived took over %v after lbd's priority 0", time.Since(start))
 				// lbd returns with the higher priority: keepalived steps down.
 				r2 := startRouter(t, lh, lbdCfg(200))
-				eventually(t, 2*down, "lbd master again", func() bool { return r2.state() == Master && lh.HasAddr(t, vip) })
-				eventually(t, down, "keepalived gives the VIP up", not(hasVIP(t, kh, vip)))
+				testutil.Eventually(t, 2*down, "lbd master again", func() bool { return r2.state() == Master && lh.HasAddr(t, vip) })
+				testutil.Eventually(t, down, "keepalived gives the VIP up", not(hasVIP(t, kh, vip)))
 				noDrops(t, r2)
 			})
 		})

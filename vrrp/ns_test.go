@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"lbd/internal/netlab"
+	"lbd/internal/testutil"
 )
 
 // Namespace tests: real raw sockets, rtnetlink, GARP and NA between
@@ -78,19 +79,6 @@ func (r *nsRouter) stop(t *testing.T) {
 
 func (r *nsRouter) state() State { return r.in.Status().State }
 
-// eventually polls cond every 5ms for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("after %v: still not %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 type family struct {
 	name string
 	vip  func(*netlab.LAN) netip.Addr
@@ -132,13 +120,13 @@ func TestNSElectionTakeoverAndGARP(t *testing.T) {
 			}
 			ra := startRouter(t, a, cfg(200))
 			rb := startRouter(t, b, cfg(100))
-			eventually(t, 3*time.Second, "a master", func() bool { return ra.state() == Master })
-			eventually(t, 3*time.Second, "b backup", func() bool { return rb.state() == Backup })
+			testutil.Eventually(t, 3*time.Second, "a master", func() bool { return ra.state() == Master })
+			testutil.Eventually(t, 3*time.Second, "b backup", func() bool { return rb.state() == Backup })
 			if !a.HasAddr(t, vip) || b.HasAddr(t, vip) {
 				t.Fatalf("VIP on a: %v, on b: %v; want only on the master", a.HasAddr(t, vip), b.HasAddr(t, vip))
 			}
 			// b hears a through the real kernel, checksums and all.
-			eventually(t, time.Second, "adverts received", func() bool { return rb.in.Status().Counters["adverts_received"] >= 3 })
+			testutil.Eventually(t, time.Second, "adverts received", func() bool { return rb.in.Status().Counters["adverts_received"] >= 3 })
 			st := rb.in.Status()
 			wantMaster := a.IPv4.Addr()
 			if vip.Is6() {
@@ -154,29 +142,29 @@ func TestNSElectionTakeoverAndGARP(t *testing.T) {
 			}
 
 			touch(t, client, vip)
-			eventually(t, 2*time.Second, "client resolves VIP to a", neighbourIs(t, client, vip, a.MAC))
+			testutil.Eventually(t, 2*time.Second, "client resolves VIP to a", neighbourIs(t, client, vip, a.MAC))
 
 			// The master's cable is cut (it keeps the VIP, it cannot know):
 			// b takes over after Master_Down_Interval and its GARP/NA moves
 			// the client's neighbour entry.
 			a.Cut(t)
-			took := eventually(t, 2*time.Second, "b master", func() bool { return rb.state() == Master })
+			took := testutil.Eventually(t, 2*time.Second, "b master", func() bool { return rb.state() == Master })
 			t.Logf("takeover after cut: %v (Master_Down_Interval 360ms)", took)
 			if !b.HasAddr(t, vip) {
 				t.Fatal("new master without the VIP")
 			}
-			eventually(t, time.Second, "client's neighbour entry on b", neighbourIs(t, client, vip, b.MAC))
-			eventually(t, time.Second, "the whole GARP/NA burst", func() bool { return rb.in.Status().Counters["garp_sent"] >= 3 })
+			testutil.Eventually(t, time.Second, "client's neighbour entry on b", neighbourIs(t, client, vip, b.MAC))
+			testutil.Eventually(t, time.Second, "the whole GARP/NA burst", func() bool { return rb.in.Status().Counters["garp_sent"] >= 3 })
 
 			// Heal: a (priority 200) is master too; b steps down at a's
 			// next advert, a answers b's lower advert with an advert and
 			// GARP/NA at once.
 			a.Heal(t)
-			eventually(t, time.Second, "b backup after heal", func() bool { return rb.state() == Backup })
+			testutil.Eventually(t, time.Second, "b backup after heal", func() bool { return rb.state() == Backup })
 			if ra.state() != Master || b.HasAddr(t, vip) {
 				t.Fatal("after heal: not exactly one master")
 			}
-			eventually(t, time.Second, "client's entry back on a", neighbourIs(t, client, vip, a.MAC))
+			testutil.Eventually(t, time.Second, "client's entry back on a", neighbourIs(t, client, vip, a.MAC))
 
 			// Graceful stop of the master: priority 0, VIP removed, b takes
 			// over after Skew_Time (60ms for priority 100 at 100ms).
@@ -185,7 +173,7 @@ func TestNSElectionTakeoverAndGARP(t *testing.T) {
 			if a.HasAddr(t, vip) {
 				t.Fatal("VIP left after graceful stop")
 			}
-			eventually(t, time.Second, "b master after priority 0", func() bool { return rb.state() == Master })
+			testutil.Eventually(t, time.Second, "b master after priority 0", func() bool { return rb.state() == Master })
 			t.Logf("takeover after priority 0: %v (Skew_Time 60ms)", time.Since(start))
 			if rb.in.Status().Counters["priority_zero_received"] != 1 {
 				t.Fatalf("b counters %v", rb.in.Status().Counters)
@@ -252,7 +240,7 @@ func TestNSStaleVIPCleanedAndLinkFault(t *testing.T) {
 	a.Exec("ip", "addr", "add", other.String()+"/24", "dev", "eth0")
 	r := startRouter(t, a, Config{VRID: 9, Priority: 100, AdvertInterval: time.Second,
 		VIPs: []netip.Addr{vip, other}, Preempt: true})
-	eventually(t, 2*time.Second, "backup", func() bool { return r.state() == Backup })
+	testutil.Eventually(t, 2*time.Second, "backup", func() bool { return r.state() == Backup })
 	if a.HasAddr(t, vip) {
 		t.Fatal("stale VIP not cleaned at start")
 	}
@@ -260,13 +248,13 @@ func TestNSStaleVIPCleanedAndLinkFault(t *testing.T) {
 		t.Fatal("operator's address removed")
 	}
 	a.LinkDown(t)
-	eventually(t, 2*time.Second, "fault", func() bool { return r.state() == Fault })
+	testutil.Eventually(t, 2*time.Second, "fault", func() bool { return r.state() == Fault })
 	if got := r.in.Status().Reason; got != "interface eth0 down" {
 		t.Fatalf("reason %q", got)
 	}
 	a.LinkUp(t)
-	eventually(t, 2*time.Second, "backup again", func() bool { return r.state() == Backup })
-	eventually(t, 5*time.Second, "master (no peer)", func() bool { return r.state() == Master })
+	testutil.Eventually(t, 2*time.Second, "backup again", func() bool { return r.state() == Backup })
+	testutil.Eventually(t, 5*time.Second, "master (no peer)", func() bool { return r.state() == Master })
 	if !a.HasAddr(t, vip) {
 		t.Fatal("master without VIP")
 	}
@@ -283,13 +271,13 @@ func TestNSUnicastPeers(t *testing.T) {
 	}
 	ra := startRouter(t, a, cfg(200, b))
 	rb := startRouter(t, b, cfg(100, a))
-	eventually(t, 3*time.Second, "a master", func() bool { return ra.state() == Master })
-	eventually(t, time.Second, "b hears a", func() bool { return rb.in.Status().Counters["adverts_received"] >= 3 })
+	testutil.Eventually(t, 3*time.Second, "a master", func() bool { return ra.state() == Master })
+	testutil.Eventually(t, time.Second, "b hears a", func() bool { return rb.in.Status().Counters["adverts_received"] >= 3 })
 	if rb.state() != Backup || b.HasAddr(t, vip) {
 		t.Fatal("b is not backup")
 	}
 	ra.stop(t)
-	eventually(t, time.Second, "b master", func() bool { return rb.state() == Master })
+	testutil.Eventually(t, time.Second, "b master", func() bool { return rb.state() == Master })
 }
 
 // An interface that does not exist yet is a Fault, not an error: the
@@ -300,12 +288,12 @@ func TestNSInterfaceAppearsLater(t *testing.T) {
 	h := lan.Hosts[0]
 	r := startRouter(t, h, Config{Interface: "eth9", VRID: 9, Priority: 100, AdvertInterval: 100 * time.Millisecond,
 		VIPs: []netip.Addr{netip.MustParseAddr("10.99.0.100")}, Preempt: true})
-	eventually(t, 2*time.Second, "fault", func() bool { return r.state() == Fault })
+	testutil.Eventually(t, 2*time.Second, "fault", func() bool { return r.state() == Fault })
 	h.Exec("ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p")
 	h.Exec("ip", "addr", "add", "10.99.0.1/24", "dev", "eth9")
 	h.Exec("ip", "link", "set", "eth9p", "up")
 	h.Exec("ip", "link", "set", "eth9", "up")
-	eventually(t, 5*time.Second, "master on eth9", func() bool { return r.state() == Master })
+	testutil.Eventually(t, 5*time.Second, "master on eth9", func() bool { return r.state() == Master })
 	if out := h.Exec("ip", "addr", "show", "dev", "eth9"); !strings.Contains(out, "10.99.0.100/32") {
 		t.Fatalf("VIP not on eth9:\n%s", out)
 	}

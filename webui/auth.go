@@ -291,7 +291,7 @@ func (s *Server) currentSession(c *gin.Context) (session, bool) {
 // configuration (timeout, password).
 func (s *Server) sessionByID(id string, touch bool) (session, bool) {
 	cfg, _ := s.d.Config()
-	return s.sessions.get(id, s.now(), sessionTimeoutOf(cfg), passwordGeneration(cfg.Console.PasswordHash), touch)
+	return s.sessions.get(id, time.Now(), sessionTimeoutOf(cfg), passwordGeneration(cfg.Console.PasswordHash), touch)
 }
 
 func sess(c *gin.Context) session {
@@ -401,7 +401,7 @@ func (s *Server) loginPost(c *gin.Context) {
 	ip := clientIP(c.Request)
 	next := c.PostForm("next")
 	user := cleanUser(c.PostForm("user"))
-	if ok, wait := s.limiter.allow(limitKey(ip), s.now()); !ok {
+	if ok, wait := s.limiter.allow(limitKey(ip), time.Now()); !ok {
 		secs := int(wait.Round(time.Second) / time.Second)
 		if secs < 1 {
 			secs = 1
@@ -428,7 +428,7 @@ func (s *Server) loginPost(c *gin.Context) {
 		return
 	}
 	s.limiter.succeeded(limitKey(ip))
-	se := s.sessions.create(user, sessionTimeoutOf(cfg), s.now(), passwordGeneration(cfg.Console.PasswordHash))
+	se := s.sessions.create(user, sessionTimeoutOf(cfg), time.Now(), passwordGeneration(cfg.Console.PasswordHash))
 	s.setCookie(c, loginCookie, "", "/login", -1)
 	// A browser-session cookie: the server enforces the idle timeout.
 	s.setCookie(c, sessionCookie, se.id, "/", 0)

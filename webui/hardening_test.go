@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -147,16 +148,18 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 // TestSessionMaxLifetime: a busy session still ends maxSessionLifetime
 // after its login.
 func TestSessionMaxLifetime(t *testing.T) {
-	h := newHarnessConfig(t, testConfig(t, `session_timeout = "1h"`))
-	c := h.login()
-	for el := time.Duration(0); el < maxSessionLifetime-time.Hour; el += 50 * time.Minute {
-		h.now.Advance(50 * time.Minute)
-		mustStatus(t, c.get("/status"), http.StatusOK)
-	}
-	// 23h20m so far; 45 more minutes is within the idle timeout but past
-	// the lifetime.
-	h.now.Advance(45 * time.Minute)
-	mustStatus(t, c.get("/status"), http.StatusSeeOther)
+	synctest.Test(t, func(t *testing.T) {
+		h := newInProcessHarness(t, testConfig(t, `session_timeout = "1h"`))
+		c := h.login()
+		for el := time.Duration(0); el < maxSessionLifetime-time.Hour; el += 50 * time.Minute {
+			time.Sleep(50 * time.Minute)
+			mustStatus(t, c.get("/status"), http.StatusOK)
+		}
+		// 23h20m so far; 45 more minutes is within the idle timeout but past
+		// the lifetime.
+		time.Sleep(45 * time.Minute)
+		mustStatus(t, c.get("/status"), http.StatusSeeOther)
+	})
 }
 
 // openStream opens the event stream with the given client (nil: the

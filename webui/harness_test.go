@@ -85,25 +85,11 @@ type harness struct {
 	t   *testing.T
 	d   *fakeDirector
 	srv *Server
-	ts  *httptest.Server
-	now *fakeClock
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	ts  *httptest.Server // nil in process
+	// base is the console's URL; transport, when set, reaches it in
+	// process (newInProcessHarness).
+	base      string
+	transport http.RoundTripper
 }
 
 func newHarness(t *testing.T, opts ...func(*Options)) *harness {
@@ -112,9 +98,29 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 
 func newHarnessConfig(t *testing.T, toml string, opts ...func(*Options)) *harness {
 	t.Helper()
+	h := newConsole(t, toml, opts...)
+	h.ts = httptest.NewServer(h.srv.Handler())
+	t.Cleanup(h.ts.Close)
+	h.base = h.ts.URL
+	return h
+}
+
+// newInProcessHarness is a harness for a test in a synctest bubble (one
+// that lets sessions and rate limits expire in virtual time): its clients
+// call the console's handler in their own goroutine. Over sockets, the
+// server's goroutines would wait on the network, which keeps a bubble's
+// clock from moving.
+func newInProcessHarness(t *testing.T, toml string, opts ...func(*Options)) *harness {
+	t.Helper()
+	h := newConsole(t, toml, opts...)
+	h.base, h.transport = "http://console.test", handlerTransport{h.srv.Handler()}
+	return h
+}
+
+func newConsole(t *testing.T, toml string, opts ...func(*Options)) *harness {
+	t.Helper()
 	d := newFakeDirector(t, toml)
-	clock := &fakeClock{t: time.Now()}
-	o := Options{Version: "v-test", Now: clock.Now}
+	o := Options{Version: "v-test"}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -122,9 +128,21 @@ func newHarnessConfig(t *testing.T, toml string, opts ...func(*Options)) *harnes
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return &harness{t: t, d: d, srv: srv, ts: ts, now: clock}
+	return &harness{t: t, d: d, srv: srv}
+}
+
+// handlerTransport serves each request with h in the caller's goroutine.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	in := req.Clone(req.Context())
+	in.RemoteAddr = "192.0.2.200:40000" // what a server would set
+	in.RequestURI = req.URL.RequestURI()
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, in)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
 }
 
 // client is one browser: a cookie jar, no automatic redirects.
@@ -135,7 +153,11 @@ type client struct {
 	csrf string
 }
 
-func (h *harness) client() *client { return newClient(h.t, h.ts.URL) }
+func (h *harness) client() *client {
+	c := newClient(h.t, h.base)
+	c.hc.Transport = h.transport
+	return c
+}
 
 func newClient(t *testing.T, base string) *client {
 	jar, _ := cookiejar.New(nil)
@@ -190,11 +212,18 @@ func field(t *testing.T, re *regexp.Regexp, body string) string {
 }
 
 // login logs in through the form and returns the logged-in client.
-func (h *harness) login() *client { return loginAt(h.t, h.ts.URL) }
+func (h *harness) login() *client {
+	h.t.Helper()
+	return loginWith(h.t, h.client())
+}
 
 func loginAt(t *testing.T, base string) *client {
 	t.Helper()
-	c := newClient(t, base)
+	return loginWith(t, newClient(t, base))
+}
+
+func loginWith(t *testing.T, c *client) *client {
+	t.Helper()
 	page := c.get("/login")
 	r := c.post("/login", url.Values{
 		"csrf": {field(t, csrfRe, page.body)}, "user": {"alice"}, "password": {testPassword},

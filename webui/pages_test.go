@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"lbd/config"
@@ -48,7 +49,7 @@ func TestPagesNeedSession(t *testing.T) {
 		}
 	}
 	// The background refresh gets a 401 instead of a login page to swap in.
-	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/status/live", nil)
+	req, _ := http.NewRequest(http.MethodGet, h.base+"/status/live", nil)
 	req.Header.Set(fragmentHeader, "1")
 	mustStatus(t, c.do(req), http.StatusUnauthorized)
 
@@ -119,25 +120,27 @@ func TestLoginNeedsCSRF(t *testing.T) {
 }
 
 func TestLoginRateLimit(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.LoginAttempts = 3; o.LoginWindow = time.Minute })
-	c := h.client()
-	tok := field(t, csrfRe, c.get("/login").body)
-	for i := 0; i < 3; i++ {
-		r := c.post("/login", url.Values{"csrf": {tok}, "password": {"guess"}})
-		mustStatus(t, r, http.StatusUnauthorized)
+	synctest.Test(t, func(t *testing.T) {
+		h := newInProcessHarness(t, testConfig(t, ""), func(o *Options) { o.LoginAttempts = 3; o.LoginWindow = time.Minute })
+		c := h.client()
+		tok := field(t, csrfRe, c.get("/login").body)
+		for i := 0; i < 3; i++ {
+			r := c.post("/login", url.Values{"csrf": {tok}, "password": {"guess"}})
+			mustStatus(t, r, http.StatusUnauthorized)
+			tok = field(t, csrfRe, r.body)
+		}
+		// Over the limit even the right password is refused, with a wait time.
+		r := c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}})
+		mustStatus(t, r, http.StatusTooManyRequests)
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+		mustContain(t, r.body, "Too many login attempts")
+		time.Sleep(61 * time.Second)
 		tok = field(t, csrfRe, r.body)
-	}
-	// Over the limit even the right password is refused, with a wait time.
-	r := c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}})
-	mustStatus(t, r, http.StatusTooManyRequests)
-	if r.Header.Get("Retry-After") == "" {
-		t.Fatal("429 without Retry-After")
-	}
-	mustContain(t, r.body, "Too many login attempts")
-	h.now.Advance(61 * time.Second)
-	tok = field(t, csrfRe, r.body)
-	r = c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}})
-	mustStatus(t, r, http.StatusSeeOther)
+		r = c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}})
+		mustStatus(t, r, http.StatusSeeOther)
+	})
 }
 
 func TestLogoutEndsSession(t *testing.T) {
@@ -154,23 +157,25 @@ func TestLogoutEndsSession(t *testing.T) {
 }
 
 func TestSessionIdleTimeout(t *testing.T) {
-	h := newHarnessConfig(t, testConfig(t, `session_timeout = "10m"`))
-	c := h.login()
-	h.now.Advance(9 * time.Minute)
-	mustStatus(t, c.get("/status"), http.StatusOK) // activity: the idle clock restarts
-	// Background refreshes keep working but are not activity.
-	for i := 0; i < 4; i++ {
-		h.now.Advance(3 * time.Minute)
-		req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/status/live", nil)
-		req.Header.Set(fragmentHeader, "1")
-		r := c.do(req)
-		if i < 3 {
-			mustStatus(t, r, http.StatusOK)
-		} else {
-			mustStatus(t, r, http.StatusUnauthorized)
+	synctest.Test(t, func(t *testing.T) {
+		h := newInProcessHarness(t, testConfig(t, `session_timeout = "10m"`))
+		c := h.login()
+		time.Sleep(9 * time.Minute)
+		mustStatus(t, c.get("/status"), http.StatusOK) // activity: the idle clock restarts
+		// Background refreshes keep working but are not activity.
+		for i := 0; i < 4; i++ {
+			time.Sleep(3 * time.Minute)
+			req, _ := http.NewRequest(http.MethodGet, h.base+"/status/live", nil)
+			req.Header.Set(fragmentHeader, "1")
+			r := c.do(req)
+			if i < 3 {
+				mustStatus(t, r, http.StatusOK)
+			} else {
+				mustStatus(t, r, http.StatusUnauthorized)
+			}
 		}
-	}
-	mustStatus(t, c.get("/status"), http.StatusSeeOther)
+		mustStatus(t, c.get("/status"), http.StatusSeeOther)
+	})
 }
 
 func TestSecurityHeaders(t *testing.T) {
@@ -608,7 +613,7 @@ func TestFragmentKeepsFlash(t *testing.T) {
 	h := newHarness(t)
 	c := h.login()
 	mustStatus(t, c.post("/vs/web/rs/rs1/drain", with(c.formOf("/vs/web"), "back", "/status")), http.StatusSeeOther)
-	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/status/live", nil)
+	req, _ := http.NewRequest(http.MethodGet, h.base+"/status/live", nil)
 	req.Header.Set(fragmentHeader, "1")
 	mustStatus(t, c.do(req), http.StatusOK)
 	mustContain(t, c.get("/status").body, `id="flash"`, "rs1 drained")

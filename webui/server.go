@@ -61,9 +61,6 @@ type Options struct {
 	// StreamKeepalive is how often an idle event stream gets a keepalive
 	// and its credential is checked again. Default 25s.
 	StreamKeepalive time.Duration
-
-	// Now replaces time.Now in tests.
-	Now func() time.Time
 }
 
 // Server is the console. Create it with New.
@@ -76,7 +73,6 @@ type Server struct {
 	sessions *sessionStore
 	limiter  *loginLimiter
 	streams  *streamLimiter
-	now      func() time.Time
 }
 
 // New builds the console. It refuses when the running configuration has no
@@ -107,14 +103,10 @@ func New(d Director, opts Options) (*Server, error) {
 	if opts.StreamKeepalive <= 0 {
 		opts.StreamKeepalive = defaultStreamKeepalive
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	s := &Server{
 		d:        d,
 		log:      opts.Logger.With("component", "webui"),
 		opts:     opts,
-		now:      opts.Now,
 		sessions: newSessionStore(),
 		limiter:  newLoginLimiter(opts.LoginAttempts, opts.LoginWindow),
 		streams:  newStreamLimiter(maxStreamsPerCredential, maxStreams),

@@ -20,6 +20,7 @@ import (
 	"lbd/balancer"
 	"lbd/config"
 	"lbd/director"
+	"lbd/internal/testutil"
 	"lbd/webui"
 )
 
@@ -138,7 +139,7 @@ func (l *itLab) fileRS(t *testing.T, name string) config.RealServer {
 
 func TestAgainstConsole(t *testing.T) {
 	l := newITLab(t)
-	waitFor(t, func() bool { return l.kernelWeight("10.0.0.1") == 2 })
+	testutil.Eventually(t, 5*time.Second, "weight 2 on 10.0.0.1", func() bool { return l.kernelWeight("10.0.0.1") == 2 })
 
 	r := l.lbctl(t, "status")
 	r.wantCode(t, 0)
@@ -175,7 +176,7 @@ func TestAgainstConsole(t *testing.T) {
 	r = l.lbctl(t, "drain", "web", "rs1", "--wait", "--poll", "50ms", "--timeout", "10s")
 	r.wantCode(t, 0)
 	contains(t, "drain", r.stdout, "web/rs1: 0 active connections, drained after")
-	waitFor(t, func() bool { return l.kernelWeight("10.0.0.1") == 0 })
+	testutil.Eventually(t, 5*time.Second, "weight 0 on 10.0.0.1", func() bool { return l.kernelWeight("10.0.0.1") == 0 })
 	if !l.fileRS(t, "rs1").Drained {
 		t.Error("drain not written to the config file")
 	}
@@ -188,14 +189,14 @@ func TestAgainstConsole(t *testing.T) {
 	if w := l.fileRS(t, "rs2").Weight; w == nil || *w != 5 {
 		t.Errorf("weight in file: %v", w)
 	}
-	waitFor(t, func() bool { return l.kernelWeight("10.0.0.2") == 5 })
+	testutil.Eventually(t, 5*time.Second, "weight 5 on 10.0.0.2", func() bool { return l.kernelWeight("10.0.0.2") == 5 })
 
 	r = l.lbctl(t, "enable", "web", "rs1")
 	r.wantCode(t, 0)
 	if l.fileRS(t, "rs1").Drained {
 		t.Error("enable not written to the config file")
 	}
-	waitFor(t, func() bool { return l.kernelWeight("10.0.0.1") == 2 })
+	testutil.Eventually(t, 5*time.Second, "weight 2 on 10.0.0.1", func() bool { return l.kernelWeight("10.0.0.1") == 2 })
 
 	// The event log saw the operator's changes.
 	r = l.lbctl(t, "-o", "json", "events")
@@ -211,15 +212,16 @@ func TestAgainstConsole(t *testing.T) {
 	// events --follow over the console's SSE stream picks up a new change.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- lbctl(t, runOpts{ctx: ctx, stdout: out, env: map[string]string{"LBCTL_TOKEN": itToken}},
 			"--url", l.url, "-o", "json", "events", "-f", "--since", fmt.Sprint(evs[len(evs)-1].Seq))
 	}()
-	time.Sleep(200 * time.Millisecond) // let the stream connect; a gap is filled anyway
+	// No need to wait for the stream to connect: whether the drain comes
+	// before or after, the stream replays what came after --since.
 	l.lbctl(t, "drain", "web", "rs2").wantCode(t, 0)
-	waitFor(t, func() bool { return strings.Contains(out.String(), "rs2") })
+	testutil.WaitOutput(t, 5*time.Second, out, "rs2")
 	cancel()
 	(<-done).wantCode(t, 0)
 

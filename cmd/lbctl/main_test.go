@@ -11,30 +11,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"lbd/api"
+	"lbd/internal/testutil"
 )
-
-// syncBuffer lets a test read output while a command still writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type result struct {
 	code           int
@@ -46,14 +28,14 @@ type runOpts struct {
 	tty        bool
 	tokenFiles []string
 	ctx        context.Context
-	stdout     *syncBuffer
+	stdout     *testutil.Buffer
 }
 
 func lbctl(t *testing.T, o runOpts, args ...string) result {
 	t.Helper()
-	out, errb := o.stdout, &syncBuffer{}
+	out, errb := o.stdout, &testutil.Buffer{}
 	if out == nil {
-		out = &syncBuffer{}
+		out = &testutil.Buffer{}
 	}
 	a := newApp(out, errb, func(k string) string { return o.env[k] })
 	// Never read the host's real token files.
@@ -520,14 +502,14 @@ func TestDrainWaitSurvivesLBDRestart(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- lbctl(t, runOpts{ctx: ctx, stdout: out}, "--url", "http://"+proxy.addr(), "drain", "web", "rs1", "--wait", "--poll", "20ms", "--timeout", "10s")
 	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "1 active connection") })
+	testutil.WaitOutput(t, 5*time.Second, out, "1 active connection")
 	proxy.setDown(true)
-	waitFor(t, func() bool { return strings.Contains(out.String(), "lbd not reachable, retrying") })
+	testutil.WaitOutput(t, 5*time.Second, out, "lbd not reachable, retrying")
 	f.mu.Lock()
 	f.drainStep = 1
 	f.mu.Unlock()
@@ -538,17 +520,6 @@ func TestDrainWaitSurvivesLBDRestart(t *testing.T) {
 		contains(t, "stdout", r.stdout, "0 active connections, drained after")
 	case <-time.After(10 * time.Second):
 		t.Fatal("drain --wait did not finish")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -632,18 +603,18 @@ func testFollow(t *testing.T, noStream bool) {
 	f.Emit("start", "lb1", "started")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- lbctl(t, runOpts{ctx: ctx, stdout: out}, "--url", f.URL(), "-o", "json", "events", "--follow", "--poll", "20ms")
 	}()
-	waitFor(t, func() bool { return strings.Count(out.String(), "\n") == 1 })
+	testutil.Eventually(t, 5*time.Second, "a line of output", func() bool { return strings.Count(out.String(), "\n") == 1 })
 	if !noStream {
-		waitFor(t, func() bool { return f.subscribers() == 1 })
+		testutil.Eventually(t, 5*time.Second, "the event stream to subscribe", func() bool { return f.subscribers() == 1 })
 	}
 	f.Emit("drain", "web/rs1", "drained")
 	f.Emit("health", "web/rs3", "down")
-	waitFor(t, func() bool { return strings.Count(out.String(), "\n") == 3 })
+	testutil.Eventually(t, 5*time.Second, "3 lines of output", func() bool { return strings.Count(out.String(), "\n") == 3 })
 	cancel()
 	r := <-done
 	r.wantCode(t, 0)
@@ -674,17 +645,17 @@ func TestEventsFollowFillsGap(t *testing.T) {
 	f.noReplay = true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	done := make(chan result, 1)
 	go func() {
 		done <- lbctl(t, runOpts{ctx: ctx, stdout: out}, "--url", f.URL(), "events", "-f")
 	}()
-	waitFor(t, func() bool { return f.subscribers() == 1 })
+	testutil.Eventually(t, 5*time.Second, "the event stream to subscribe", func() bool { return f.subscribers() == 1 })
 	f.mu.Lock()
 	f.events = append(f.events, api.Event{Seq: 1, Kind: "edit", Subject: "web", Message: "missed by the stream"})
 	f.mu.Unlock()
 	f.Emit("reload", "config", "reloaded")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "reloaded") })
+	testutil.WaitOutput(t, 5*time.Second, out, "reloaded")
 	cancel()
 	r := <-done
 	r.wantCode(t, 0)
@@ -799,26 +770,26 @@ func TestEventsFollowAcrossRestart(t *testing.T) {
 	proxy := newTCPProxy(t, f.srv.Listener.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testutil.Buffer{}, &testutil.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		a := newApp(out, errb, func(string) string { return "" })
 		a.tokenFiles = nil
 		done <- a.run(ctx, []string{"--url", "http://" + proxy.addr(), "events", "-f", "--poll", "20ms"})
 	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "old 4") && f.subscribers() == 1 })
+	testutil.Eventually(t, 5*time.Second, "the old events and a subscriber", func() bool { return strings.Contains(out.String(), "old 4") && f.subscribers() == 1 })
 
 	proxy.setDown(true)
 	f.mu.Lock()
 	f.events = nil
 	f.status.Started = time.Now()
 	f.mu.Unlock()
-	waitFor(t, func() bool { return strings.Contains(errb.String(), "not reachable") })
+	testutil.WaitOutput(t, 5*time.Second, errb, "not reachable")
 	f.Emit("start", "lb1", "new lbd started")
 	proxy.setDown(false)
-	waitFor(t, func() bool { return strings.Contains(out.String(), "new lbd started") })
+	testutil.WaitOutput(t, 5*time.Second, out, "new lbd started")
 	f.Emit("vrrp", "vrid 51", "new event 2")
-	waitFor(t, func() bool { return strings.Contains(out.String(), "new event 2") })
+	testutil.WaitOutput(t, 5*time.Second, out, "new event 2")
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d: %s", code, errb.String())

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lbd/config"
+	"lbd/internal/testutil"
 )
 
 const adminTestConfig = `[global]
@@ -111,35 +111,6 @@ func TestPasswdRefusals(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t *testing.T, s *syncBuffer, sub string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.String(), sub) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in %q", sub, s.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // openPTY returns the master and slave ends of a new pseudo-terminal.
 func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
@@ -177,12 +148,12 @@ func TestPasswdFromTerminal(t *testing.T) {
 			path := writeConfig(t, adminTestConfig)
 			master, slave := openPTY(t)
 			var out bytes.Buffer
-			prompts := &syncBuffer{}
+			prompts := &testutil.Buffer{}
 			done := make(chan int, 1)
 			go func() { done <- passwd([]string{"-config", path}, slave, &out, prompts) }()
-			waitFor(t, prompts, "New console password: ")
+			testutil.WaitOutput(t, 10*time.Second, prompts, "New console password: ")
 			fmt.Fprint(master, tc.first+"\n")
-			waitFor(t, prompts, "Repeat it: ")
+			testutil.WaitOutput(t, 10*time.Second, prompts, "Repeat it: ")
 			fmt.Fprint(master, tc.second+"\n")
 			var code int
 			select {

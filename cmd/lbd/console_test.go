@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -26,6 +27,7 @@ import (
 	"lbd/balancer"
 	"lbd/config"
 	"lbd/director"
+	"lbd/internal/testutil"
 )
 
 var testConsoleRetry = consoleRetry{first: 20 * time.Millisecond, most: 200 * time.Millisecond}
@@ -47,7 +49,7 @@ func consoleConfig(t *testing.T, addr string, password bool, consoleExtra string
 
 // consoleRig loads body, calls beforeStart, then runs a director and the
 // console supervisor under test until the test ends.
-func consoleRig(t *testing.T, body string, beforeStart func()) (path string, logs *syncBuffer, d *director.Director) {
+func consoleRig(t *testing.T, body string, beforeStart func()) (path string, logs *testutil.Buffer, d *director.Director) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "lbd.toml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -60,7 +62,7 @@ func consoleRig(t *testing.T, body string, beforeStart func()) (path string, log
 	if beforeStart != nil {
 		beforeStart()
 	}
-	logs = &syncBuffer{}
+	logs = &testutil.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	d, err = director.New(director.Options{
 		Config:     cfg,
@@ -104,17 +106,6 @@ func consoleAnswers(url string) bool {
 	return true
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A console whose port is taken at start-up is logged as an ERROR and
 // comes up by itself once the port is free; the director keeps running.
 func TestConsoleRetriesWhenPortTaken(t *testing.T) {
@@ -124,15 +115,15 @@ func TestConsoleRetriesWhenPortTaken(t *testing.T) {
 	}
 	addr := squatter.Addr().String()
 	_, logs, d := consoleRig(t, consoleConfig(t, addr, true, ""), nil)
-	eventually(t, "an ERROR about the console", func() bool {
+	testutil.Eventually(t, 10*time.Second, "an ERROR about the console", func() bool {
 		return strings.Contains(logs.String(), "level=ERROR") && strings.Contains(logs.String(), "address already in use")
 	})
-	eventually(t, "a second attempt", func() bool { return strings.Count(logs.String(), "console down, retrying") >= 2 })
+	testutil.Eventually(t, 10*time.Second, "a second attempt", func() bool { return strings.Count(logs.String(), "console down, retrying") >= 2 })
 	if _, v := d.Config(); v == "" {
 		t.Fatal("director not running")
 	}
 	squatter.Close()
-	eventually(t, "the console up after the port was freed", func() bool { return consoleAnswers("http://" + addr + "/login") })
+	testutil.Eventually(t, 10*time.Second, "the console up after the port was freed", func() bool { return consoleAnswers("http://" + addr + "/login") })
 }
 
 // TLS certificate and key missing when lbd starts (the console edit that
@@ -151,7 +142,7 @@ func TestConsoleRetriesUntilTLSFilesLoad(t *testing.T) {
 		os.Remove(certFile)
 		os.Remove(keyFile)
 	})
-	eventually(t, "an ERROR about the TLS files", func() bool {
+	testutil.Eventually(t, 10*time.Second, "an ERROR about the TLS files", func() bool {
 		return strings.Contains(logs.String(), "level=ERROR") && strings.Contains(logs.String(), "tls")
 	})
 	if consoleAnswers("https://" + addr + "/login") {
@@ -159,19 +150,33 @@ func TestConsoleRetriesUntilTLSFilesLoad(t *testing.T) {
 	}
 	os.WriteFile(certFile, certPEM, 0o600)
 	os.WriteFile(keyFile, keyPEM, 0o600)
-	eventually(t, "the console up over TLS", func() bool { return consoleAnswers("https://" + addr + "/login") })
+	testutil.Eventually(t, 10*time.Second, "the console up over TLS", func() bool { return consoleAnswers("https://" + addr + "/login") })
 }
 
-// A console without a password is reported once and starts after the
-// reload that sets one (`lbd passwd`, then SIGHUP).
+// A console without a password is reported once and not retried: only a
+// reload can bring the password. Many retry intervals pass in virtual time;
+// nothing listens, so the test can run in a synctest bubble.
+func TestConsoleWithoutPasswordNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, logs, _ := consoleRig(t, consoleConfig(t, "127.0.0.1:1", false, ""), nil)
+		synctest.Wait()
+		if !strings.Contains(logs.String(), "no console password") {
+			t.Fatalf("no ERROR about the password:\n%s", logs)
+		}
+		time.Sleep(10 * testConsoleRetry.most)
+		synctest.Wait()
+		if n := strings.Count(logs.String(), "console not started"); n != 1 {
+			t.Fatalf("reported %d times; only a reload can bring the password", n)
+		}
+	})
+}
+
+// A console without a password starts after the reload that sets one
+// (`lbd passwd`, then SIGHUP).
 func TestConsoleStartsAfterPasswordReload(t *testing.T) {
 	addr := freeAddr(t)
 	path, logs, d := consoleRig(t, consoleConfig(t, addr, false, ""), nil)
-	eventually(t, "an ERROR about the password", func() bool { return strings.Contains(logs.String(), "no console password") })
-	time.Sleep(3 * testConsoleRetry.most)
-	if n := strings.Count(logs.String(), "console not started"); n != 1 {
-		t.Fatalf("reported %d times; only a reload can bring the password", n)
-	}
+	testutil.Eventually(t, 10*time.Second, "an ERROR about the password", func() bool { return strings.Contains(logs.String(), "no console password") })
 	var out, errb bytes.Buffer
 	if code := passwd([]string{"-config", path}, strings.NewReader("s3cret-pass\n"), &out, &errb); code != 0 {
 		t.Fatalf("passwd: %s", errb.String())
@@ -179,7 +184,7 @@ func TestConsoleStartsAfterPasswordReload(t *testing.T) {
 	if err := d.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "console up after the reload", func() bool { return consoleAnswers("http://" + addr + "/login") })
+	testutil.Eventually(t, 10*time.Second, "console up after the reload", func() bool { return consoleAnswers("http://" + addr + "/login") })
 }
 
 func writeTestCert(t *testing.T, certFile, keyFile string) {
