@@ -37,9 +37,12 @@ type Options struct {
 	// RootCAs verifies https certificates when TLSVerify is on; nil = the
 	// system pool.
 	RootCAs *x509.CertPool
-	// NewChecker builds checkers; nil = NewChecker(spec, RootCAs). Tests
-	// use it to script results.
+	// NewChecker builds checkers; nil = Layers.NewChecker(spec, RootCAs).
+	// Tests use it to script results.
 	NewChecker func(Spec) (Checker, error)
+	// Layers chooses the standard library instead of the package's own
+	// network code (bench-health compares them); zero: the package's own.
+	Layers Layers
 }
 
 // Transition is an ID entering Up or Down (never Unknown).
@@ -153,9 +156,10 @@ func New(opts Options) *Scheduler {
 		s.conc = DefaultConcurrency
 	}
 	s.run = make(chan struct{}, s.conc)
+	s.opts.Layers = s.opts.Layers.effective()
 	if s.opts.NewChecker == nil {
-		roots := opts.RootCAs
-		s.opts.NewChecker = func(sp Spec) (Checker, error) { return NewChecker(sp, roots) }
+		roots, layers := opts.RootCAs, s.opts.Layers
+		s.opts.NewChecker = func(sp Spec) (Checker, error) { return layers.NewChecker(sp, roots) }
 	}
 	return s
 }
@@ -319,6 +323,12 @@ func (s *Scheduler) poke() {
 // 1ms → 2ms saves ~3% of a core; wider windows save little more.)
 const batchWindow = 2 * time.Millisecond
 
+// nextTick is the next batch-window boundary after t. Run and the poller
+// both wake on these boundaries, so one thread wake-up serves both.
+func nextTick(t time.Time) time.Time {
+	return t.Truncate(batchWindow).Add(batchWindow)
+}
+
 // Run drives the checks until ctx is done, then waits for the checks in
 // flight to return (they are canceled) and returns nil. It may be called
 // once.
@@ -335,11 +345,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("healthcheck: Run called twice")
 	}
-	pl, err := newPoller()
-	if err != nil {
-		// Checks still work, waiting in poll(2) on their own threads.
-		s.log.Warn("healthcheck: no poller, checks wait one thread each", "err", err)
-		pl = nil
+	var pl *poller
+	if l := s.opts.Layers; !l.StdConnect && !l.StdPoller {
+		var err error
+		if pl, err = newPoller(); err != nil {
+			// Checks still work, waiting in poll(2) on their own threads.
+			s.log.Warn("healthcheck: no poller, checks wait one thread each", "err", err)
+			pl = nil
+		}
 	}
 	stopPoller, pollerDone := make(chan struct{}), make(chan struct{})
 	if pl != nil {
@@ -452,7 +465,7 @@ func (s *Scheduler) deliver(ts []Transition) {
 // worker runs due checks until Run ends, parking when none is due.
 func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 	// The worker's sockets, reused by its checks (see probe).
-	ps := probes{pl: pl}
+	ps := probes{pl: pl, goPoll: s.opts.Layers.StdPoller}
 	defer ps.close()
 	wctx := withProbes(ctx, &ps)
 	s.mu.Lock()
@@ -471,9 +484,9 @@ func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 		s.mu.Unlock()
 
 		start := time.Now()
-		cctx := newCheckCtx(wctx, g.spec.Timeout)
+		cctx, end := withCheckTimeout(wctx, g.spec.Timeout, s.opts.Layers)
 		res := runCheck(cctx, g.checker)
-		cctx.end()
+		end()
 		dur := time.Since(start)
 
 		s.mu.Lock()

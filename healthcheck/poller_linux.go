@@ -148,12 +148,6 @@ func (pl *poller) run(stop <-chan struct{}) {
 	}
 }
 
-// nextTick is the next batch-window boundary after t. Run and the poller
-// both wake on these boundaries, so one thread wake-up serves both.
-func nextTick(t time.Time) time.Time {
-	return t.Truncate(batchWindow).Add(batchWindow)
-}
-
 // poll ends the waits whose sockets have events or whose deadline passed.
 func (pl *poller) poll(events []unix.EpollEvent, now time.Time) {
 	for {

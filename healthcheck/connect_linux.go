@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +35,8 @@ import (
 // per check. Checks that have to wait (a slow handshake, a reply) wait
 // through the Scheduler's poller (poller.go), not Go's.
 
+const haveRawSockets = true
+
 // probe is a TCP socket for checks.
 type probe struct {
 	open   bool
@@ -43,9 +46,13 @@ type probe struct {
 	// socket is closed when the check releases it.
 	keep bool
 	// pl is the worker's Scheduler's poller, where the probe waits (w);
-	// nil outside a Scheduler: waits use poll(2).
-	pl *poller
-	w  waiter
+	// nil outside a Scheduler: waits use Go's poller through f when
+	// goPoll (Layers.StdPoller), else poll(2).
+	pl     *poller
+	w      waiter
+	goPoll bool
+	f      *os.File
+	rc     syscall.RawConn
 	// intr is set when the check's connection is closed under it
 	// (crypto/tls does when the handshake's context ends): waits fail.
 	intr atomic.Bool
@@ -56,6 +63,7 @@ type probe struct {
 type probes struct {
 	v4, v6 probe
 	pl     *poller
+	goPoll bool // Layers.StdPoller: wait in Go's poller, not pl
 }
 
 type probesKey struct{}
@@ -80,7 +88,7 @@ func acquireProbe(ctx context.Context, family int, tmp *probe) (*probe, error) {
 		if family == syscall.AF_INET6 {
 			p = &ps.v6
 		}
-		p.keep, p.pl = true, ps.pl
+		p.keep, p.pl, p.goPoll = true, ps.pl, ps.goPoll
 	} else if p == nil {
 		p = new(probe)
 	}
@@ -100,8 +108,18 @@ func (p *probe) openSocket(family int) error {
 		return os.NewSyscallError("socket", err)
 	}
 	p.open, p.fd, p.family = true, fd, family
-	if p.pl != nil {
+	switch {
+	case p.pl != nil:
 		p.w = waiter{fd: int32(fd), done: make(chan error, 1)}
+	case p.goPoll:
+		// A non-blocking descriptor joins Go's poller; the File owns it.
+		p.f = os.NewFile(uintptr(fd), "healthcheck probe")
+		rc, err := p.f.SyscallConn()
+		if err != nil {
+			p.close()
+			return err
+		}
+		p.rc = rc
 	}
 	return nil
 }
@@ -149,10 +167,50 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 
 // wait waits until p's socket may be ready for events (see poller).
 func (p *probe) wait(ctx context.Context, events uint32, deadline time.Time) error {
-	if p.pl != nil {
+	switch {
+	case p.pl != nil:
 		return p.pl.wait(&p.w, events, deadline, &p.intr)
+	case p.rc != nil:
+		return p.goWait(events, deadline)
 	}
 	return pollWait(ctx, p.fd, events, deadline, &p.intr)
+}
+
+// goWait waits in Go's poller: the callback declines the first call, so
+// RawConn waits for readiness once and returns.
+func (p *probe) goWait(events uint32, deadline time.Time) error {
+	first := true
+	once := func(uintptr) bool {
+		if first {
+			first = false
+			return false
+		}
+		return true
+	}
+	var err error
+	if events&unix.EPOLLOUT != 0 {
+		if err = p.f.SetWriteDeadline(deadline); err == nil && !p.intr.Load() {
+			err = p.rc.Write(once)
+		}
+	} else {
+		if err = p.f.SetReadDeadline(deadline); err == nil && !p.intr.Load() {
+			err = p.rc.Read(once)
+		}
+	}
+	if p.intr.Load() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// interrupt ends a wait under way; intr is set.
+func (p *probe) interrupt() {
+	switch {
+	case p.pl != nil:
+		p.pl.interrupt(&p.w)
+	case p.f != nil:
+		_ = p.f.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // release ends a check's use of p. After connect returned err, the socket
@@ -180,8 +238,12 @@ func (p *probe) close() {
 	if !p.open {
 		return
 	}
-	syscall.Close(p.fd)
-	p.open, p.fd, p.w = false, -1, waiter{}
+	if p.f != nil {
+		p.f.Close()
+	} else {
+		syscall.Close(p.fd)
+	}
+	p.open, p.fd, p.w, p.f, p.rc = false, -1, waiter{}, nil, nil
 }
 
 // sockaddr is a target's address in the kernel's layout, built once per
@@ -213,6 +275,26 @@ func makeSockaddr(ap netip.AddrPort) sockaddr {
 	return sa
 }
 
+// makeZonedSockaddr is makeSockaddr for addresses that may carry an IPv6
+// zone (an interface name or index), looked up at each check like a name.
+func makeZonedSockaddr(ap netip.AddrPort) (sockaddr, error) {
+	zone := ap.Addr().Zone()
+	sa := makeSockaddr(ap)
+	if zone == "" || !ap.Addr().Is6() {
+		return sa, nil
+	}
+	idx, err := strconv.Atoi(zone)
+	if err != nil {
+		ifi, ierr := net.InterfaceByName(zone)
+		if ierr != nil {
+			return sa, ierr
+		}
+		idx = ifi.Index
+	}
+	(*syscall.RawSockaddrInet6)(unsafe.Pointer(&sa.b)).Scope_id = uint32(idx)
+	return sa, nil
+}
+
 // sysConnect is connect(2) on a non-blocking socket. It never sleeps, so
 // it is a raw system call: the goroutine keeps its P. (On loopback the
 // call also runs the listener's side of the handshake, tens of µs, which
@@ -236,8 +318,8 @@ func sysDisconnect(fd int) error {
 	return nil
 }
 
-// connectCheck is the whole tcp check for IP targets.
-func connectCheck(ctx context.Context, sa *sockaddr) error {
+// rawConnect is the whole tcp check: connect and end the connection.
+func rawConnect(ctx context.Context, sa *sockaddr) error {
 	var tmp probe
 	p, err := acquireProbe(ctx, sa.family, &tmp)
 	if err != nil {
@@ -248,24 +330,8 @@ func connectCheck(ctx context.Context, sa *sockaddr) error {
 	return err
 }
 
-// checkConn is one check's connection for checkers that exchange data.
-// The checker calls done when finished with it.
-type checkConn struct {
-	net.Conn
-	pc *probeConn // nil: a net.Dialer connection (host-name targets)
-}
-
-func (c checkConn) done() {
-	if c.pc == nil {
-		c.Conn.Close()
-		return
-	}
-	c.pc.detach()
-	c.pc.p.release(nil)
-}
-
-// dialProbe connects a probe to sa for an exchange.
-func dialProbe(ctx context.Context, sa *sockaddr, raddr *net.TCPAddr) (checkConn, error) {
+// rawDial connects a probe to sa for an exchange.
+func rawDial(ctx context.Context, sa *sockaddr, raddr *net.TCPAddr) (checkConn, error) {
 	p, err := acquireProbe(ctx, sa.family, nil)
 	if err != nil {
 		return checkConn{}, err
@@ -285,7 +351,7 @@ func dialProbe(ctx context.Context, sa *sockaddr, raddr *net.TCPAddr) (checkConn
 // Close only interrupts pending and later I/O: crypto/tls calls it from a
 // goroutine of its own when the handshake's context ends, possibly after
 // the check has returned and the socket serves the next one; once the
-// check is done with the connection (detach), Close does nothing.
+// check is done with the connection (done), Close does nothing.
 type probeConn struct {
 	p     *probe
 	ctx   context.Context // ends waits outside a Scheduler
@@ -296,10 +362,12 @@ type probeConn struct {
 	detached bool
 }
 
-func (c *probeConn) detach() {
+// done ends the check's use of the connection.
+func (c *probeConn) done() {
 	c.mu.Lock()
 	c.detached = true
 	c.mu.Unlock()
+	c.p.release(nil)
 }
 
 func (c *probeConn) Close() error {
@@ -307,9 +375,7 @@ func (c *probeConn) Close() error {
 	defer c.mu.Unlock()
 	if !c.detached {
 		c.p.intr.Store(true)
-		if c.p.pl != nil {
-			c.p.pl.interrupt(&c.p.w)
-		}
+		c.p.interrupt()
 	}
 	return nil
 }
@@ -384,13 +450,4 @@ func (c *probeConn) SetWriteDeadline(t time.Time) error {
 	c.wdl = t
 	c.mu.Unlock()
 	return nil
-}
-
-// lingerConn is a net.Dialer connection (host-name targets) whose Close
-// sends a RST.
-type lingerConn struct{ *net.TCPConn }
-
-func (c lingerConn) Close() error {
-	_ = c.SetLinger(0)
-	return c.TCPConn.Close()
 }
