@@ -16,7 +16,7 @@ BENCH_HEALTH_TYPES ?= tcp http
 BENCH_HEALTH_FLAGS ?=
 bench-health:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/benchhealth ./healthcheck/cmd/benchhealth
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/benchhealth ./tools/benchhealth
 	@for t in $(BENCH_HEALTH_TYPES); do \
 		$(BIN)/benchhealth -n $(BENCH_HEALTH_N) -duration $(BENCH_HEALTH_DURATION) -type $$t $(BENCH_HEALTH_FLAGS) || exit 1; \
 	done
