@@ -38,7 +38,7 @@ func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 	if tp.probes != nil {
 		parent = withProbes(parent, tp.probes)
 	}
-	ctx, cancel := withCheckTimeout(parent, timeout, tp.layers)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	res := c.Check(ctx)
@@ -83,26 +83,13 @@ func runPath(t *testing.T, name string, tp func(t *testing.T) testPath, body fun
 	})
 }
 
-// testPoller runs a poller until the end of the test.
-func testPoller(t *testing.T) *poller {
-	t.Helper()
-	pl, err := newPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { pl.run(stop); close(done) }()
-	t.Cleanup(func() { close(stop); <-done })
-	return pl
-}
-
 // eachPath runs a checker test over every network path: the standard
 // library's ("std"), and where this system has them the package's own
 // layers (paths_linux_test.go).
 func eachPath(t *testing.T, body func(t *testing.T)) {
 	eachOwnPath(t, body)
 	runPath(t, "std", func(*testing.T) testPath {
-		return testPath{layers: Layers{StdConnect: true, StdPoller: true, StdHTTP: true, StdContext: true}}
+		return testPath{layers: Layers{StdConnect: true, StdHTTP: true}}
 	}, body)
 }
 
@@ -231,7 +218,7 @@ func testTCP(t *testing.T) {
 }
 
 // TestTCPSlowHandshake covers connects that do not finish inside the
-// connect() call and must wait in the poller: the listener's queue is full
+// connect() call and must wait: the listener's queue is full
 // so the SYN is dropped, then room is made (or the listener closes) and
 // the kernel's SYN retransmission (1s) completes (or is refused).
 func TestTCPSlowHandshake(t *testing.T) { eachPath(t, testTCPSlowHandshake) }
@@ -551,4 +538,40 @@ func testIPv6(t *testing.T) {
 	_, closed := addrOf(t, l2.Addr().String())
 	l2.Close()
 	wantResult(t, check(t, Spec{Type: TCP, Address: "::1", Port: closed}, nil), false, "connect: connection refused")
+}
+
+// TestCheckCanceled: a check waiting on a hung server ends as soon as its
+// context is canceled (the Scheduler stopping), not at its deadline.
+func TestCheckCanceled(t *testing.T) { eachPath(t, testCheckCanceled) }
+
+func testCheckCanceled(t *testing.T) {
+	sh, sp := stuckListener(t)
+	release := make(chan struct{})
+	hh, hp := httpServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	t.Cleanup(func() { close(release) })
+	for _, spec := range []Spec{
+		{Type: TCP, Address: sh, Port: sp},
+		{Type: HTTP, Address: hh, Port: hp},
+	} {
+		spec.Timeout, spec.Interval = 10*time.Second, 20*time.Second
+		tp := pathOf(t)
+		c, err := tp.layers.NewChecker(spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := context.Background()
+		if tp.probes != nil {
+			parent = withProbes(parent, tp.probes)
+		}
+		ctx, cancel := context.WithTimeout(parent, spec.Timeout)
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		res := c.Check(ctx)
+		cancel()
+		// (Canceled I/O on a net.Dialer connection reads as a timeout;
+		// the Scheduler ignores the results of canceled checks.)
+		if el := time.Since(start); res.Up || el > 2*time.Second {
+			t.Errorf("%s: %+v after %v, want canceled at once", spec.Type, res, el)
+		}
+	}
 }

@@ -30,17 +30,8 @@ type probeConn struct{}
 
 func (*probeConn) done() {}
 
-type probes struct {
-	pl     *poller
-	goPoll bool
-}
+type probes struct{}
 
 func (*probes) close() {}
 
 func withProbes(ctx context.Context, _ *probes) context.Context { return ctx }
-
-type poller struct{}
-
-func newPoller() (*poller, error) { return nil, errNoRawSockets }
-
-func (*poller) run(<-chan struct{}) {}

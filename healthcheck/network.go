@@ -10,29 +10,25 @@ import (
 
 // Layers chooses, layer by layer, the standard library instead of this
 // package's own network code, which exists only to save CPU at thousands
-// of checks a second (bench-health measures each layer both ways). The
-// zero value is the package's own code; the checker tests run against
-// both. Outside Linux the standard library is always used.
+// of checks a second: make bench-health measures each layer both ways in
+// the same run, and a layer that does not pay for itself is removed (the
+// figures are at the top of each layer's file). The zero value is the
+// package's own code; the checker tests run against both. Outside Linux
+// the standard library is always used.
 type Layers struct {
-	// StdConnect: net.Dialer connections, waiting in Go's poller, instead
-	// of the workers' raw sockets (connect_linux.go).
+	// StdConnect: net.Dialer connections instead of the workers' raw
+	// sockets (connect_linux.go).
 	StdConnect bool
-	// StdPoller: the raw sockets wait in Go's poller instead of the
-	// Scheduler's own epoll instance (poller_linux.go).
-	StdPoller bool
 	// StdHTTP: http.ReadResponse instead of the own response parser
 	// (httpresp.go).
 	StdHTTP bool
-	// StdContext: context.WithTimeout per check instead of the lazy
-	// check context (checkctx.go).
-	StdContext bool
 }
 
 // effective is l with what this system cannot do replaced by the standard
 // library.
 func (l Layers) effective() Layers {
 	if !haveRawSockets {
-		l.StdConnect, l.StdPoller = true, true
+		l.StdConnect = true
 	}
 	return l
 }
@@ -122,7 +118,10 @@ func (t *target) dial(ctx context.Context) (checkConn, error) {
 		if t.std {
 			c, err := stdDial(ctx, ap)
 			if err == nil {
-				cc = checkConn{Conn: c}
+				// The deadline is on the connection; a cancellation
+				// (the Scheduler stopping) must end its I/O too.
+				stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+				cc = checkConn{Conn: c, stop: stop}
 			}
 			return err
 		}
@@ -152,24 +151,17 @@ func closeRST(c *net.TCPConn) {
 // The checker calls done when finished with it.
 type checkConn struct {
 	net.Conn
-	pc *probeConn // nil: a net.Dialer connection
+	pc   *probeConn  // nil: a net.Dialer connection
+	stop func() bool // a net.Dialer connection's cancellation
 }
 
 func (c checkConn) done() {
 	if c.pc == nil {
+		c.stop()
 		closeRST(c.Conn.(*net.TCPConn))
 		return
 	}
 	c.pc.done()
-}
-
-// withCheckTimeout is the context a Scheduler worker gives one check.
-func withCheckTimeout(parent context.Context, timeout time.Duration, l Layers) (context.Context, context.CancelFunc) {
-	if l.StdContext {
-		return context.WithTimeout(parent, timeout)
-	}
-	c := newCheckCtx(parent, timeout)
-	return c, c.end
 }
 
 var errNoRawSockets = errors.New("raw-socket checks need Linux")

@@ -323,8 +323,8 @@ func (s *Scheduler) poke() {
 // 1ms → 2ms saves ~3% of a core; wider windows save little more.)
 const batchWindow = 2 * time.Millisecond
 
-// nextTick is the next batch-window boundary after t. Run and the poller
-// both wake on these boundaries, so one thread wake-up serves both.
+// nextTick is the next batch-window boundary after t. Run wakes on these
+// boundaries, so checks that come due within one window start together.
 func nextTick(t time.Time) time.Time {
 	return t.Truncate(batchWindow).Add(batchWindow)
 }
@@ -345,33 +345,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("healthcheck: Run called twice")
 	}
-	var pl *poller
-	if l := s.opts.Layers; !l.StdConnect && !l.StdPoller {
-		var err error
-		if pl, err = newPoller(); err != nil {
-			// Checks still work, waiting in poll(2) on their own threads.
-			s.log.Warn("healthcheck: no poller, checks wait one thread each", "err", err)
-			pl = nil
-		}
-	}
-	stopPoller, pollerDone := make(chan struct{}), make(chan struct{})
-	if pl != nil {
-		go func() { pl.run(stopPoller); close(pollerDone) }()
-	} else {
-		close(pollerDone)
-	}
 	var wg sync.WaitGroup
 	for range s.conc {
-		wg.Go(func() { s.worker(ctx, pl) })
+		wg.Go(func() { s.worker(ctx) })
 	}
 	defer func() {
 		s.mu.Lock()
 		s.stopping = true
 		s.mu.Unlock()
 		close(s.run)
-		close(stopPoller) // ends the waits of checks in flight
-		<-pollerDone
-		wg.Wait()
+		wg.Wait() // the checks in flight are canceled with ctx
 	}()
 
 	timer := s.clock.NewTimer(time.Hour)
@@ -412,7 +395,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case waiting:
 			s.armed = now.Add(batchWindow) // the stall timer
 		case ok:
-			// On a window boundary, with the poller (see nextTick).
+			// On a window boundary (see nextTick).
 			armed = next
 			if !next.Equal(next.Truncate(batchWindow)) {
 				armed = nextTick(next)
@@ -463,9 +446,9 @@ func (s *Scheduler) deliver(ts []Transition) {
 }
 
 // worker runs due checks until Run ends, parking when none is due.
-func (s *Scheduler) worker(ctx context.Context, pl *poller) {
+func (s *Scheduler) worker(ctx context.Context) {
 	// The worker's sockets, reused by its checks (see probe).
-	ps := probes{pl: pl, goPoll: s.opts.Layers.StdPoller}
+	var ps probes
 	defer ps.close()
 	wctx := withProbes(ctx, &ps)
 	s.mu.Lock()
@@ -484,9 +467,9 @@ func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 		s.mu.Unlock()
 
 		start := time.Now()
-		cctx, end := withCheckTimeout(wctx, g.spec.Timeout, s.opts.Layers)
+		cctx, cancel := context.WithTimeout(wctx, g.spec.Timeout)
 		res := runCheck(cctx, g.checker)
-		end()
+		cancel()
 		dur := time.Since(start)
 
 		s.mu.Lock()

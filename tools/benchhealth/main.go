@@ -108,7 +108,7 @@ func main() {
 	flag.IntVar(&c.slowPct, "slow", 5, "% of targets that answer late (http)")
 	flag.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how late slow targets answer")
 	flag.Uint64Var(&c.seed, "seed", 1, "random seed for the killed sample")
-	std := flag.String("std", "", "standard-library layers instead of healthcheck's own: comma-separated connect, poller, http, context, or all")
+	std := flag.String("std", "", "standard-library layers instead of healthcheck's own: comma-separated connect, http, or all")
 	compare := flag.Bool("compare", false, "run once per layer both ways and print what each own layer saves")
 	flag.IntVar(&c.rounds, "rounds", 1, "-compare: runs of each variant, interleaved; the median counts")
 	flag.StringVar(&c.compareLayers, "compare-layers", "", "-compare: only these layers (comma-separated); default every layer the type uses")
@@ -642,18 +642,14 @@ func id(i int) string { return "bench/rs" + strconv.Itoa(i) }
 // ---- -std and -compare ----
 
 // layerNames are -std's words, in healthcheck.Layers' order.
-var layerNames = []string{"connect", "poller", "http", "context"}
+var layerNames = []string{"connect", "http"}
 
 func layerFlag(l *healthcheck.Layers, name string) *bool {
 	switch name {
 	case "connect":
 		return &l.StdConnect
-	case "poller":
-		return &l.StdPoller
 	case "http":
 		return &l.StdHTTP
-	case "context":
-		return &l.StdContext
 	}
 	return nil
 }
@@ -698,9 +694,7 @@ const resultTag = "benchhealth-result"
 // stdName says what replaces each layer, for the comparison lines.
 var stdName = map[string]string{
 	"connect": "net.Dialer",
-	"poller":  "Go netpoller",
 	"http":    "http.ReadResponse",
-	"context": "context.WithTimeout",
 }
 
 // runCompare runs the check type with every layer its own, with each
@@ -708,9 +702,9 @@ var stdName = map[string]string{
 // from the standard library, each in a new process (a clean heap and
 // getrusage), then prints one line per layer.
 func runCompare(c *config) error {
-	layers := []string{"connect", "poller", "context"}
+	layers := []string{"connect"}
 	if c.typ == "http" {
-		layers = []string{"connect", "poller", "http", "context"}
+		layers = []string{"connect", "http"}
 	}
 	if c.compareLayers != "" {
 		layers = strings.Split(c.compareLayers, ",")
