@@ -710,7 +710,9 @@ func runCompare(c *config) error {
 		layers = strings.Split(c.compareLayers, ",")
 	}
 	variants := append([]string{""}, layers...)
-	variants = append(variants, "all")
+	if len(layers) > 1 {
+		variants = append(variants, "all")
+	}
 	cores := map[string][]float64{}
 	var args []string
 	for i := 1; i < len(os.Args); i++ {
@@ -777,6 +779,8 @@ func runCompare(c *config) error {
 	for _, l := range layers {
 		line(l, stdName[l], cores[l])
 	}
-	line("all layers", "all", cores["all"])
+	if len(layers) > 1 {
+		line("all layers", "all", cores["all"])
+	}
 	return nil
 }
