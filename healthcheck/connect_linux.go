@@ -35,17 +35,17 @@ import (
 // per check. Checks that have to wait (a slow handshake, a reply) wait in
 // Go's poller, where the socket is registered once, when it is opened.
 //
-// Measured (make bench-health, 10,000 loopback targets, 2 cores, a loaded
-// machine; CPU of the checking process per 10,000 checks/s, medians of 3
-// interleaved runs, 29 Nov 2026), this layer pays for itself: tcp 0.27
-// cores with raw sockets against 0.77 through net.Dialer (saves 65%), http
-// 0.59 against 1.12 (47%). Layers.StdConnect keeps net.Dialer's path for
-// comparison, for the tests, and outside Linux. Two other layers did not
-// pay and were removed: the Scheduler's own epoll poller, looked at once
-// per batch window (tcp 0.36 against 0.33 with Go's poller, http 0.60
-// against 0.56: it saved nothing), and a lazily armed check context
-// (context.WithTimeout cost 2% more CPU for tcp, 9% for http; 1.1µs a
-// check in a micro-benchmark).
+// Measured (make bench-health -rounds=3: 10,000 loopback targets, 2
+// cores, a loaded machine; CPU of the checking process per 10,000
+// checks/s, medians of 3 interleaved runs, 29 Nov 2026), this layer pays
+// for itself: tcp 0.37 cores with raw sockets against 1.02 through
+// net.Dialer (saves 63%), http 0.61 against 1.07 (43%). Layers.StdConnect
+// keeps net.Dialer's path for comparison, for the tests, and outside
+// Linux. Two other layers did not pay and were removed: the Scheduler's
+// own epoll poller, looked at once per batch window (tcp 0.36 against
+// 0.33 with Go's poller, http 0.60 against 0.56: it saved nothing), and a
+// lazily armed check context (context.WithTimeout cost 2% more CPU for
+// tcp, 9% for http; 1.1µs a check in a micro-benchmark).
 
 const haveRawSockets = true
 
@@ -260,11 +260,7 @@ func (p *probe) close() {
 	if !p.open {
 		return
 	}
-	if p.f != nil {
-		p.f.Close()
-	} else {
-		syscall.Close(p.fd)
-	}
+	p.f.Close() // and fd with it
 	p.open, p.fd, p.f, p.rc = false, -1, nil, nil
 }
 
