@@ -41,57 +41,28 @@ func failed(phase string, err error) Result {
 // NewChecker builds the checker for a Spec (normalized first). rootCAs
 // verifies https certificates when TLSVerify is on; nil = the system pool.
 func NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
+	return Layers{}.NewChecker(spec, rootCAs)
+}
+
+// NewChecker is the package's NewChecker with l's choice of network code.
+func (l Layers) NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
 	s, err := spec.Normalize()
 	if err != nil {
 		return nil, err
 	}
 	host, port := s.Target()
-	t := newTarget(host, port)
+	t := newTarget(host, port, l)
 	switch s.Type {
 	case TCP:
 		return &tcpChecker{target: t}, nil
 	case HTTP, HTTPS:
-		return newHTTPChecker(s, t, rootCAs)
+		return newHTTPChecker(s, t, rootCAs, l.StdHTTP)
 	case SendExpect:
 		return newSendExpectChecker(s, t)
 	case Exec:
 		return newExecChecker(s)
 	}
 	return nil, fmt.Errorf("unknown type %q", s.Type)
-}
-
-// target is where a network checker connects. IP literals are dialed as
-// netip.AddrPort (no resolver, no parsing per check); names go through the
-// resolver each time, so a changed DNS answer is followed.
-type target struct {
-	fast   bool // an IP literal without a zone: the raw-socket path
-	sa     sockaddr
-	raddr  *net.TCPAddr
-	hostPt string // host:port for names and messages
-}
-
-func newTarget(host string, port int) *target {
-	t := &target{hostPt: hostPort(host, port)}
-	if ap, ok := parseAddrPort(host, port); ok && ap.Addr().Zone() == "" {
-		t.fast, t.sa, t.raddr = true, makeSockaddr(ap), net.TCPAddrFromAddrPort(ap)
-	}
-	return t
-}
-
-// dial opens a new TCP connection; the caller ends it with done, which
-// sends a RST. Checks never reuse a connection, so a dead server cannot
-// hide behind a kept-alive one.
-func (t *target) dial(ctx context.Context) (checkConn, error) {
-	if t.fast {
-		return dialProbe(ctx, &t.sa, t.raddr)
-	}
-	var d net.Dialer
-	d.KeepAlive = -1 // a check's connection lives for one exchange
-	c, err := d.DialContext(ctx, "tcp", t.hostPt)
-	if err != nil {
-		return checkConn{}, err
-	}
-	return checkConn{Conn: lingerConn{c.(*net.TCPConn)}}, nil
 }
 
 // describe turns a network error into a short cause.
@@ -161,16 +132,8 @@ func describeCert(err error) string {
 type tcpChecker struct{ target *target }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
-	if c.target.fast {
-		if err := connectCheck(ctx, &c.target.sa); err != nil {
-			return failed("connect", err)
-		}
-		return up("connected")
-	}
-	conn, err := c.target.dial(ctx)
-	if err != nil {
+	if err := c.target.connect(ctx); err != nil {
 		return failed("connect", err)
 	}
-	conn.done()
 	return up("connected")
 }

@@ -20,8 +20,7 @@ import (
 )
 
 // check builds a checker for spec and runs it once with spec's timeout,
-// on the test's reused worker sockets when it runs under bothSockets'
-// "reused" subtest.
+// the way the eachPath subtest it runs under says (see testPath).
 func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 	t.Helper()
 	if spec.Timeout == 0 {
@@ -29,14 +28,15 @@ func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 		// may be loaded (and -race makes TLS slow).
 		spec.Timeout, spec.Interval = 5*time.Second, 10*time.Second
 	}
-	c, err := NewChecker(spec, roots)
+	tp := pathOf(t)
+	c, err := tp.layers.NewChecker(spec, roots)
 	if err != nil {
 		t.Fatalf("NewChecker(%+v): %v", spec, err)
 	}
 	timeout := spec.Timeout
 	parent := context.Background()
-	if ps := testProbes(t); ps != nil {
-		parent = withProbes(parent, ps)
+	if tp.probes != nil {
+		parent = withProbes(parent, tp.probes)
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
@@ -50,50 +50,47 @@ func check(t *testing.T, spec Spec, roots *x509.CertPool) Result {
 	return res
 }
 
-var testProbesMu sync.Mutex
-var testProbesByT = map[*testing.T]*probes{}
-
-// testProbes is the worker socket set of a "reused" subtest; nil for
-// other tests.
-func testProbes(t *testing.T) *probes {
-	testProbesMu.Lock()
-	defer testProbesMu.Unlock()
-	return testProbesByT[t]
+// testPath is how the checks of one eachPath subtest reach the network:
+// which layers are the standard library's, and the worker sockets reused
+// by every check of the subtest (nil: a new socket per check, as for a
+// checker used on its own).
+type testPath struct {
+	layers Layers
+	probes *probes
 }
 
-// testPoller runs a poller until the end of the test.
-func testPoller(t *testing.T) *poller {
-	t.Helper()
-	pl, err := newPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { pl.run(stop); close(done) }()
-	t.Cleanup(func() { close(stop); <-done })
-	return pl
+var testPathsMu sync.Mutex
+var testPaths = map[*testing.T]testPath{}
+
+func pathOf(t *testing.T) testPath {
+	testPathsMu.Lock()
+	defer testPathsMu.Unlock()
+	return testPaths[t]
 }
 
-// bothSockets runs a checker test twice: with a new socket per check
-// waiting in poll(2) (a checker used on its own), and as a Scheduler
-// worker runs it: one socket set reused by every check of the subtest,
-// waiting through a poller, so each check runs on a socket that earlier
-// checks (refused, timed out, reset...) have used.
-func bothSockets(t *testing.T, body func(t *testing.T)) {
-	t.Run("new", body)
-	t.Run("reused", func(t *testing.T) {
-		ps := &probes{pl: testPoller(t)}
-		testProbesMu.Lock()
-		testProbesByT[t] = ps
-		testProbesMu.Unlock()
+// runPath runs body as subtest name with tp.
+func runPath(t *testing.T, name string, tp func(t *testing.T) testPath, body func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		testPathsMu.Lock()
+		testPaths[t] = tp(t)
+		testPathsMu.Unlock()
 		t.Cleanup(func() {
-			testProbesMu.Lock()
-			delete(testProbesByT, t)
-			testProbesMu.Unlock()
-			ps.close()
+			testPathsMu.Lock()
+			delete(testPaths, t)
+			testPathsMu.Unlock()
 		})
 		body(t)
 	})
+}
+
+// eachPath runs a checker test over every network path: the standard
+// library's ("std"), and where this system has them the package's own
+// layers (paths_linux_test.go).
+func eachPath(t *testing.T, body func(t *testing.T)) {
+	eachOwnPath(t, body)
+	runPath(t, "std", func(*testing.T) testPath {
+		return testPath{layers: Layers{StdConnect: true, StdHTTP: true}}
+	}, body)
 }
 
 func wantResult(t *testing.T, got Result, up bool, reasonPrefix string) {
@@ -174,7 +171,14 @@ func stuckListener(t *testing.T) (string, int) {
 
 func stuckListenerFD(t *testing.T) (string, int, int) {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// Close-on-exec under ForkLock, as package syscall does where
+	// SOCK_CLOEXEC is missing: the exec tests' programs must not inherit it.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +203,7 @@ func stuckListenerFD(t *testing.T) (string, int, int) {
 	return "127.0.0.1", port, fd
 }
 
-func TestTCP(t *testing.T) { bothSockets(t, testTCP) }
+func TestTCP(t *testing.T) { eachPath(t, testTCP) }
 
 func testTCP(t *testing.T) {
 	host, port := rawListener(t, func(c net.Conn) { c.Close() })
@@ -214,10 +218,10 @@ func testTCP(t *testing.T) {
 }
 
 // TestTCPSlowHandshake covers connects that do not finish inside the
-// connect() call and must wait in the poller: the listener's queue is full
+// connect() call and must wait: the listener's queue is full
 // so the SYN is dropped, then room is made (or the listener closes) and
 // the kernel's SYN retransmission (1s) completes (or is refused).
-func TestTCPSlowHandshake(t *testing.T) { bothSockets(t, testTCPSlowHandshake) }
+func TestTCPSlowHandshake(t *testing.T) { eachPath(t, testTCPSlowHandshake) }
 
 func testTCPSlowHandshake(t *testing.T) {
 	host, port, fd := stuckListenerFD(t)
@@ -239,7 +243,7 @@ func testTCPSlowHandshake(t *testing.T) {
 	wantResult(t, check(t, spec, nil), false, "connect: connection refused")
 }
 
-func TestTCPCheckAddressOverride(t *testing.T) { bothSockets(t, testTCPCheckAddressOverride) }
+func TestTCPCheckAddressOverride(t *testing.T) { eachPath(t, testTCPCheckAddressOverride) }
 
 func testTCPCheckAddressOverride(t *testing.T) {
 	host, port := rawListener(t, func(c net.Conn) { c.Close() })
@@ -248,7 +252,9 @@ func testTCPCheckAddressOverride(t *testing.T) {
 	wantResult(t, check(t, spec, nil), true, "connected")
 }
 
-func TestTCPHostName(t *testing.T) {
+func TestTCPHostName(t *testing.T) { eachPath(t, testTCPHostName) }
+
+func testTCPHostName(t *testing.T) {
 	_, port := rawListener(t, func(c net.Conn) { c.Close() })
 	wantResult(t, check(t, Spec{Type: TCP, Address: "localhost", Port: port}, nil), true, "connected")
 }
@@ -263,7 +269,7 @@ func httpServer(t *testing.T, h http.HandlerFunc) (string, int) {
 	return addrOf(t, srv.Listener.Addr().String())
 }
 
-func TestHTTP(t *testing.T) { bothSockets(t, testHTTP) }
+func TestHTTP(t *testing.T) { eachPath(t, testHTTP) }
 
 func testHTTP(t *testing.T) {
 	var mu sync.Mutex
@@ -334,7 +340,7 @@ func testHTTP(t *testing.T) {
 	wantResult(t, check(t, Spec{Type: HTTP, Address: host, Port: port, ExpectBody: "^healthy$"}, nil), true, "status 200, body matched")
 }
 
-func TestHTTPHangingAndClosing(t *testing.T) { bothSockets(t, testHTTPHangingAndClosing) }
+func TestHTTPHangingAndClosing(t *testing.T) { eachPath(t, testHTTPHangingAndClosing) }
 
 func testHTTPHangingAndClosing(t *testing.T) {
 	release := make(chan struct{})
@@ -394,7 +400,7 @@ func tlsServer(t *testing.T, handshakeDelay time.Duration) (host string, port in
 	return host, port, roots, func() string { mu.Lock(); defer mu.Unlock(); return seen }
 }
 
-func TestHTTPS(t *testing.T) { bothSockets(t, testHTTPS) }
+func TestHTTPS(t *testing.T) { eachPath(t, testHTTPS) }
 
 func testHTTPS(t *testing.T) {
 	host, port, roots, sni := tlsServer(t, 0)
@@ -428,7 +434,7 @@ func testHTTPS(t *testing.T) {
 	wantResult(t, check(t, Spec{Type: HTTP, Address: host, Port: port}, nil), false, "status 400")
 }
 
-func TestHTTPSSlowHandshake(t *testing.T) { bothSockets(t, testHTTPSSlowHandshake) }
+func TestHTTPSSlowHandshake(t *testing.T) { eachPath(t, testHTTPSSlowHandshake) }
 
 func testHTTPSSlowHandshake(t *testing.T) {
 	host, port, roots, _ := tlsServer(t, 400*time.Millisecond)
@@ -494,7 +500,7 @@ func TestSpecValidation(t *testing.T) {
 	}
 }
 
-func TestIPv6(t *testing.T) { bothSockets(t, testIPv6) }
+func TestIPv6(t *testing.T) { eachPath(t, testIPv6) }
 
 func testIPv6(t *testing.T) {
 	l, err := net.Listen("tcp", "[::1]:0")
@@ -532,4 +538,40 @@ func testIPv6(t *testing.T) {
 	_, closed := addrOf(t, l2.Addr().String())
 	l2.Close()
 	wantResult(t, check(t, Spec{Type: TCP, Address: "::1", Port: closed}, nil), false, "connect: connection refused")
+}
+
+// TestCheckCanceled: a check waiting on a hung server ends as soon as its
+// context is canceled (the Scheduler stopping), not at its deadline.
+func TestCheckCanceled(t *testing.T) { eachPath(t, testCheckCanceled) }
+
+func testCheckCanceled(t *testing.T) {
+	sh, sp := stuckListener(t)
+	release := make(chan struct{})
+	hh, hp := httpServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	t.Cleanup(func() { close(release) })
+	for _, spec := range []Spec{
+		{Type: TCP, Address: sh, Port: sp},
+		{Type: HTTP, Address: hh, Port: hp},
+	} {
+		spec.Timeout, spec.Interval = 10*time.Second, 20*time.Second
+		tp := pathOf(t)
+		c, err := tp.layers.NewChecker(spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := context.Background()
+		if tp.probes != nil {
+			parent = withProbes(parent, tp.probes)
+		}
+		ctx, cancel := context.WithTimeout(parent, spec.Timeout)
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		res := c.Check(ctx)
+		cancel()
+		// (Canceled I/O on a net.Dialer connection reads as a timeout;
+		// the Scheduler ignores the results of canceled checks.)
+		if el := time.Since(start); res.Up || el > 2*time.Second {
+			t.Errorf("%s: %+v after %v, want canceled at once", spec.Type, res, el)
+		}
+	}
 }

@@ -39,8 +39,7 @@ func newExecChecker(s Spec) (*execChecker, error) {
 
 func (c *execChecker) Check(ctx context.Context) Result {
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd) }
+	ownGroup(cmd)
 	cmd.WaitDelay = execWaitDelay
 	out := &limitedBuffer{max: maxExecOutput}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -69,14 +68,6 @@ func (c *execChecker) Check(ctx context.Context) Result {
 		return down(withOutput("exit "+strconv.Itoa(ws.ExitStatus()), out))
 	}
 	return up("exit 0")
-}
-
-func killGroup(cmd *exec.Cmd) error {
-	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	return err
 }
 
 func describeExecErr(err error) string {

@@ -1,12 +1,15 @@
 package healthcheck
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"sync"
@@ -23,14 +26,15 @@ type httpChecker struct {
 	tls     *tls.Config // nil for plain http
 	status  []statusRange
 	body    *regexp.Regexp
+	stdHTTP bool // http.ReadResponse instead of respReader
 }
 
-func newHTTPChecker(s Spec, t *target, rootCAs *x509.CertPool) (*httpChecker, error) {
+func newHTTPChecker(s Spec, t *target, rootCAs *x509.CertPool, stdHTTP bool) (*httpChecker, error) {
 	status, err := parseStatusRanges(s.ExpectStatus)
 	if err != nil {
 		return nil, err
 	}
-	c := &httpChecker{target: t, status: status, head: s.Method == "HEAD"}
+	c := &httpChecker{target: t, status: status, head: s.Method == "HEAD", stdHTTP: stdHTTP}
 	if s.ExpectBody != "" {
 		if c.body, err = regexp.Compile(s.ExpectBody); err != nil {
 			return nil, err
@@ -112,6 +116,9 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	if _, err := rw.Write(c.request); err != nil {
 		return failed("send request", err)
 	}
+	if c.stdHTTP {
+		return c.readStd(rw)
+	}
 	var rr respReader
 	rr.init(rw)
 	defer rr.release()
@@ -136,6 +143,49 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 		err = rr.readBody(buf, length)
 	}
 	if err != nil {
+		return failed("read body", err)
+	}
+	if !c.body.Match(buf.Bytes()) {
+		return down("body mismatch (status " + strconv.Itoa(code) + ")")
+	}
+	return up("status " + strconv.Itoa(code) + ", body matched")
+}
+
+// readStd reads the response with http.ReadResponse.
+func (c *httpChecker) readStd(r io.Reader) Result {
+	br := bufio.NewReader(r)
+	req := &http.Request{Method: "GET"}
+	if c.head {
+		req.Method = "HEAD"
+	}
+	var resp *http.Response
+	var err error
+	for range maxInterim + 1 {
+		resp, err = http.ReadResponse(br, req)
+		if err != nil {
+			return failed("read response", err)
+		}
+		// 1xx responses (100 Continue, 103 Early Hints) come before the
+		// real one; 101 Switching Protocols is final.
+		if resp.StatusCode >= 200 || resp.StatusCode == 101 {
+			break
+		}
+		resp = nil
+	}
+	if resp == nil {
+		return down("read response: too many interim (1xx) responses")
+	}
+	code := resp.StatusCode
+	if !c.statusOK(code) {
+		return down("status " + strconv.Itoa(code))
+	}
+	if c.body == nil {
+		return up("status " + strconv.Itoa(code))
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bodyPool.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxBody)); err != nil && !errors.Is(err, io.EOF) {
 		return failed("read body", err)
 	}
 	if !c.body.Match(buf.Bytes()) {

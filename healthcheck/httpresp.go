@@ -14,6 +14,14 @@ import (
 // http.ReadResponse builds a Response, a header map and a string per
 // header line for every check; this reader parses the head in place and
 // keeps nothing but the code and the framing of the body.
+//
+// Measured, it pays for itself: make bench-health -rounds=3 (http, 10,000
+// loopback targets, 2 cores, a loaded machine, medians of 3 interleaved
+// runs, 29 Nov 2026) gave 0.61 cores per 10,000 checks/s with this reader
+// against 0.73 with http.ReadResponse (saves 16%; 16% again in a second
+// such run); a micro-benchmark of a typical 7-header response, 0.3µs and
+// 1 allocation against 7µs and 15 (5KB).
+// Layers.StdHTTP keeps http.ReadResponse for comparison and the tests.
 
 // maxHead bounds a response's status line and headers: a server that
 // sends an endless head cannot make a check slow or big.

@@ -35,9 +35,12 @@ type Options struct {
 	// RootCAs verifies https certificates when TLSVerify is on; nil = the
 	// system pool.
 	RootCAs *x509.CertPool
-	// NewChecker builds checkers; nil = NewChecker(spec, RootCAs). Tests
-	// use it to script results.
+	// NewChecker builds checkers; nil = Layers.NewChecker(spec, RootCAs).
+	// Tests use it to script results.
 	NewChecker func(Spec) (Checker, error)
+	// Layers chooses the standard library instead of the package's own
+	// network code (bench-health compares them); zero: the package's own.
+	Layers Layers
 }
 
 // Transition is an ID entering Up or Down (never Unknown).
@@ -146,9 +149,10 @@ func New(opts Options) *Scheduler {
 		s.conc = DefaultConcurrency
 	}
 	s.run = make(chan struct{}, s.conc)
+	s.opts.Layers = s.opts.Layers.effective()
 	if s.opts.NewChecker == nil {
-		roots := opts.RootCAs
-		s.opts.NewChecker = func(sp Spec) (Checker, error) { return NewChecker(sp, roots) }
+		roots, layers := opts.RootCAs, s.opts.Layers
+		s.opts.NewChecker = func(sp Spec) (Checker, error) { return layers.NewChecker(sp, roots) }
 	}
 	return s
 }
@@ -312,6 +316,12 @@ func (s *Scheduler) poke() {
 // 1ms → 2ms saves ~3% of a core; wider windows save little more.)
 const batchWindow = 2 * time.Millisecond
 
+// nextTick is the next batch-window boundary after t. Run wakes on these
+// boundaries, so checks that come due within one window start together.
+func nextTick(t time.Time) time.Time {
+	return t.Truncate(batchWindow).Add(batchWindow)
+}
+
 // Run drives the checks until ctx is done, then waits for the checks in
 // flight to return (they are canceled) and returns nil. It may be called
 // once.
@@ -328,30 +338,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("healthcheck: Run called twice")
 	}
-	pl, err := newPoller()
-	if err != nil {
-		// Checks still work, waiting in poll(2) on their own threads.
-		s.log.Warn("healthcheck: no poller, checks wait one thread each", "err", err)
-		pl = nil
-	}
-	stopPoller, pollerDone := make(chan struct{}), make(chan struct{})
-	if pl != nil {
-		go func() { pl.run(stopPoller); close(pollerDone) }()
-	} else {
-		close(pollerDone)
-	}
 	var wg sync.WaitGroup
 	for range s.conc {
-		wg.Go(func() { s.worker(ctx, pl) })
+		wg.Go(func() { s.worker(ctx) })
 	}
 	defer func() {
 		s.mu.Lock()
 		s.stopping = true
 		s.mu.Unlock()
 		close(s.run)
-		close(stopPoller) // ends the waits of checks in flight
-		<-pollerDone
-		wg.Wait()
+		wg.Wait() // the checks in flight are canceled with ctx
 	}()
 
 	timer := time.NewTimer(time.Hour)
@@ -392,7 +388,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case waiting:
 			s.armed = now.Add(batchWindow) // the stall timer
 		case ok:
-			// On a window boundary, with the poller (see nextTick).
+			// On a window boundary (see nextTick).
 			armed = next
 			if !next.Equal(next.Truncate(batchWindow)) {
 				armed = nextTick(next)
@@ -445,9 +441,9 @@ func (s *Scheduler) deliver(ts []Transition) {
 }
 
 // worker runs due checks until Run ends, parking when none is due.
-func (s *Scheduler) worker(ctx context.Context, pl *poller) {
+func (s *Scheduler) worker(ctx context.Context) {
 	// The worker's sockets, reused by its checks (see probe).
-	ps := probes{pl: pl}
+	var ps probes
 	defer ps.close()
 	wctx := withProbes(ctx, &ps)
 	s.mu.Lock()
@@ -466,9 +462,9 @@ func (s *Scheduler) worker(ctx context.Context, pl *poller) {
 		s.mu.Unlock()
 
 		start := time.Now()
-		cctx := newCheckCtx(wctx, g.spec.Timeout)
+		cctx, cancel := context.WithTimeout(wctx, g.spec.Timeout)
 		res := runCheck(cctx, g.checker)
-		cctx.end()
+		cancel()
 		dur := time.Since(start)
 
 		s.mu.Lock()

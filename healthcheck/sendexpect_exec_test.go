@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-func TestSendExpect(t *testing.T) { bothSockets(t, testSendExpect) }
+func TestSendExpect(t *testing.T) { eachPath(t, testSendExpect) }
 
 func testSendExpect(t *testing.T) {
 	// SMTP-like banner: nothing to send.

@@ -6,7 +6,13 @@
 // getrusage of this process only), peak RSS and the time from a listener
 // dying to its down transition.
 //
+// -std picks standard-library layers instead of the package's own
+// (healthcheck.Layers); -compare runs the check type once per layer both
+// ways, each in a process of its own, and prints what each own layer saves
+// in CPU per 10,000 checks a second.
+//
 //	benchhealth -n 10000 -duration 30s -type tcp
+//	benchhealth -compare -duration 10s -type http
 package main
 
 import (
@@ -51,6 +57,9 @@ type config struct {
 	slowDelay                    time.Duration
 	seed                         uint64
 	cpuprofile                   string
+	layers                       healthcheck.Layers
+	rounds                       int
+	compareLayers                string
 }
 
 // kind is what the listener at index i does.
@@ -99,6 +108,10 @@ func main() {
 	flag.IntVar(&c.slowPct, "slow", 5, "% of targets that answer late (http)")
 	flag.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how late slow targets answer")
 	flag.Uint64Var(&c.seed, "seed", 1, "random seed for the killed sample")
+	std := flag.String("std", "", "standard-library layers instead of healthcheck's own: comma-separated connect, http, or all")
+	compare := flag.Bool("compare", false, "run once per layer both ways and print what each own layer saves")
+	flag.IntVar(&c.rounds, "rounds", 1, "-compare: runs of each variant, interleaved; the median counts")
+	flag.StringVar(&c.compareLayers, "compare-layers", "", "-compare: only these layers (comma-separated); default every layer the type uses")
 	flag.Parse()
 	log.SetFlags(0)
 	raiseNofile()
@@ -109,7 +122,16 @@ func main() {
 		return
 	}
 	c.cpuprofile = *cpuprofile
-	if err := runBench(&c); err != nil {
+	var err error
+	if c.layers, err = parseLayers(*std); err != nil {
+		log.Fatalf("benchhealth: %v", err)
+	}
+	if *compare {
+		err = runCompare(&c)
+	} else {
+		err = runBench(&c)
+	}
+	if err != nil {
 		log.Fatalf("benchhealth: %v", err)
 	}
 }
@@ -398,8 +420,8 @@ func runBench(c *config) error {
 	if c.typ != "tcp" && c.typ != "http" {
 		return fmt.Errorf("-type %q: want tcp or http", c.typ)
 	}
-	fmt.Printf("benchhealth: %d %s targets on 127.1.x.y:%d, interval %v, timeout %v, rise %d, fall %d, %d workers, GOMAXPROCS %d\n",
-		c.n, c.typ, port, c.interval, c.timeout, c.rise, c.fall, c.concurrency, runtime.GOMAXPROCS(0))
+	fmt.Printf("benchhealth: %d %s targets on 127.1.x.y:%d, interval %v, timeout %v, rise %d, fall %d, %d workers, GOMAXPROCS %d, layers %s\n",
+		c.n, c.typ, port, c.interval, c.timeout, c.rise, c.fall, c.concurrency, runtime.GOMAXPROCS(0), layersString(c.layers))
 	fmt.Printf("  targets: %d%% refusing, %d%% stuck (never accept), %d%% slow (%v, http only), %d killed halfway\n",
 		c.refusePct, c.stuckPct, c.slowPct, c.slowDelay, c.kill)
 	h, err := startHelper(c)
@@ -441,8 +463,9 @@ func runBench(c *config) error {
 				dropped.Add(1)
 			}
 		},
+		Layers: c.layers,
 		NewChecker: func(sp healthcheck.Spec) (healthcheck.Checker, error) {
-			inner, err := healthcheck.NewChecker(sp, nil)
+			inner, err := c.layers.NewChecker(sp, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -608,7 +631,156 @@ func runBench(c *config) error {
 	fmt.Printf("  goals: rate %s, cpu<50%% %s, rss<200MB %s, p99 detection %s\n",
 		verdict(rate >= 0.99*want), verdict(cpuPct < 50), verdict(rssMB < 200),
 		verdict(len(detect) == len(killIDs) && q(0.99) <= bound))
+	// For -compare: CPU normalized to 10,000 checks a second, since a
+	// slower variant also does fewer checks.
+	fmt.Printf("%s %.4f %.0f\n", resultTag, cpu.Seconds()/wall.Seconds()*10000/max(rate, 1), rate)
 	return nil
 }
 
 func id(i int) string { return "bench/rs" + strconv.Itoa(i) }
+
+// ---- -std and -compare ----
+
+// layerNames are -std's words, in healthcheck.Layers' order.
+var layerNames = []string{"connect", "http"}
+
+func layerFlag(l *healthcheck.Layers, name string) *bool {
+	switch name {
+	case "connect":
+		return &l.StdConnect
+	case "http":
+		return &l.StdHTTP
+	}
+	return nil
+}
+
+func parseLayers(s string) (healthcheck.Layers, error) {
+	var l healthcheck.Layers
+	for _, name := range strings.Split(s, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "":
+		case "all":
+			for _, n := range layerNames {
+				*layerFlag(&l, n) = true
+			}
+		default:
+			f := layerFlag(&l, name)
+			if f == nil {
+				return l, fmt.Errorf("-std %q: want %s or all", name, strings.Join(layerNames, ", "))
+			}
+			*f = true
+		}
+	}
+	return l, nil
+}
+
+func layersString(l healthcheck.Layers) string {
+	var std []string
+	for _, n := range layerNames {
+		if *layerFlag(&l, n) {
+			std = append(std, n)
+		}
+	}
+	if len(std) == 0 {
+		return "own"
+	}
+	return "std " + strings.Join(std, ",")
+}
+
+// resultTag starts the line a run prints for -compare: CPU cores per
+// 10,000 checks/s and checks/s.
+const resultTag = "benchhealth-result"
+
+// stdName says what replaces each layer, for the comparison lines.
+var stdName = map[string]string{
+	"connect": "net.Dialer",
+	"http":    "http.ReadResponse",
+}
+
+// runCompare runs the check type with every layer its own, with each
+// relevant layer from the standard library in turn, and with all of them
+// from the standard library, each in a new process (a clean heap and
+// getrusage), then prints one line per layer.
+func runCompare(c *config) error {
+	layers := []string{"connect"}
+	if c.typ == "http" {
+		layers = []string{"connect", "http"}
+	}
+	if c.compareLayers != "" {
+		layers = strings.Split(c.compareLayers, ",")
+	}
+	variants := append([]string{""}, layers...)
+	if len(layers) > 1 {
+		variants = append(variants, "all")
+	}
+	cores := map[string][]float64{}
+	var args []string
+	for i := 1; i < len(os.Args); i++ {
+		switch a := strings.TrimLeft(os.Args[i], "-"); {
+		case a == "compare":
+		case a == "rounds" || a == "compare-layers" || a == "std":
+			i++ // and its value
+		case strings.HasPrefix(a, "rounds=") || strings.HasPrefix(a, "compare-layers=") || strings.HasPrefix(a, "std="):
+		default:
+			args = append(args, os.Args[i])
+		}
+	}
+	for round := range max(c.rounds, 1) {
+		for _, v := range variants {
+			cmd := exec.Command(os.Args[0], append([]string{"-std", v}, args...)...)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				os.Stdout.Write(out)
+				return fmt.Errorf("-std %q: %w", v, err)
+			}
+			var perTenK, rate float64
+			for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+				if _, err := fmt.Sscanf(l, resultTag+" %g %g", &perTenK, &rate); err == nil {
+					continue
+				}
+				// The full report for the package's own layers (first
+				// round); the CPU line and the goals for the others.
+				if (v == "" && round == 0) || strings.HasPrefix(l, "benchhealth:") || strings.Contains(l, "CPU:") ||
+					strings.Contains(l, "checks/s:") || strings.Contains(l, "goals:") {
+					fmt.Println(l)
+				}
+			}
+			if perTenK == 0 {
+				return fmt.Errorf("-std %q: no result line", v)
+			}
+			cores[v] = append(cores[v], perTenK)
+		}
+	}
+	median := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	runs := func(v []float64) string {
+		if len(v) < 2 {
+			return ""
+		}
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = fmt.Sprintf("%.2f", x)
+		}
+		return " (runs " + strings.Join(s, " ") + ")"
+	}
+	own := median(cores[""])
+	line := func(name, std string, v []float64) {
+		m := median(v)
+		fmt.Printf("bench-health %s %s: own %.2f cores per 10k checks/s%s | std %s %.2f%s | saves %.0f%%\n",
+			c.typ, name, own, runs(cores[""]), std, m, runs(v), 100*(m-own)/m)
+	}
+	for _, l := range layers {
+		line(l, stdName[l], cores[l])
+	}
+	if len(layers) > 1 {
+		line("all layers", "all", cores["all"])
+	}
+	return nil
+}

@@ -66,7 +66,7 @@ func TestProbeReuse(t *testing.T) {
 	})
 	t.Cleanup(func() { l.Close(); wg.Wait() })
 
-	ps := &probes{pl: testPoller(t)}
+	ps := &probes{}
 	defer ps.close()
 	run := func(sp Spec) Result {
 		t.Helper()
