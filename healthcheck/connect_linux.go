@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Checks talk to the socket API directly instead of through net.Dialer,
@@ -155,11 +153,11 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 		if !ok {
 			deadline = time.Now().Add(DefaultTimeout)
 		}
-		for err == syscall.EALREADY || err == syscall.EINPROGRESS {
-			if werr := p.wait(ctx, unix.EPOLLOUT, deadline); werr != nil {
-				return werr
-			}
+		if werr := p.retry(ctx, true, deadline, func() bool {
 			err = sysConnect(p.fd, sa)
+			return err != syscall.EALREADY && err != syscall.EINPROGRESS
+		}); werr != nil {
+			return werr
 		}
 	}
 	if err == syscall.EISCONN {
@@ -168,9 +166,14 @@ func (p *probe) connect(ctx context.Context, sa *sockaddr) error {
 	return err
 }
 
-// wait waits in Go's poller until p's socket may be ready for events (the
-// caller retries its system call), the deadline passes or ctx ends.
-func (p *probe) wait(ctx context.Context, events uint32, deadline time.Time) error {
+// retry runs try, a non-blocking system call on p's socket, until it
+// reports done, waiting in Go's poller between attempts, or until the
+// deadline passes or ctx ends. try runs inside RawConn's callback, after
+// the poller armed the wait: a readiness event that lands between a
+// failed attempt and the wait is kept, not reset (running the call before
+// RawConn, and only waiting inside it, lost such events and timed out
+// against healthy servers).
+func (p *probe) retry(ctx context.Context, write bool, deadline time.Time, try func() (done bool)) error {
 	// ctx's deadline is already the caller's; cancellation (the
 	// Scheduler stopping) interrupts the wait. guard keeps a late
 	// interruption from reaching the probe's next check.
@@ -192,24 +195,15 @@ func (p *probe) wait(ctx context.Context, events uint32, deadline time.Time) err
 			guard.Unlock()
 		}
 	}()
-	// The callback declines the first call, so RawConn waits for
-	// readiness once and returns.
-	first := true
-	once := func(uintptr) bool {
-		if first {
-			first = false
-			return false
-		}
-		return true
-	}
+	attempt := func(uintptr) bool { return p.intr.Load() || try() }
 	var err error
-	if events&unix.EPOLLOUT != 0 {
-		if err = p.f.SetWriteDeadline(deadline); err == nil && !p.intr.Load() {
-			err = p.rc.Write(once)
+	if write {
+		if err = p.f.SetWriteDeadline(deadline); err == nil {
+			err = p.rc.Write(attempt)
 		}
 	} else {
-		if err = p.f.SetReadDeadline(deadline); err == nil && !p.intr.Load() {
-			err = p.rc.Read(once)
+		if err = p.f.SetReadDeadline(deadline); err == nil {
+			err = p.rc.Read(attempt)
 		}
 	}
 	if p.intr.Load() {
@@ -399,49 +393,60 @@ func (c *probeConn) Close() error {
 }
 
 func (c *probeConn) Read(b []byte) (int, error) {
-	for {
-		if c.p.intr.Load() {
-			return 0, interrupted(c.ctx)
-		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-		switch {
-		case e == 0 && (n > 0 || len(b) == 0):
-			return int(n), nil
-		case e == 0:
-			return 0, io.EOF
-		case e != syscall.EAGAIN:
-			return 0, os.NewSyscallError("read", e)
-		}
+	if c.p.intr.Load() {
+		return 0, interrupted(c.ctx)
+	}
+	var n uintptr
+	var e syscall.Errno
+	read := func() bool {
+		n, _, e = syscall.RawSyscall(syscall.SYS_READ, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		return e != syscall.EAGAIN
+	}
+	if !read() {
 		c.mu.Lock()
 		dl := c.rdl
 		c.mu.Unlock()
-		if err := c.p.wait(c.ctx, unix.EPOLLIN|unix.EPOLLRDHUP, dl); err != nil {
+		if err := c.p.retry(c.ctx, false, dl, read); err != nil {
 			return 0, err
 		}
 	}
+	switch {
+	case e != 0:
+		return 0, os.NewSyscallError("read", e)
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return int(n), nil
 }
 
 func (c *probeConn) Write(b []byte) (int, error) {
 	written := 0
-	for written < len(b) {
-		if c.p.intr.Load() {
-			return written, interrupted(c.ctx)
-		}
-		rest := b[written:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
-		if e == 0 {
+	var e syscall.Errno
+	write := func() bool {
+		for written < len(b) {
+			rest := b[written:]
+			var n uintptr
+			n, _, e = syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
+			if e != 0 {
+				return e != syscall.EAGAIN
+			}
 			written += int(n)
-			continue
 		}
-		if e != syscall.EAGAIN {
-			return written, os.NewSyscallError("write", e)
-		}
+		return true
+	}
+	if c.p.intr.Load() {
+		return 0, interrupted(c.ctx)
+	}
+	if !write() {
 		c.mu.Lock()
 		dl := c.wdl
 		c.mu.Unlock()
-		if err := c.p.wait(c.ctx, unix.EPOLLOUT, dl); err != nil {
+		if err := c.p.retry(c.ctx, true, dl, write); err != nil {
 			return written, err
 		}
+	}
+	if e != 0 {
+		return written, os.NewSyscallError("write", e)
 	}
 	return written, nil
 }

@@ -2,8 +2,6 @@ package healthcheck
 
 import (
 	"context"
-	"errors"
-	"os"
 	"regexp"
 	"strconv"
 	"sync"
@@ -70,11 +68,10 @@ func (c *sendExpectChecker) Check(ctx context.Context) Result {
 			if len(buf) == 0 {
 				return failed("read", err)
 			}
-			cause := "connection closed"
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				cause = "timeout"
-			}
-			return down("reply mismatch (" + cause + "): " + quoteReply(buf))
+			// describe: the deadline may end the read through the
+			// connection (os.ErrDeadlineExceeded) or through the check's
+			// context (context.DeadlineExceeded), whichever fires first.
+			return down("reply mismatch (" + describe(err) + "): " + quoteReply(buf))
 		}
 	}
 }
