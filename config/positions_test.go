@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -72,7 +73,15 @@ func TestUnknownKeys(t *testing.T) {
 			}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.src, tt.want) })
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, tt.src, tt.want)
+			// The fuzz test's oracle agrees on every case here.
+			var ps Problems
+			if _, err := Parse("t.toml", []byte(tt.src)); !errors.As(err, &ps) {
+				t.Fatalf("Parse: %v", err)
+			}
+			checkProblemLines(t, []byte(tt.src), ps)
+		})
 	}
 }
 
