@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -72,7 +73,15 @@ func TestUnknownKeys(t *testing.T) {
 			}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.src, tt.want) })
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, tt.src, tt.want)
+			// The fuzz test's oracle agrees on every case here.
+			var ps Problems
+			if _, err := Parse("t.toml", []byte(tt.src)); !errors.As(err, &ps) {
+				t.Fatalf("Parse: %v", err)
+			}
+			checkProblemLines(t, []byte(tt.src), ps)
+		})
 	}
 }
 
@@ -145,26 +154,5 @@ y = "after date"
 	}
 	if l := got.line("vrrp.vrid"); l != 0 {
 		t.Errorf("line of key in missing table = %d, want 0", l)
-	}
-}
-
-func TestKeyPaths(t *testing.T) {
-	k := indexKey(joinKey(indexKey(joinKey("", "virtual_server"), 2), "a.b"), 0) + ".c"
-	if k != `virtual_server[2]."a.b"[0].c` {
-		t.Fatalf("key = %s", k)
-	}
-	if got := splitKey(k); !reflect.DeepEqual(got, []string{"virtual_server", "[2]", "a.b", "[0]", "c"}) {
-		t.Errorf("splitKey = %q", got)
-	}
-	for _, tt := range [][2]string{
-		{k, `virtual_server[2]."a.b"[0]`},
-		{`virtual_server[2]."a.b"[0]`, `virtual_server[2]."a.b"`},
-		{`virtual_server[2]."a.b"`, `virtual_server[2]`},
-		{`virtual_server[2]`, `virtual_server`},
-		{`virtual_server`, ``},
-	} {
-		if got := parentKey(tt[0]); got != tt[1] {
-			t.Errorf("parentKey(%s) = %s, want %s", tt[0], got, tt[1])
-		}
 	}
 }

@@ -44,25 +44,72 @@ func (h *writeHooks) check(step string) error {
 	return h.fail(step)
 }
 
-func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
+// WriteFileAtomic replaces the file at path with data so that a crash or
+// error at any point leaves either the old or the new file, never a mix or
+// an empty file: data goes to a temporary file in the same directory, is
+// synced, is renamed over path, and the directory is synced. A new file
+// gets perm; a rewritten one keeps its mode. If path is a symlink, its
+// target is replaced. On failure the old file is intact and the temporary
+// file gone. It is WriteBytes for files other than the config: no backup,
+// no narrowing of the mode.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeFileAtomic(path, data, perm, nil)
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, hooks *writeHooks) error {
+	return replaceFile(path, data, func(old fs.FileInfo) fs.FileMode {
+		if old == nil {
+			return perm
+		}
+		return old.Mode().Perm()
+	}, nil, hooks)
+}
+
+func writeAtomic(path string, data []byte, hooks *writeHooks) error {
+	// The file holds password and token hashes: new is 0600, and a
+	// rewrite narrows it to the owner and never widens it (a 0400 file
+	// stays 0400).
+	mode := func(old fs.FileInfo) fs.FileMode {
+		if old == nil {
+			return 0o600
+		}
+		return old.Mode().Perm() & 0o600
+	}
+	err := replaceFile(path, data, mode, func(path string, mode fs.FileMode) error {
+		if err := backup(path, mode, hooks); err != nil {
+			return fmt.Errorf("keeping the previous version: %w", err)
+		}
+		return nil
+	}, hooks)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// replaceFile is the atomic replacement behind WriteFileAtomic and
+// WriteBytes. mode gives the new file's mode from the old file's (nil
+// when there is none); beforeRename, when the old file exists, runs just
+// before the rename (the config keeps its backup there).
+func replaceFile(path string, data []byte, mode func(old fs.FileInfo) fs.FileMode,
+	beforeRename func(path string, mode fs.FileMode) error, hooks *writeHooks) (err error) {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
-	wrap := func(err error) error { return fmt.Errorf("config: write %s: %w", path, err) }
+	wrap := func(err error) error { return fmt.Errorf("write %s: %w", path, err) }
 
-	mode := fs.FileMode(0o600)
 	old, statErr := os.Stat(path)
 	switch {
 	case statErr == nil:
 		if !old.Mode().IsRegular() {
 			return wrap(errors.New("not a regular file"))
 		}
-		// The file holds password and token hashes: a rewrite narrows it
-		// to the owner and never widens it (a 0400 file stays 0400).
-		mode = old.Mode().Perm() & 0o600
-	case !errors.Is(statErr, fs.ErrNotExist):
+	case errors.Is(statErr, fs.ErrNotExist):
+		old = nil
+	default:
 		return wrap(statErr)
 	}
+	perm := mode(old)
 
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -82,7 +129,7 @@ func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
 	if err = hooks.check("write"); err != nil {
 		return wrap(err)
 	}
-	if err = tmp.Chmod(mode); err != nil {
+	if err = tmp.Chmod(perm); err != nil {
 		return wrap(err)
 	}
 	if err = tmp.Sync(); err != nil {
@@ -91,9 +138,9 @@ func writeAtomic(path string, data []byte, hooks *writeHooks) (err error) {
 	if err = tmp.Close(); err != nil {
 		return wrap(err)
 	}
-	if statErr == nil {
-		if err = backup(path, mode, hooks); err != nil {
-			return wrap(fmt.Errorf("keeping the previous version: %w", err))
+	if old != nil && beforeRename != nil {
+		if err = beforeRename(path, perm); err != nil {
+			return wrap(err)
 		}
 	}
 	if err = hooks.check("rename"); err != nil {

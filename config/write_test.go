@@ -262,3 +262,61 @@ func TestCheckMode(t *testing.T) {
 		t.Errorf("CheckMode(missing) = %q", got)
 	}
 }
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	if err := WriteFileAtomic(p, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 || readFile(t, p) != "one" {
+		t.Fatalf("new file: %v %v %q", fi.Mode(), err, readFile(t, p))
+	}
+	// A rewrite keeps the file's mode, whatever perm says, and keeps no
+	// backup.
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o640 || readFile(t, p) != "two" {
+		t.Fatalf("rewritten file: %v %v %q", fi.Mode(), err, readFile(t, p))
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"state.json"}) {
+		t.Errorf("directory holds %v", names)
+	}
+	if err := WriteFileAtomic(dir, []byte("x"), 0o600); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("write over a directory: %v", err)
+	}
+}
+
+// Whatever step fails, the old file is intact and no temporary file is
+// left.
+func TestWriteFileAtomicFailureLeavesOldFile(t *testing.T) {
+	for _, step := range []string{"write", "rename"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "state.json")
+			if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			injected := errors.New("injected failure")
+			err := writeFileAtomic(p, []byte("new"), 0o644, &writeHooks{fail: func(s string) error {
+				if s == step {
+					return injected
+				}
+				return nil
+			}})
+			if !errors.Is(err, injected) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("err = %v", err)
+			}
+			if got := readFile(t, p); got != "old" {
+				t.Errorf("old file changed to %q", got)
+			}
+			if names := dirNames(t, dir); !slices.Equal(names, []string{"state.json"}) {
+				t.Errorf("directory holds %v", names)
+			}
+		})
+	}
+}

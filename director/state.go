@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"lbd/balancer"
+	"lbd/config"
 )
 
 // The managed-services state file lists the IPVS services lbd owns, so a
@@ -36,6 +37,10 @@ func readManaged(path string) ([]balancer.Key, error) {
 	return keys, nil
 }
 
+// writeManaged replaces the state file the way the config is written
+// (synced, renamed, directory synced): after a crash or a failed write the
+// file is either the old list or the new one, never empty or torn, which
+// would make the next start forget services it owns.
 func writeManaged(path string, keys []balancer.Key) error {
 	data, err := json.Marshal(keys)
 	if err != nil {
@@ -44,19 +49,7 @@ func writeManaged(path string, keys []balancer.Key) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".managed-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return config.WriteFileAtomic(path, data, 0o600)
 }
 
 // saveManaged records the reconciler's services when they changed. d.mu is

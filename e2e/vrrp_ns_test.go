@@ -1,4 +1,4 @@
-//go:build !vm
+//go:build linux && !vm
 
 package e2e
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -68,9 +67,7 @@ func (n *notifier) run(t Transition) {
 	defer cancel()
 	args := append(slices.Clone(n.argv[1:]), t.Name, t.From.String(), t.To.String())
 	cmd := exec.CommandContext(ctx, n.argv[0], args...)
-	// Own process group, so a timeout kills a script's children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	ownProcessGroup(cmd)
 	cmd.WaitDelay = time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

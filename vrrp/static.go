@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Static holds VIPs on an interface without an election: a single director
@@ -17,8 +14,9 @@ import (
 // gratuitous ARP / unsolicited NA, and removes only the full-length entries
 // it was asked to drop.
 type Static struct {
-	sys  *linuxSystem
-	held []netip.Addr
+	iface string
+	sys   system
+	held  []netip.Addr
 }
 
 // OpenStatic opens the interface's address table.
@@ -26,18 +24,11 @@ func OpenStatic(iface string, log *slog.Logger) (*Static, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sys := newLinuxSystem(params{iface: iface}, log)
-	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	sys, err := openStaticSystem(iface, log)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: static VIPs on %s: netlink: %w", iface, err)
-	}
-	link, err := nl.LinkByName(iface)
-	if err != nil {
-		nl.Close()
 		return nil, fmt.Errorf("vrrp: static VIPs on %s: %w", iface, err)
 	}
-	sys.nl, sys.link = nl, link
-	return &Static{sys: sys}, nil
+	return &Static{iface: iface, sys: sys}, nil
 }
 
 // Set makes vips the held set: missing ones are added and announced, ones
@@ -70,7 +61,7 @@ func (s *Static) Set(vips []netip.Addr) error {
 	}
 	s.held = slices.Clone(vips)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("vrrp: static VIPs on %s: %w", s.sys.ifname, err)
+		return fmt.Errorf("vrrp: static VIPs on %s: %w", s.iface, err)
 	}
 	return nil
 }

@@ -14,13 +14,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
 
 	"lbd/config"
 )
@@ -200,11 +197,6 @@ func readLine(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 func readPasswordTwice(tty *os.File, prompt io.Writer) (string, error) {
 	pw, err := readPasswordNoEcho(tty, prompt, "New console password: ")
 	if err != nil {
@@ -221,61 +213,4 @@ func readPasswordTwice(tty *os.File, prompt io.Writer) (string, error) {
 		return "", errors.New("the two passwords differ")
 	}
 	return pw, nil
-}
-
-// readPasswordNoEcho reads a line from the terminal with echo off. The
-// terminal is restored even when the user presses Ctrl-C.
-func readPasswordNoEcho(tty *os.File, w io.Writer, prompt string) (string, error) {
-	fd := int(tty.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return "", fmt.Errorf("terminal: %w", err)
-	}
-	quiet := *old
-	quiet.Lflag &^= unix.ECHO
-	quiet.Lflag |= unix.ICANON | unix.ISIG
-	quiet.Iflag |= unix.ICRNL
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
-		return "", fmt.Errorf("terminal: %w", err)
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-			_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
-			fmt.Fprintln(w)
-			os.Exit(130)
-		case <-done:
-		}
-	}()
-	defer func() {
-		close(done)
-		signal.Stop(sigs)
-		_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	}()
-
-	fmt.Fprint(w, prompt)
-	var b []byte
-	buf := make([]byte, 1)
-	for {
-		n, err := tty.Read(buf)
-		if n == 1 {
-			if buf[0] == '\n' {
-				break
-			}
-			b = append(b, buf[0])
-			continue
-		}
-		if err != nil {
-			fmt.Fprintln(w)
-			if errors.Is(err, io.EOF) {
-				return "", errors.New("no password entered")
-			}
-			return "", fmt.Errorf("terminal: %w", err)
-		}
-	}
-	fmt.Fprintln(w)
-	return strings.TrimRight(string(b), "\r"), nil
 }

@@ -81,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		return checkConfig(*configPath, stdout, stderr)
 	}
+	if err := canDirect(); err != nil {
+		fmt.Fprintf(stderr, "lbd: %v\n", err)
+		return 1
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netlab builds throw-away network topologies for tests: network
 // namespaces, a bridge with hosts attached by veth pairs, and helpers to run
 // commands or Go code inside a namespace. It shells out to iproute2 (`ip`),

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package vmtest helps tests that run inside the kernel VM (scripts/vm, run
 // with `make test-vm`): the gate that keeps them from running on a host
 // without IPVS, the project's binaries, long-running processes with their

@@ -1,3 +1,5 @@
+//go:build linux
+
 // The tests prove scripts/realserver.sh on a real kernel, in
 // network namespaces: a real server and a peer on one Ethernet segment. It
 // runs with the host tests and needs root (CI runs it as root).

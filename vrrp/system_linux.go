@@ -49,6 +49,23 @@ func newLinuxSystem(p params, log *slog.Logger) *linuxSystem {
 	return &linuxSystem{ifname: p.iface, v6: p.v6, vips: p.vips, unicast: len(p.peers) > 0, ns: netns.None(), log: log}
 }
 
+// openStaticSystem opens iface's address table for Static: no VRRP
+// socket, only addresses and announcements.
+func openStaticSystem(iface string, log *slog.Logger) (system, error) {
+	sys := newLinuxSystem(params{iface: iface}, log)
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	link, err := nl.LinkByName(iface)
+	if err != nil {
+		nl.Close()
+		return nil, err
+	}
+	sys.nl, sys.link = nl, link
+	return sys, nil
+}
+
 // inNS runs fn on a thread in s.ns (or right here if no namespace is set).
 func (s *linuxSystem) inNS(fn func() error) error {
 	if !s.ns.IsOpen() {
