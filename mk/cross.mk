@@ -1,9 +1,9 @@
 # cross: lbctl and the API client are what an operator runs from a laptop,
-# so they must keep building for macOS and Windows (lbd itself builds there
-# too, for -t, passwd and token, and refuses to direct). Only `go build` of
-# those packages: seconds with a warm cache. `make vet` runs it.
+# so the tree keeps building for macOS and Windows: lbd builds there too
+# (for -t, passwd and token) and refuses to direct; Linux-only tools carry
+# a build tag. Only `go build`: seconds with a warm cache. `make vet` runs it.
 CROSS_TARGETS ?= darwin/arm64 windows/amd64
-CROSS_PKGS ?= ./cmd/lbctl ./internal/apiclient ./api ./config
+CROSS_PKGS ?= ./...
 
 .PHONY: cross
 cross:

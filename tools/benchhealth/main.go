@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchhealth measures the health-check scheduler at scale: it
 // checks N real servers on loopback (one listener per 127.x.y.z address,
 // served by a helper process so their CPU is not counted), some refusing,
