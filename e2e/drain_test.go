@@ -86,7 +86,7 @@ func TestLbctlDrain(t *testing.T) {
 		// the connection the drain waits for.
 		out := c.mustRun(t, "status")
 		for _, re := range []string{
-			`(?m)^web\s+TCP ` + regexp.QuoteMeta(l.vip.String()) + `:80\s+rr\s+dr\s`,
+			`(?m)^web\s+` + regexp.QuoteMeta(l.vip.String()) + `:80/tcp\s+rr\s+dr\s`,
 			`(?m)^\s*-> rs1\s+` + regexp.QuoteMeta(rs1.addr.String()) + `:80\s+dr\s+0 of 1\s+\S+\s+drained\s+1\s`,
 			`(?m)^\s*-> rs2\s+` + regexp.QuoteMeta(rs2.addr.String()) + `:80\s+dr\s+1\s+\S+\s+serving\s`,
 		} {
