@@ -74,7 +74,7 @@ func applyDefaults(c *Config, present map[string]bool) {
 		base := indexKey("virtual_server", i)
 		defaultVirtualServer(vs, &c.Global, has(base))
 		if vs.HealthCheck != nil {
-			defaultHealthCheck(vs.HealthCheck, vs, has(joinKey(base, "health_check")))
+			defaultHealthCheck(vs.HealthCheck, vs, &c.Global, has(joinKey(base, "health_check")))
 		}
 		for j := range vs.RealServers {
 			defaultRealServer(&vs.RealServers[j], vs, has(indexKey(joinKey(base, "real_server"), j)))
@@ -194,10 +194,11 @@ func defaultRealServer(rs *RealServer, vs *VirtualServer, has presence) {
 }
 
 // defaultHealthCheck fills hc's defaults; vs is its service (already
-// defaulted), whose protocol the dns transport follows. The settings of
-// one check type get their defaults only with that type, so other types'
-// checks do not carry them.
-func defaultHealthCheck(hc *HealthCheck, vs *VirtualServer, has presence) {
+// defaulted), whose protocol the dns transport follows, and g the global
+// settings, whose node name is smtp's EHLO name. The settings of one check
+// type get their defaults only with that type, so other types' checks do
+// not carry them.
+func defaultHealthCheck(hc *HealthCheck, vs *VirtualServer, g *Global, has presence) {
 	setDuration(&hc.Interval, has, "interval", defaultCheckInterval)
 	setDuration(&hc.Timeout, has, "timeout", defaultCheckTimeout)
 	setInt(&hc.Rise, has, "rise", defaultRise)
@@ -213,6 +214,9 @@ func defaultHealthCheck(hc *HealthCheck, vs *VirtualServer, has presence) {
 		setString(&hc.QueryType, has, "query_type", defaultQueryType)
 		setString(&hc.DNSTransport, has, "dns_transport", dnsTransportFor(vs.Protocol))
 		setString(&hc.ExpectRcode, has, "expect_rcode", defaultExpectRcode)
+	}
+	if hc.Type == "smtp" {
+		setString(&hc.HeloName, has, "helo_name", g.NodeName)
 	}
 }
 

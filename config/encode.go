@@ -187,7 +187,7 @@ func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
 		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, has) }
 	case reflect.TypeFor[HealthCheck]():
 		if vs, ok := parent.(*VirtualServer); ok {
-			return func(p any, has presence) { defaultHealthCheck(p.(*HealthCheck), vs, has) }
+			return func(p any, has presence) { defaultHealthCheck(p.(*HealthCheck), vs, &e.c.Global, has) }
 		}
 	case reflect.TypeFor[RealServer]():
 		if vs, ok := parent.(*VirtualServer); ok {

@@ -179,6 +179,8 @@ query_type = "A"
 dns_transport = "udp"
 expect_rcode = "NXDOMAIN"
 expect_answer = "192.0.2.1"
+helo_name = "lb-a.example.net"
+starttls = true
 
 [[virtual_server.real_server]]
 name = "a"

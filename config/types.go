@@ -179,11 +179,11 @@ type RealServer struct {
 // HealthCheck is a virtual service's real-server check (piranha's
 // MONITORING screen).
 type HealthCheck struct {
-	// Type says how: tcp | http | https | send_expect | exec | dns | none.
-	// On a udp service only dns and exec can check the real server's own
-	// port (tcp, http, https and send_expect cannot); on a tcp service
-	// every type but udp can. With port set, the check goes to another
-	// endpoint and any type is accepted.
+	// Type says how: tcp | http | https | send_expect | exec | dns | udp |
+	// smtp | none. On a udp service only dns, udp and exec can check the
+	// real server's own port; on a tcp service every type but udp can. With
+	// port set, the check goes to another endpoint and any type is
+	// accepted.
 	Type     string   `toml:"type"`
 	Address  string   `toml:"address,omitempty"`
 	Port     int      `toml:"port,omitempty"`
@@ -201,7 +201,9 @@ type HealthCheck struct {
 	ExpectBody   string   `toml:"expect_body,omitempty"`   // regular expression
 	TLSVerify    *bool    `toml:"tls_verify,omitempty"`    // default false
 
-	// send_expect
+	// send_expect, and udp: Send is the datagram (required), Expect what
+	// a reply must match (empty: any reply). A UDP server that does not
+	// answer the payload cannot be told from a dead one ("no reply").
 	Send   string `toml:"send,omitempty"`
 	Expect string `toml:"expect,omitempty"` // regular expression
 
@@ -218,6 +220,11 @@ type HealthCheck struct {
 	DNSTransport string `toml:"dns_transport,omitempty"` // udp | tcp; default the service's protocol
 	ExpectRcode  string `toml:"expect_rcode,omitempty"`  // NOERROR, NXDOMAIN, ...; default NOERROR
 	ExpectAnswer string `toml:"expect_answer,omitempty"` // IP address or regular expression
+
+	// smtp: banner 220, EHLO HeloName 250, optionally STARTTLS (with sni
+	// and tls_verify as for https) and EHLO again, QUIT 221.
+	HeloName string `toml:"helo_name,omitempty"` // default global.node_name
+	StartTLS bool   `toml:"starttls,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1.5s").

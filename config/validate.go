@@ -32,7 +32,7 @@ var (
 	protocols    = []string{"tcp", "udp", "sctp"}
 	families     = []string{"inet", "inet6"}
 	onFailures   = []string{"quiesce", "remove"}
-	checkTypes   = []string{"tcp", "http", "https", "send_expect", "exec", "dns", "none"}
+	checkTypes   = []string{"tcp", "http", "https", "send_expect", "exec", "dns", "udp", "smtp", "none"}
 	transports   = []string{"udp", "tcp"}
 	safeName     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	statusRange  = regexp.MustCompile(`^([0-9]{3})(?:-([0-9]{3}))?$`)
@@ -650,7 +650,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 
 func needsPort(checkType string) bool {
 	switch checkType {
-	case "tcp", "http", "https", "send_expect":
+	case "tcp", "http", "https", "send_expect", "dns", "udp", "smtp":
 		return true
 	}
 	return false
@@ -740,6 +740,14 @@ func (v *validator) healthCheck(key string, hc *HealthCheck, vs *VirtualServer) 
 		v.program(key+".command", hc.Command)
 	case "dns":
 		v.dnsCheck(key, hc)
+	case "udp":
+		if hc.Send == "" {
+			v.addf(key+".send", "is required for a udp check (the datagram to send)")
+		}
+	case "smtp":
+		if hc.HeloName == "" || strings.ContainsAny(hc.HeloName, " \t\r\n") || len(hc.HeloName) > maxHostLen {
+			v.addf(key+".helo_name", "%q is not a host name for EHLO (no spaces, at most %d bytes)", hc.HeloName, maxHostLen)
+		}
 	}
 }
 
@@ -750,7 +758,9 @@ var checkProtocols = map[string][]string{
 	"http":        {"tcp"},
 	"https":       {"tcp"},
 	"send_expect": {"tcp"},
+	"smtp":        {"tcp"},
 	"dns":         {"tcp", "udp"},
+	"udp":         {"udp"},
 }
 
 // checkFitsProtocol refuses a check that cannot work on the service's
@@ -771,8 +781,11 @@ func (v *validator) checkFitsProtocol(key string, hc *HealthCheck, vs *VirtualSe
 		}
 	}
 	hint := "exec, or set port to a health endpoint"
-	if len(fit) > 0 {
-		hint = strings.Join(fit, " or ")
+	if n := len(fit); n > 0 {
+		hint = fit[n-1]
+		if n > 1 {
+			hint = strings.Join(fit[:n-1], ", ") + " or " + hint
+		}
 	}
 	a := "a"
 	if vs.Protocol == "sctp" {

@@ -104,6 +104,11 @@ func TestOmittedSettingsReachLibrariesAsTheirDefaults(t *testing.T) {
 	if n, err := spec.Normalize(); err != nil || !reflect.DeepEqual(n, spec) {
 		t.Errorf("Normalize changed a resolved dns spec: %+v, %v", n, err)
 	}
+	// smtp's EHLO name is the node name.
+	smtp := strings.Replace(strings.Replace(omitted, `type = "http"`, `type = "smtp"`, 1), "[global]\n", "[global]\nnode_name = \"lb1\"\n", 1)
+	if spec = healthSpecs(parse(t, smtp))["web/rs1"]; spec.HeloName != "lb1" || spec.StartTLS {
+		t.Errorf("smtp spec from omitted settings: helo name %q, starttls %v; want the node name lb1, false", spec.HeloName, spec.StartTLS)
+	}
 
 	// VRRP: config's defaults equal vrrp's zero-value ones, and the
 	// instance runs with the values handed over.
@@ -154,6 +159,8 @@ func TestHealthSpecsAreResolved(t *testing.T) {
 		`type = "send_expect"` + "\nsend = \"PING\\r\\n\"\nexpect = \"^\\\\+PONG\"\nport = 6379",
 		`type = "exec"` + "\ncommand = [\"true\", \"%h\", \"%p\"]",
 		`type = "dns"`,
+		`type = "smtp"`,
+		`type = "smtp"` + "\nhelo_name = \"lb1.example.net\"\nstarttls = true\ntls_verify = true\nsni = \"mx.example.com\"",
 		`type = "dns"` + "\nquery_name = \"example.org\"\nquery_type = \"a\"\nexpect_rcode = \"nxdomain\"\nexpect_answer = \"^example\"\ndns_transport = \"udp\"",
 	}
 	for _, hc := range checks {

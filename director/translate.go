@@ -219,6 +219,8 @@ func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 				DNSTransport: hc.DNSTransport,
 				ExpectRcode:  hc.ExpectRcode,
 				ExpectAnswer: hc.ExpectAnswer,
+				HeloName:     hc.HeloName,
+				StartTLS:     hc.StartTLS,
 			}
 		}
 	}

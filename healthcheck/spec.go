@@ -24,6 +24,8 @@ const (
 	SendExpect Type = "send_expect" // send a string, match the reply against a regexp
 	Exec       Type = "exec"        // run a program, exit 0 = up
 	DNS        Type = "dns"         // one DNS question over UDP or TCP
+	UDP        Type = "udp"         // send a datagram, match the reply against a regexp
+	SMTP       Type = "smtp"        // banner, EHLO (STARTTLS), QUIT
 )
 
 // Defaults applied by Spec.Normalize to zero-valued fields, for callers
@@ -43,6 +45,7 @@ const (
 	DefaultQueryType    = "SOA"
 	DefaultDNSTransport = "udp" // DNS's own; lbd's config defaults to the service's protocol
 	DefaultExpectRcode  = "NOERROR"
+	DefaultHeloName     = "localhost" // lbd's config defaults to the node name
 )
 
 // Spec describes one check of one target. Zero values mean the defaults
@@ -87,6 +90,8 @@ type Spec struct {
 	// send_expect: Send is written as is (may be empty for banner
 	// protocols), then the reply must match the regular expression Expect
 	// (empty = connect and send only).
+	// udp: Send is the datagram (required), Expect a regular expression
+	// one reply datagram must match (empty = any reply).
 	Send   string
 	Expect string
 
@@ -107,6 +112,12 @@ type Spec struct {
 	DNSTransport string
 	ExpectRcode  string
 	ExpectAnswer string
+
+	// smtp: HeloName is EHLO's argument (default localhost); StartTLS
+	// upgrades the session after EHLO, with SNI and TLSVerify as for https
+	// (the server name defaults to the address checked).
+	HeloName string
+	StartTLS bool
 }
 
 // MaxBody bounds how much of a reply a checker reads (HTTP body,
@@ -165,6 +176,9 @@ func (s Spec) Normalize() (Spec, error) {
 			s.ExpectRcode = DefaultExpectRcode
 		}
 	}
+	if s.Type == SMTP && s.HeloName == "" {
+		s.HeloName = DefaultHeloName
+	}
 	return s, s.validate()
 }
 
@@ -173,11 +187,11 @@ func (s Spec) validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	switch s.Type {
-	case TCP, HTTP, HTTPS, SendExpect, Exec, DNS:
+	case TCP, HTTP, HTTPS, SendExpect, Exec, DNS, UDP, SMTP:
 	case "":
 		bad("type is empty")
 	default:
-		bad("unknown type %q (want tcp, http, https, send_expect, exec or dns)", s.Type)
+		bad("unknown type %q (want tcp, http, https, send_expect, exec, dns, udp or smtp)", s.Type)
 	}
 	host, port := s.Target()
 	if host == "" {
@@ -229,9 +243,22 @@ func (s Spec) validate() error {
 			bad("expect_body: %v", err)
 		}
 	}
-	if s.Type == SendExpect {
+	if s.Type == SendExpect || s.Type == UDP {
 		if _, err := regexp.Compile(s.Expect); err != nil {
 			bad("expect: %v", err)
+		}
+	}
+	if s.Type == UDP && s.Send == "" {
+		// A datagram with no payload is legal but few servers answer it,
+		// and an empty send is more likely a forgotten setting.
+		bad("udp needs a payload to send")
+	}
+	if s.Type == SMTP {
+		if s.HeloName == "" || strings.ContainsAny(s.HeloName, " \t\r\n") || len(s.HeloName) > 255 {
+			bad("bad helo name %q", s.HeloName)
+		}
+		if strings.ContainsAny(s.SNI, " \t\r\n/:") {
+			bad("bad SNI %q", s.SNI)
 		}
 	}
 	if s.Type == DNS {
@@ -325,9 +352,18 @@ func (s Spec) key() string {
 		if s.TLSVerify {
 			q("verify")
 		}
-	case SendExpect:
+	case SendExpect, UDP:
 		q(s.Send)
 		q(s.Expect)
+	case SMTP:
+		q(s.HeloName)
+		q(s.SNI)
+		if s.StartTLS {
+			q("starttls")
+		}
+		if s.TLSVerify {
+			q("verify")
+		}
 	case Exec:
 		n(int64(len(s.Command)))
 		for _, a := range s.Command {
