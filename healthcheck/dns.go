@@ -40,6 +40,15 @@ import (
 //   - An ICMP port unreachable (ECONNREFUSED on the connected socket) is
 //     "port unreachable".
 
+// Cost (make bench-health -type dns: 10,000 loopback UDP servers checked
+// every second, 2 cores shared with other work, 29 Nov 2026): 1.3 to 1.6 cores
+// per 10,000 checks/s against 0.46 for tcp in the same hour. A profile
+// puts 55% of it in the query's write, where the kernel delivers the
+// datagram over loopback to the server and wakes it, billed to the
+// checker, and about 25% in opening and closing net's UDP socket per
+// check. A worker's socket kept from check to check, as the tcp checks
+// do, would save at most that quarter; not done yet.
+
 // ednsSize is the UDP payload size advertised in EDNS0 queries.
 const ednsSize = 1232
 
