@@ -179,7 +179,12 @@ type RealServer struct {
 // HealthCheck is a virtual service's real-server check (piranha's
 // MONITORING screen).
 type HealthCheck struct {
-	Type     string   `toml:"type"` // tcp | http | https | send_expect | exec | none
+	// Type says how: tcp | http | https | send_expect | exec | dns | udp |
+	// smtp | none. On a udp service only dns, udp and exec can check the
+	// real server's own port; on a tcp service every type but udp can. With
+	// port set, the check goes to another endpoint and any type is
+	// accepted.
+	Type     string   `toml:"type"`
 	Address  string   `toml:"address,omitempty"`
 	Port     int      `toml:"port,omitempty"`
 	Interval Duration `toml:"interval"` // default 2s
@@ -196,12 +201,30 @@ type HealthCheck struct {
 	ExpectBody   string   `toml:"expect_body,omitempty"`   // regular expression
 	TLSVerify    *bool    `toml:"tls_verify,omitempty"`    // default false
 
-	// send_expect
+	// send_expect, and udp: Send is the datagram (required), Expect what
+	// a reply must match (empty: any reply). A UDP server that does not
+	// answer the payload cannot be told from a dead one ("no reply").
 	Send   string `toml:"send,omitempty"`
 	Expect string `toml:"expect,omitempty"` // regular expression
 
 	// exec: argv; %h and %p are replaced by address and port.
 	Command []string `toml:"command,omitempty"`
+
+	// dns: one question, QueryName of QueryType (any record type name:
+	// A, AAAA, SOA, MX, ...), over DNSTransport. The reply must carry the
+	// query's id and ExpectRcode; when ExpectAnswer is set, also an answer
+	// matching it: an IP address among the A/AAAA answers, or else a
+	// regular expression matched against each answer record's text.
+	QueryName    string `toml:"query_name,omitempty"`    // default "."
+	QueryType    string `toml:"query_type,omitempty"`    // default SOA
+	DNSTransport string `toml:"dns_transport,omitempty"` // udp | tcp; default the service's protocol
+	ExpectRcode  string `toml:"expect_rcode,omitempty"`  // NOERROR, NXDOMAIN, ...; default NOERROR
+	ExpectAnswer string `toml:"expect_answer,omitempty"` // IP address or regular expression
+
+	// smtp: banner 220, EHLO HeloName 250, optionally STARTTLS (with sni
+	// and tls_verify as for https) and EHLO again, QUIT 221.
+	HeloName string `toml:"helo_name,omitempty"` // default global.node_name
+	StartTLS bool   `toml:"starttls,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1.5s").

@@ -214,6 +214,13 @@ func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 				Send:         hc.Send,
 				Expect:       hc.Expect,
 				Command:      hc.Command,
+				QueryName:    hc.QueryName,
+				QueryType:    hc.QueryType,
+				DNSTransport: hc.DNSTransport,
+				ExpectRcode:  hc.ExpectRcode,
+				ExpectAnswer: hc.ExpectAnswer,
+				HeloName:     hc.HeloName,
+				StartTLS:     hc.StartTLS,
 			}
 		}
 	}

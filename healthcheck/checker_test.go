@@ -549,9 +549,15 @@ func testCheckCanceled(t *testing.T) {
 	release := make(chan struct{})
 	hh, hp := httpServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	t.Cleanup(func() { close(release) })
+	uh, uport := udpServer(t, func([]byte) [][]byte { return nil })
+	mh, mp := rawListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	for _, spec := range []Spec{
 		{Type: TCP, Address: sh, Port: sp},
 		{Type: HTTP, Address: hh, Port: hp},
+		{Type: UDP, Address: uh, Port: uport, Send: "PING"},
+		{Type: DNS, Address: uh, Port: uport},
+		{Type: DNS, Address: mh, Port: mp, DNSTransport: "tcp"},
+		{Type: SMTP, Address: mh, Port: mp},
 	} {
 		spec.Timeout, spec.Interval = 10*time.Second, 20*time.Second
 		tp := pathOf(t)

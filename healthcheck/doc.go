@@ -1,9 +1,11 @@
 // Package healthcheck decides whether real servers are up.
 //
 // A Checker probes one target once (tcp connect, one HTTP/HTTPS request,
-// send/expect, or a program's exit status) within a deadline and returns a
-// Result with a short reason ("connect: connection refused", "status 503",
-// "body mismatch (status 200)", "exit 2", "timeout").
+// send/expect, a program's exit status, a DNS question, a UDP datagram and
+// its reply, or an SMTP greeting) within a deadline and returns a Result
+// with a short reason ("connect: connection refused", "status 503",
+// "body mismatch (status 200)", "exit 2", "timeout", "rcode SERVFAIL (want
+// NOERROR)", "port unreachable", "EHLO: 550 go away").
 //
 // A Scheduler runs many checks: Set registers them by ID (the director uses
 // "vsname/rsname"), Run drives them with a fixed pool of workers, and every

@@ -23,6 +23,9 @@ const (
 	HTTPS      Type = "https"       // the same over TLS
 	SendExpect Type = "send_expect" // send a string, match the reply against a regexp
 	Exec       Type = "exec"        // run a program, exit 0 = up
+	DNS        Type = "dns"         // one DNS question over UDP or TCP
+	UDP        Type = "udp"         // send a datagram, match the reply against a regexp
+	SMTP       Type = "smtp"        // banner, EHLO (STARTTLS), QUIT
 )
 
 // Defaults applied by Spec.Normalize to zero-valued fields, for callers
@@ -37,6 +40,12 @@ const (
 	DefaultMethod   = "GET"
 	DefaultPath     = "/"
 	DefaultStatus   = "200-399"
+
+	DefaultQueryName    = "."
+	DefaultQueryType    = "SOA"
+	DefaultDNSTransport = "udp" // DNS's own; lbd's config defaults to the service's protocol
+	DefaultExpectRcode  = "NOERROR"
+	DefaultHeloName     = "localhost" // lbd's config defaults to the node name
 )
 
 // Spec describes one check of one target. Zero values mean the defaults
@@ -81,12 +90,34 @@ type Spec struct {
 	// send_expect: Send is written as is (may be empty for banner
 	// protocols), then the reply must match the regular expression Expect
 	// (empty = connect and send only).
+	// udp: Send is the datagram (required), Expect a regular expression
+	// one reply datagram must match (empty = any reply).
 	Send   string
 	Expect string
 
 	// exec: argv; %h and %p in any argument are replaced by the address
 	// and port checked.
 	Command []string
+
+	// dns: the question is QueryName (default ".") of QueryType (a type
+	// name such as A, AAAA, SOA; default SOA), class IN, asked over
+	// DNSTransport ("udp" or "tcp"; default udp). The reply must carry
+	// ExpectRcode (a name such as NOERROR, NXDOMAIN; default NOERROR) and,
+	// when ExpectAnswer is set, an answer matching it: an IP address must be
+	// among the A/AAAA answers, anything else is a regular expression that
+	// one answer record in zone-file form ("example.com.\t300\tIN\tA\t...")
+	// must match.
+	QueryName    string
+	QueryType    string
+	DNSTransport string
+	ExpectRcode  string
+	ExpectAnswer string
+
+	// smtp: HeloName is EHLO's argument (default localhost); StartTLS
+	// upgrades the session after EHLO, with SNI and TLSVerify as for https
+	// (the server name defaults to the address checked).
+	HeloName string
+	StartTLS bool
 }
 
 // MaxBody bounds how much of a reply a checker reads (HTTP body,
@@ -131,6 +162,23 @@ func (s Spec) Normalize() (Spec, error) {
 			s.ExpectStatus = []string{DefaultStatus}
 		}
 	}
+	if s.Type == DNS {
+		if s.QueryName == "" {
+			s.QueryName = DefaultQueryName
+		}
+		if s.QueryType == "" {
+			s.QueryType = DefaultQueryType
+		}
+		if s.DNSTransport == "" {
+			s.DNSTransport = DefaultDNSTransport
+		}
+		if s.ExpectRcode == "" {
+			s.ExpectRcode = DefaultExpectRcode
+		}
+	}
+	if s.Type == SMTP && s.HeloName == "" {
+		s.HeloName = DefaultHeloName
+	}
 	return s, s.validate()
 }
 
@@ -139,11 +187,11 @@ func (s Spec) validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	switch s.Type {
-	case TCP, HTTP, HTTPS, SendExpect, Exec:
+	case TCP, HTTP, HTTPS, SendExpect, Exec, DNS, UDP, SMTP:
 	case "":
 		bad("type is empty")
 	default:
-		bad("unknown type %q (want tcp, http, https, send_expect or exec)", s.Type)
+		bad("unknown type %q (want tcp, http, https, send_expect, exec, dns, udp or smtp)", s.Type)
 	}
 	host, port := s.Target()
 	if host == "" {
@@ -195,9 +243,27 @@ func (s Spec) validate() error {
 			bad("expect_body: %v", err)
 		}
 	}
-	if s.Type == SendExpect {
+	if s.Type == SendExpect || s.Type == UDP {
 		if _, err := regexp.Compile(s.Expect); err != nil {
 			bad("expect: %v", err)
+		}
+	}
+	if s.Type == UDP && s.Send == "" {
+		// A datagram with no payload is legal but few servers answer it,
+		// and an empty send is more likely a forgotten setting.
+		bad("udp needs a payload to send")
+	}
+	if s.Type == SMTP {
+		if s.HeloName == "" || strings.ContainsAny(s.HeloName, " \t\r\n") || len(s.HeloName) > 255 {
+			bad("bad helo name %q", s.HeloName)
+		}
+		if strings.ContainsAny(s.SNI, " \t\r\n/:") {
+			bad("bad SNI %q", s.SNI)
+		}
+	}
+	if s.Type == DNS {
+		if _, err := parseDNSSpec(s); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.Type == Exec {
@@ -286,14 +352,29 @@ func (s Spec) key() string {
 		if s.TLSVerify {
 			q("verify")
 		}
-	case SendExpect:
+	case SendExpect, UDP:
 		q(s.Send)
 		q(s.Expect)
+	case SMTP:
+		q(s.HeloName)
+		q(s.SNI)
+		if s.StartTLS {
+			q("starttls")
+		}
+		if s.TLSVerify {
+			q("verify")
+		}
 	case Exec:
 		n(int64(len(s.Command)))
 		for _, a := range s.Command {
 			q(a)
 		}
+	case DNS:
+		q(s.QueryName)
+		q(s.QueryType)
+		q(s.DNSTransport)
+		q(s.ExpectRcode)
+		q(s.ExpectAnswer)
 	}
 	return b.String()
 }

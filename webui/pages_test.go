@@ -512,6 +512,39 @@ func TestMonitoringEdit(t *testing.T) {
 	mustContain(t, r.body, `data-field="command">`, "/nonexistent/check")
 }
 
+// The dns, udp and smtp checks' settings are edited like the others'; a
+// check that cannot work on the service's protocol is refused on the form.
+func TestMonitoringNewCheckTypes(t *testing.T) {
+	h := newHarness(t)
+	c := h.login()
+	v := c.formOf("/vs/web/monitoring")
+	r := c.post("/vs/web/monitoring", with(v, "type", "dns", "interval", "2s", "timeout", "1s", "rise", "2", "fall", "3",
+		"query_name", "example.org", "query_type", "AAAA", "dns_transport", "udp", "expect_rcode", "NOERROR", "expect_answer", "2001:db8::1"))
+	mustStatus(t, r, http.StatusSeeOther)
+	cfg, _ := h.d.Config()
+	hc := cfg.FindVirtualServer("web").HealthCheck
+	if hc.Type != "dns" || hc.QueryName != "example.org" || hc.QueryType != "AAAA" || hc.DNSTransport != "udp" || hc.ExpectAnswer != "2001:db8::1" {
+		t.Fatalf("dns check %+v", hc)
+	}
+	mustContain(t, c.get("/vs/web/monitoring").body, `<option value="dns" selected>`, `value="example.org"`, `<option value="udp" selected>`)
+
+	v = c.formOf("/vs/web/monitoring")
+	r = c.post("/vs/web/monitoring", with(v, "type", "smtp", "port", "25", "interval", "2s", "timeout", "1s", "rise", "2", "fall", "3",
+		"helo_name", "lb1.example.net", "starttls", "on", "sni", "mx.example.com", "tls_verify", "on"))
+	mustStatus(t, r, http.StatusSeeOther)
+	cfg, _ = h.d.Config()
+	hc = cfg.FindVirtualServer("web").HealthCheck
+	if hc.Type != "smtp" || hc.HeloName != "lb1.example.net" || !hc.StartTLS || hc.SNI != "mx.example.com" || !*hc.TLSVerify {
+		t.Fatalf("smtp check %+v", hc)
+	}
+
+	// web is a tcp service: a udp check of its own port cannot work.
+	v = c.formOf("/vs/web/monitoring")
+	r = c.post("/vs/web/monitoring", with(v, "type", "udp", "port", "", "interval", "2s", "timeout", "1s", "rise", "2", "fall", "3", "send", "PING"))
+	mustStatus(t, r, http.StatusUnprocessableEntity)
+	mustContain(t, r.body, `data-field="type">`, "cannot check a tcp service")
+}
+
 func TestGlobalAndRedundancyEdit(t *testing.T) {
 	h := newHarness(t)
 	c := h.login()

@@ -13,8 +13,13 @@
 // ways, each in a process of its own, and prints what each own layer saves
 // in CPU per 10,000 checks a second.
 //
+// -type dns checks UDP DNS servers (the helper answers every target's
+// socket with miekg/dns); the check uses none of the layers, so -compare
+// runs it once.
+//
 //	benchhealth -n 10000 -duration 30s -type tcp
 //	benchhealth -compare -duration 10s -type http
+//	benchhealth -compare -duration 10s -type dns
 package main
 
 import (
@@ -38,6 +43,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"lbd/healthcheck"
 )
@@ -96,7 +103,7 @@ func main() {
 	serve := flag.Bool("serve", false, "internal: run the listener helper")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured window here")
 	flag.IntVar(&c.n, "n", 10000, "targets")
-	flag.StringVar(&c.typ, "type", "tcp", "check type: tcp or http")
+	flag.StringVar(&c.typ, "type", "tcp", "check type: tcp, http or dns")
 	flag.DurationVar(&c.interval, "interval", time.Second, "check interval")
 	flag.DurationVar(&c.timeout, "timeout", 500*time.Millisecond, "check timeout")
 	flag.IntVar(&c.rise, "rise", 2, "rise")
@@ -107,7 +114,7 @@ func main() {
 	flag.IntVar(&c.kill, "kill", 200, "listeners killed halfway through")
 	flag.IntVar(&c.refusePct, "refuse", 3, "% of targets with no listener")
 	flag.IntVar(&c.stuckPct, "stuck", 2, "% of targets that never accept")
-	flag.IntVar(&c.slowPct, "slow", 5, "% of targets that answer late (http)")
+	flag.IntVar(&c.slowPct, "slow", 5, "% of targets that answer late (http, dns)")
 	flag.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how late slow targets answer")
 	flag.Uint64Var(&c.seed, "seed", 1, "random seed for the killed sample")
 	std := flag.String("std", "", "standard-library layers instead of healthcheck's own: comma-separated connect, http, or all")
@@ -152,15 +159,29 @@ func raiseNofile() {
 // ---- helper process: the real servers ----
 
 func runServer(c *config) error {
-	listeners := make([]net.Listener, c.n)
+	listeners := make([]io.Closer, c.n)
 	var stuckFDs []int
 	var lc net.ListenConfig
 	for i := 0; i < c.n; i++ {
 		ap := netip.AddrPortFrom(addrOf(i), port)
-		switch c.kindOf(i) {
-		case refuse:
+		delay := time.Duration(0)
+		if c.kindOf(i) == slow && c.typ != "tcp" {
+			delay = c.slowDelay
+		}
+		switch k := c.kindOf(i); {
+		case k == refuse:
 			continue
-		case stuck:
+		case c.typ == "dns":
+			pc, err := lc.ListenPacket(context.Background(), "udp", ap.String())
+			if err != nil {
+				return fmt.Errorf("listen udp %s: %w", ap, err)
+			}
+			listeners[i] = pc
+			if k != stuck { // stuck: bound, never read; queries vanish
+				go serveDNS(pc, delay)
+			}
+			continue
+		case k == stuck:
 			fd, err := stuckListen(ap)
 			if err != nil {
 				return err
@@ -173,10 +194,6 @@ func runServer(c *config) error {
 			return fmt.Errorf("listen %s: %w", ap, err)
 		}
 		listeners[i] = l
-		delay := time.Duration(0)
-		if c.kindOf(i) == slow && c.typ == "http" {
-			delay = c.slowDelay
-		}
 		go accept(l, c.typ, delay)
 	}
 	fmt.Println("ready")
@@ -200,6 +217,45 @@ func runServer(c *config) error {
 		syscall.Close(fd)
 	}
 	return nil
+}
+
+// serveDNS answers every query on pc like an authoritative server of the
+// root: the SOA, NOERROR. A killed target's socket is closed, so its
+// queries get an ICMP port unreachable.
+func serveDNS(pc net.PacketConn, delay time.Duration) {
+	soa, err := dns.NewRR(". 3600 IN SOA a.root. nstld. 2026112900 1800 900 604800 86400")
+	if err != nil {
+		panic(err)
+	}
+	buf := make([]byte, 1500)
+	out := make([]byte, 0, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		var q, r dns.Msg
+		if q.Unpack(buf[:n]) != nil || len(q.Question) != 1 {
+			continue
+		}
+		r.SetReply(&q)
+		r.Authoritative = true
+		if q.Question[0].Qtype == dns.TypeSOA && q.Question[0].Name == "." {
+			r.Answer = []dns.RR{soa}
+		}
+		b, err := r.PackBuffer(out)
+		if err != nil {
+			continue
+		}
+		if delay > 0 {
+			go func(b []byte) {
+				time.Sleep(delay)
+				_, _ = pc.WriteTo(b, from)
+			}(append([]byte(nil), b...))
+			continue
+		}
+		_, _ = pc.WriteTo(b, from)
+	}
 }
 
 // stuckListen listens with backlog 0 and never accepts: after one queued
@@ -419,12 +475,12 @@ func procStatus(field string) int64 {
 }
 
 func runBench(c *config) error {
-	if c.typ != "tcp" && c.typ != "http" {
-		return fmt.Errorf("-type %q: want tcp or http", c.typ)
+	if c.typ != "tcp" && c.typ != "http" && c.typ != "dns" {
+		return fmt.Errorf("-type %q: want tcp, http or dns", c.typ)
 	}
 	fmt.Printf("benchhealth: %d %s targets on 127.1.x.y:%d, interval %v, timeout %v, rise %d, fall %d, %d workers, GOMAXPROCS %d, layers %s\n",
 		c.n, c.typ, port, c.interval, c.timeout, c.rise, c.fall, c.concurrency, runtime.GOMAXPROCS(0), layersString(c.layers))
-	fmt.Printf("  targets: %d%% refusing, %d%% stuck (never accept), %d%% slow (%v, http only), %d killed halfway\n",
+	fmt.Printf("  targets: %d%% refusing, %d%% stuck (never accept or answer), %d%% slow (%v, http and dns), %d killed halfway\n",
 		c.refusePct, c.stuckPct, c.slowPct, c.slowDelay, c.kill)
 	h, err := startHelper(c)
 	if err != nil {
@@ -705,8 +761,12 @@ var stdName = map[string]string{
 // getrusage), then prints one line per layer.
 func runCompare(c *config) error {
 	layers := []string{"connect"}
-	if c.typ == "http" {
+	switch c.typ {
+	case "http":
 		layers = []string{"connect", "http"}
+	case "dns":
+		// A dns check over UDP uses none of the layers: one run.
+		layers = nil
 	}
 	if c.compareLayers != "" {
 		layers = strings.Split(c.compareLayers, ",")
@@ -777,6 +837,9 @@ func runCompare(c *config) error {
 		m := median(v)
 		fmt.Printf("bench-health %s %s: own %.2f cores per 10k checks/s%s | std %s %.2f%s | saves %.0f%%\n",
 			c.typ, name, own, runs(cores[""]), std, m, runs(v), 100*(m-own)/m)
+	}
+	if len(layers) == 0 {
+		fmt.Printf("bench-health %s: own %.2f cores per 10k checks/s%s (no layer to compare)\n", c.typ, own, runs(cores[""]))
 	}
 	for _, l := range layers {
 		line(l, stdName[l], cores[l])
