@@ -47,6 +47,9 @@ const (
 	defaultMethod        = "GET"
 	defaultPath          = "/"
 	defaultExpectStatus  = "200-399"
+	defaultQueryName     = "."
+	defaultQueryType     = "SOA"
+	defaultExpectRcode   = "NOERROR"
 )
 
 // presence reports whether a key of the table being defaulted was written
@@ -75,7 +78,7 @@ func applyDefaults(c *Config, present map[string]bool) {
 		base := indexKey("virtual_server", i)
 		defaultVirtualServer(vs, &c.Global, has(base))
 		if vs.HealthCheck != nil {
-			defaultHealthCheck(vs.HealthCheck, has(joinKey(base, "health_check")))
+			defaultHealthCheck(vs.HealthCheck, vs, has(joinKey(base, "health_check")))
 		}
 		for j := range vs.RealServers {
 			defaultRealServer(&vs.RealServers[j], vs, has(indexKey(joinKey(base, "real_server"), j)))
@@ -198,7 +201,11 @@ func defaultRealServer(rs *RealServer, vs *VirtualServer, has presence) {
 	setBool(&rs.Active, has, "active", true)
 }
 
-func defaultHealthCheck(hc *HealthCheck, has presence) {
+// defaultHealthCheck fills hc's defaults; vs is its service (already
+// defaulted), whose protocol the dns transport follows. The settings of
+// one check type get their defaults only with that type, so other types'
+// checks do not carry them.
+func defaultHealthCheck(hc *HealthCheck, vs *VirtualServer, has presence) {
 	setDuration(&hc.Interval, has, "interval", defaultCheckInterval)
 	setDuration(&hc.Timeout, has, "timeout", defaultCheckTimeout)
 	setInt(&hc.Rise, has, "rise", defaultRise)
@@ -209,4 +216,19 @@ func defaultHealthCheck(hc *HealthCheck, has presence) {
 		hc.ExpectStatus = []string{defaultExpectStatus}
 	}
 	setBool(&hc.TLSVerify, has, "tls_verify", false)
+	if hc.Type == "dns" {
+		setString(&hc.QueryName, has, "query_name", defaultQueryName)
+		setString(&hc.QueryType, has, "query_type", defaultQueryType)
+		setString(&hc.DNSTransport, has, "dns_transport", dnsTransportFor(vs.Protocol))
+		setString(&hc.ExpectRcode, has, "expect_rcode", defaultExpectRcode)
+	}
+}
+
+// dnsTransportFor is the dns check's default transport on a service of
+// protocol: DNS over the service's own protocol (tcp for anything but udp).
+func dnsTransportFor(protocol string) string {
+	if protocol == "udp" {
+		return "udp"
+	}
+	return "tcp"
 }

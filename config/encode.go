@@ -186,7 +186,9 @@ func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
 	case reflect.TypeFor[VirtualServer]():
 		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, has) }
 	case reflect.TypeFor[HealthCheck]():
-		return func(p any, has presence) { defaultHealthCheck(p.(*HealthCheck), has) }
+		if vs, ok := parent.(*VirtualServer); ok {
+			return func(p any, has presence) { defaultHealthCheck(p.(*HealthCheck), vs, has) }
+		}
 	case reflect.TypeFor[RealServer]():
 		if vs, ok := parent.(*VirtualServer); ok {
 			return func(p any, has presence) { defaultRealServer(p.(*RealServer), vs, has) }

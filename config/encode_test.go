@@ -177,6 +177,11 @@ tls_verify = true
 send = "x"
 expect = "y"
 command = ["/bin/true"]
+query_name = "example.org"
+query_type = "A"
+dns_transport = "udp"
+expect_rcode = "NXDOMAIN"
+expect_answer = "192.0.2.1"
 
 [[virtual_server.real_server]]
 name = "a"
@@ -406,7 +411,7 @@ func TestNormalize(t *testing.T) {
 	// Quorum is one of the few settings where 0 is a value, not "unset".
 	c.VirtualServers = append(c.VirtualServers, VirtualServer{
 		Name: "dns", VIP: "10.0.0.2", Port: 53, Protocol: "udp", Quorum: 2,
-		HealthCheck: &HealthCheck{Type: "tcp"},
+		HealthCheck: &HealthCheck{Type: "dns"},
 		RealServers: []RealServer{{Name: "ns1", Address: "10.0.1.53"}},
 	})
 	n, data, err := Normalize(c)
@@ -414,7 +419,8 @@ func TestNormalize(t *testing.T) {
 		t.Fatalf("Normalize: %v", err)
 	}
 	dns := n.FindVirtualServer("dns")
-	if dns == nil || dns.Scheduler != "wlc" || dns.Quorum != 2 || dns.HealthCheck.Rise != 2 || *dns.RealServers[0].Weight != 1 || dns.RealServers[0].Port != 53 {
+	if dns == nil || dns.Scheduler != "wlc" || dns.Quorum != 2 || dns.HealthCheck.Rise != 2 || *dns.RealServers[0].Weight != 1 || dns.RealServers[0].Port != 53 ||
+		dns.HealthCheck.DNSTransport != "udp" || dns.HealthCheck.QueryType != "SOA" {
 		t.Errorf("defaults not applied: %+v", dns)
 	}
 	if n.Path != c.Path {

@@ -189,7 +189,12 @@ type RealServer struct {
 // HealthCheck is a virtual service's real-server check (piranha's
 // MONITORING screen).
 type HealthCheck struct {
-	Type     string   `toml:"type"` // tcp | http | https | send_expect | exec | none
+	// Type says how: tcp | http | https | send_expect | exec | dns | none.
+	// On a udp service only dns and exec can check the real server's own
+	// port (tcp, http, https and send_expect cannot); on a tcp service
+	// every type but udp can. With port set, the check goes to another
+	// endpoint and any type is accepted.
+	Type     string   `toml:"type"`
 	Address  string   `toml:"address,omitempty"`
 	Port     int      `toml:"port,omitempty"`
 	Interval Duration `toml:"interval"` // default 2s
@@ -212,6 +217,17 @@ type HealthCheck struct {
 
 	// exec: argv; %h and %p are replaced by address and port.
 	Command []string `toml:"command,omitempty"`
+
+	// dns: one question, QueryName of QueryType (any record type name:
+	// A, AAAA, SOA, MX, ...), over DNSTransport. The reply must carry the
+	// query's id and ExpectRcode; when ExpectAnswer is set, also an answer
+	// matching it: an IP address among the A/AAAA answers, or else a
+	// regular expression matched against each answer record's text.
+	QueryName    string `toml:"query_name,omitempty"`    // default "."
+	QueryType    string `toml:"query_type,omitempty"`    // default SOA
+	DNSTransport string `toml:"dns_transport,omitempty"` // udp | tcp; default the service's protocol
+	ExpectRcode  string `toml:"expect_rcode,omitempty"`  // NOERROR, NXDOMAIN, ...; default NOERROR
+	ExpectAnswer string `toml:"expect_answer,omitempty"` // IP address or regular expression
 }
 
 // Duration is a time.Duration written as a Go duration string ("1.5s").

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Schedulers are the IPVS schedulers of the Linux kernel, by name.
@@ -30,7 +32,8 @@ var (
 	protocols    = []string{"tcp", "udp", "sctp"}
 	families     = []string{"inet", "inet6"}
 	onFailures   = []string{"quiesce", "remove"}
-	checkTypes   = []string{"tcp", "http", "https", "send_expect", "exec", "none"}
+	checkTypes   = []string{"tcp", "http", "https", "send_expect", "exec", "dns", "none"}
+	transports   = []string{"udp", "tcp"}
 	safeName     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	statusRange  = regexp.MustCompile(`^([0-9]{3})(?:-([0-9]{3}))?$`)
 	methodToken  = regexp.MustCompile(`^[A-Z]+$`)
@@ -602,7 +605,7 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 		}
 	}
 	if vs.HealthCheck != nil {
-		v.healthCheck(key+".health_check", vs.HealthCheck)
+		v.healthCheck(key+".health_check", vs.HealthCheck, vs)
 	}
 
 	portOK := vs.Fwmark == 0 && vs.Port >= 1 && vs.Port <= 65535 && !v.col.isBad(key+".port")
@@ -685,7 +688,7 @@ func (v *validator) sorryServer(key, s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (v *validator) healthCheck(key string, hc *HealthCheck) {
+func (v *validator) healthCheck(key string, hc *HealthCheck, vs *VirtualServer) {
 	if !v.present[key+".type"] {
 		v.addf(key+".type", "is required (valid: %s)", strings.Join(checkTypes, ", "))
 	} else if !v.enum(key+".type", "check type", hc.Type, checkTypes) {
@@ -694,6 +697,7 @@ func (v *validator) healthCheck(key string, hc *HealthCheck) {
 	if hc.Type == "none" {
 		return
 	}
+	v.checkFitsProtocol(key, hc, vs)
 	v.tooLong(key+".host", hc.Host, maxHostLen)
 	v.tooLong(key+".sni", hc.SNI, maxHostLen)
 	v.tooLong(key+".send", hc.Send, maxTextLen)
@@ -750,6 +754,70 @@ func (v *validator) healthCheck(key string, hc *HealthCheck) {
 		}
 	case "exec":
 		v.program(key+".command", hc.Command)
+	case "dns":
+		v.dnsCheck(key, hc)
+	}
+}
+
+// checkProtocols says which service protocols a check type can check on
+// the real server's own port; types not listed (exec) check anything.
+var checkProtocols = map[string][]string{
+	"tcp":         {"tcp"},
+	"http":        {"tcp"},
+	"https":       {"tcp"},
+	"send_expect": {"tcp"},
+	"dns":         {"tcp", "udp"},
+}
+
+// checkFitsProtocol refuses a check that cannot work on the service's
+// protocol: a tcp connect to a udp real server's port would fail, or
+// worse, find an unrelated TCP listener and pass. With health_check.port
+// set the check goes to an endpoint of the operator's choosing (an HTTP
+// health page beside a UDP service), so any type is accepted; a fwmark
+// service has no protocol of its own.
+func (v *validator) checkFitsProtocol(key string, hc *HealthCheck, vs *VirtualServer) {
+	protos, limited := checkProtocols[hc.Type]
+	if !limited || vs.Fwmark != 0 || hc.Port != 0 || !oneOf(vs.Protocol, protocols) || oneOf(vs.Protocol, protos) {
+		return
+	}
+	var fit []string
+	for _, t := range checkTypes {
+		if ps, ok := checkProtocols[t]; ok && oneOf(vs.Protocol, ps) {
+			fit = append(fit, t)
+		}
+	}
+	hint := "exec, or set port to a health endpoint"
+	if len(fit) > 0 {
+		hint = strings.Join(fit, " or ")
+	}
+	a := "a"
+	if vs.Protocol == "sctp" {
+		a = "an"
+	}
+	v.addf(key+".type", "%q cannot check %s %s service (use %s)", hc.Type, a, vs.Protocol, hint)
+}
+
+// dnsCheck validates a dns check's question and expectations with the
+// DNS library the check uses, so what passes here is what the check asks.
+func (v *validator) dnsCheck(key string, hc *HealthCheck) {
+	if !v.tooLong(key+".query_name", hc.QueryName, maxHostLen) {
+		if _, ok := dns.IsDomainName(dns.Fqdn(hc.QueryName)); !ok || strings.ContainsAny(hc.QueryName, " \t\r\n") {
+			v.addf(key+".query_name", "%q is not a domain name", hc.QueryName)
+		}
+	}
+	if t, ok := dns.StringToType[strings.ToUpper(hc.QueryType)]; !ok || t == dns.TypeNone {
+		v.addf(key+".query_type", "%q is not a DNS record type (A, AAAA, SOA, NS, MX, TXT, ...)", hc.QueryType)
+	}
+	v.enum(key+".dns_transport", "dns transport", hc.DNSTransport, transports)
+	if _, ok := dns.StringToRcode[strings.ToUpper(hc.ExpectRcode)]; !ok {
+		v.addf(key+".expect_rcode", "%q is not a DNS rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)", hc.ExpectRcode)
+	}
+	if a := hc.ExpectAnswer; a != "" && !v.tooLong(key+".expect_answer", a, maxTextLen) {
+		if _, err := netip.ParseAddr(a); err != nil {
+			if _, err := regexp.Compile(a); err != nil {
+				v.addf(key+".expect_answer", "is neither an IP address nor a valid regular expression: %v", err)
+			}
+		}
 	}
 }
 

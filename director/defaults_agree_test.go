@@ -85,6 +85,25 @@ func TestOmittedSettingsReachLibrariesAsTheirDefaults(t *testing.T) {
 	if n, err := spec.Normalize(); err != nil || !reflect.DeepEqual(n, spec) {
 		t.Errorf("Normalize changed a resolved spec: %+v, %v", n, err)
 	}
+	// The dns check's, on a udp service (whose protocol is DNS's default
+	// transport).
+	udp := strings.Replace(strings.Replace(omitted, `type = "http"`, `type = "dns"`, 1), "port = 80\n", "port = 53\nprotocol = \"udp\"\n", 1)
+	spec = healthSpecs(parse(t, udp))["web/rs1"]
+	want = healthcheck.Spec{
+		Type: healthcheck.DNS, Address: "10.0.0.1", Port: 53,
+		Interval: healthcheck.DefaultInterval, Timeout: healthcheck.DefaultTimeout,
+		Rise: healthcheck.DefaultRise, Fall: healthcheck.DefaultFall,
+		Method: healthcheck.DefaultMethod, Path: healthcheck.DefaultPath,
+		ExpectStatus: []string{healthcheck.DefaultStatus},
+		QueryName:    healthcheck.DefaultQueryName, QueryType: healthcheck.DefaultQueryType,
+		DNSTransport: healthcheck.DefaultDNSTransport, ExpectRcode: healthcheck.DefaultExpectRcode,
+	}
+	if !reflect.DeepEqual(spec, want) {
+		t.Errorf("dns spec from omitted settings:\n got %+v\nwant %+v (healthcheck's defaults)", spec, want)
+	}
+	if n, err := spec.Normalize(); err != nil || !reflect.DeepEqual(n, spec) {
+		t.Errorf("Normalize changed a resolved dns spec: %+v, %v", n, err)
+	}
 
 	// VRRP: config's defaults equal vrrp's zero-value ones, and the
 	// instance runs with the values handed over.
@@ -134,6 +153,8 @@ func TestHealthSpecsAreResolved(t *testing.T) {
 		`type = "https"` + "\ninterval = \"5s\"\ntimeout = \"4s\"\nmethod = \"HEAD\"\ntls_verify = true\nhost = \"www.example.com\"",
 		`type = "send_expect"` + "\nsend = \"PING\\r\\n\"\nexpect = \"^\\\\+PONG\"\nport = 6379",
 		`type = "exec"` + "\ncommand = [\"true\", \"%h\", \"%p\"]",
+		`type = "dns"`,
+		`type = "dns"` + "\nquery_name = \"example.org\"\nquery_type = \"a\"\nexpect_rcode = \"nxdomain\"\nexpect_answer = \"^example\"\ndns_transport = \"udp\"",
 	}
 	for _, hc := range checks {
 		cfg := parse(t, fmt.Sprintf(`

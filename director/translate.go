@@ -224,6 +224,11 @@ func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 				Send:         hc.Send,
 				Expect:       hc.Expect,
 				Command:      hc.Command,
+				QueryName:    hc.QueryName,
+				QueryType:    hc.QueryType,
+				DNSTransport: hc.DNSTransport,
+				ExpectRcode:  hc.ExpectRcode,
+				ExpectAnswer: hc.ExpectAnswer,
 			}
 		}
 	}

@@ -61,6 +61,8 @@ func (l Layers) NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
 		return newSendExpectChecker(s, t)
 	case Exec:
 		return newExecChecker(s)
+	case DNS:
+		return newDNSChecker(s, t)
 	}
 	return nil, fmt.Errorf("unknown type %q", s.Type)
 }

@@ -23,6 +23,7 @@ const (
 	HTTPS      Type = "https"       // the same over TLS
 	SendExpect Type = "send_expect" // send a string, match the reply against a regexp
 	Exec       Type = "exec"        // run a program, exit 0 = up
+	DNS        Type = "dns"         // one DNS question over UDP or TCP
 )
 
 // Defaults applied by Spec.Normalize to zero-valued fields, for callers
@@ -37,6 +38,11 @@ const (
 	DefaultMethod   = "GET"
 	DefaultPath     = "/"
 	DefaultStatus   = "200-399"
+
+	DefaultQueryName    = "."
+	DefaultQueryType    = "SOA"
+	DefaultDNSTransport = "udp" // DNS's own; lbd's config defaults to the service's protocol
+	DefaultExpectRcode  = "NOERROR"
 )
 
 // Spec describes one check of one target. Zero values mean the defaults
@@ -87,6 +93,20 @@ type Spec struct {
 	// exec: argv; %h and %p in any argument are replaced by the address
 	// and port checked.
 	Command []string
+
+	// dns: the question is QueryName (default ".") of QueryType (a type
+	// name such as A, AAAA, SOA; default SOA), class IN, asked over
+	// DNSTransport ("udp" or "tcp"; default udp). The reply must carry
+	// ExpectRcode (a name such as NOERROR, NXDOMAIN; default NOERROR) and,
+	// when ExpectAnswer is set, an answer matching it: an IP address must be
+	// among the A/AAAA answers, anything else is a regular expression that
+	// one answer record in zone-file form ("example.com.\t300\tIN\tA\t...")
+	// must match.
+	QueryName    string
+	QueryType    string
+	DNSTransport string
+	ExpectRcode  string
+	ExpectAnswer string
 }
 
 // MaxBody bounds how much of a reply a checker reads (HTTP body,
@@ -131,6 +151,20 @@ func (s Spec) Normalize() (Spec, error) {
 			s.ExpectStatus = []string{DefaultStatus}
 		}
 	}
+	if s.Type == DNS {
+		if s.QueryName == "" {
+			s.QueryName = DefaultQueryName
+		}
+		if s.QueryType == "" {
+			s.QueryType = DefaultQueryType
+		}
+		if s.DNSTransport == "" {
+			s.DNSTransport = DefaultDNSTransport
+		}
+		if s.ExpectRcode == "" {
+			s.ExpectRcode = DefaultExpectRcode
+		}
+	}
 	return s, s.validate()
 }
 
@@ -139,11 +173,11 @@ func (s Spec) validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	switch s.Type {
-	case TCP, HTTP, HTTPS, SendExpect, Exec:
+	case TCP, HTTP, HTTPS, SendExpect, Exec, DNS:
 	case "":
 		bad("type is empty")
 	default:
-		bad("unknown type %q (want tcp, http, https, send_expect or exec)", s.Type)
+		bad("unknown type %q (want tcp, http, https, send_expect, exec or dns)", s.Type)
 	}
 	host, port := s.Target()
 	if host == "" {
@@ -198,6 +232,11 @@ func (s Spec) validate() error {
 	if s.Type == SendExpect {
 		if _, err := regexp.Compile(s.Expect); err != nil {
 			bad("expect: %v", err)
+		}
+	}
+	if s.Type == DNS {
+		if _, err := parseDNSSpec(s); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.Type == Exec {
@@ -294,6 +333,12 @@ func (s Spec) key() string {
 		for _, a := range s.Command {
 			q(a)
 		}
+	case DNS:
+		q(s.QueryName)
+		q(s.QueryType)
+		q(s.DNSTransport)
+		q(s.ExpectRcode)
+		q(s.ExpectAnswer)
 	}
 	return b.String()
 }

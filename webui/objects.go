@@ -34,6 +34,7 @@ var (
 	hcFields = []string{
 		"type", "address", "port", "interval", "timeout", "rise", "fall", "method", "path",
 		"host", "sni", "expect_status:commas", "expect_body", "tls_verify", "send:crlf", "expect", "command:lines",
+		"query_name", "query_type", "dns_transport", "expect_rcode", "expect_answer",
 	}
 )
 
