@@ -495,6 +495,7 @@ func TestUDPFailedRealServerRemovedAtOnce(t *testing.T) {
 		cfg := strings.Replace(baseConfig, `forwarding = "dr"`, `forwarding = "dr"
 udp_timeout = "10s"`, 1)
 		cfg = strings.Replace(cfg, "port = 80\n", "port = 53\nprotocol = \"udp\"\n", 1)
+		cfg = strings.Replace(cfg, `type = "tcp"`, `type = "dns"`, 1)
 		cfg = strings.Replace(cfg, "  name = \"rs2\"\n", "  name = \"rs2\"\n  drained = true\n", 1)
 		r := newRig(t, cfg)
 		key := r.kernel.Table().Services[0].Key
