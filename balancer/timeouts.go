@@ -25,9 +25,9 @@ const (
 	KernelUDPTimeout    = 300 * time.Second
 )
 
-// maxTimeout is the largest timeout the kernel accepts: INT_MAX / HZ
+// MaxTimeout is the largest timeout the kernel accepts: INT_MAX / HZ
 // seconds with HZ up to 1000.
-const maxTimeout = (1<<31 - 1) / 1000 * time.Second
+const MaxTimeout = (1<<31 - 1) / 1000 * time.Second
 
 // IsZero reports whether no timeout is set.
 func (t Timeouts) IsZero() bool { return t == Timeouts{} }
@@ -62,8 +62,8 @@ func (t Timeouts) validate() error {
 			errs = append(errs, fmt.Errorf("balancer: %s timeout %v is negative", f.name, d))
 		case d%time.Second != 0:
 			errs = append(errs, fmt.Errorf("balancer: %s timeout %v must be whole seconds", f.name, d))
-		case d > maxTimeout:
-			errs = append(errs, fmt.Errorf("balancer: %s timeout %v too long (at most %v)", f.name, d, maxTimeout))
+		case d > MaxTimeout:
+			errs = append(errs, fmt.Errorf("balancer: %s timeout %v too long (at most %v)", f.name, d, MaxTimeout))
 		}
 	}
 	return errors.Join(errs...)
