@@ -4,9 +4,13 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,9 +40,9 @@ const (
 	udpBound = udpFall*udpInterval + udpTimeout + hvMargin
 
 	// udpQueryTimeout is how long a client waits for one answer: far
-	// above the lab's round trip (a few ms, even under emulation), far
-	// below the check's bound.
-	udpQueryTimeout = 300 * time.Millisecond
+	// above the lab's round trip (a few ms, even under emulation), below
+	// the check's bound.
+	udpQueryTimeout = 500 * time.Millisecond
 	// udpEvery paces the background clients.
 	udpEvery = 40 * time.Millisecond
 	// udpFixedPort is the source port of the client that keeps it, as a
@@ -49,7 +53,7 @@ const (
 )
 
 // udpCheckType is the check of both services.
-var udpCheckType = "tcp"
+var udpCheckType = "dns"
 
 func udpCheck() string {
 	return fmt.Sprintf("  type = %q\n  interval = %q\n  timeout = %q\n  rise = %d\n  fall = %d",
@@ -246,20 +250,20 @@ func (l *lab) tcpAsk() query {
 }
 
 // asker sends a question every udpEvery in the background until stopped:
-// from one socket on udpFixedPort (fixed), or each from a new socket.
+// from one socket on fixedPort, or (0) each from a new socket.
 type asker struct {
 	stopc, done chan struct{}
 	mu          sync.Mutex
 	qs          []query
 }
 
-func (l *lab) ask(t *testing.T, fixed bool) *asker {
+func (l *lab) ask(t *testing.T, fixedPort int) *asker {
 	t.Helper()
 	a := &asker{stopc: make(chan struct{}), done: make(chan struct{})}
 	var pc net.PacketConn
-	if fixed {
+	if fixedPort != 0 {
 		var err error
-		if pc, err = l.newUDPSocket(udpFixedPort); err != nil {
+		if pc, err = l.newUDPSocket(fixedPort); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -397,6 +401,30 @@ func (l *lab) dnsRules(udp, tcp []rs) string {
 	return sortDests(tab).Rules()
 }
 
+// watchUDPDestGone polls the director's UDP service on VIP:53 every 5ms
+// and sends the time addr was first seen gone from it.
+func (l *lab) watchUDPDestGone(t *testing.T, addr netip.Addr) <-chan time.Time {
+	t.Helper()
+	c := vmtest.IPVS(t, l.director)
+	svc := ipvs.Service{Address: l.vip, Port: 53, Protocol: ipvs.UDP, Family: ipvs.INET}
+	out := make(chan time.Time, 1)
+	go func() {
+		deadline := time.Now().Add(programTimeout)
+		for time.Now().Before(deadline) {
+			ds, err := c.Destinations(svc)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				if !slices.ContainsFunc(ds, func(d ipvs.DestinationExtended) bool { return d.Address == addr }) {
+					out <- time.Now()
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		out <- time.Time{}
+	}()
+	return out
+}
+
 // udpConnDest reads the director's connection table (/proc/net/ip_vs_conn)
 // and returns the real server of the UDP entry from the client's port.
 func (l *lab) udpConnDest(t *testing.T, clientPort int) (netip.Addr, bool) {
@@ -478,7 +506,7 @@ func testUDPDNSService(t *testing.T, l *lab) {
 
 	// The resolver: one source port for good. It sticks to one real
 	// server, the one that dies.
-	resolver := l.ask(t, true)
+	resolver := l.ask(t, udpFixedPort)
 	qs = resolver.waitAnswers(t, time.Time{}, 10)
 	victimName := qs[0].server
 	checkAllFrom(t, "fixed-port client before", qs, victimName)
@@ -492,13 +520,14 @@ func testUDPDNSService(t *testing.T, l *lab) {
 	if a, ok := l.udpConnDest(t, udpFixedPort); !ok || a != victim.addr {
 		t.Errorf("the fixed-port client's connection entry goes to %v (found %v), want %s %v", a, ok, victim.name, victim.addr)
 	}
-	newClients := l.ask(t, false)
+	newClients := l.ask(t, 0)
 	if t.Failed() {
 		return
 	}
 
 	t.Run("a real server dies", func(t *testing.T) {
 		mark := d.Mark()
+		gone := l.watchUDPDestGone(t, victim.addr)
 		start := time.Now()
 		servers[victim.name].stop()
 		var liveOnly []rs
@@ -512,8 +541,12 @@ func testUDPDNSService(t *testing.T, l *lab) {
 			quiesced[i].quiesced = quiesced[i].name == victim.name
 		}
 		// UDP: removed; TCP: quiesced (its default), connections finish.
-		took := hvWaitRules(t, c, d, l.dnsRules(liveOnly, quiesced), start)
-		removed := start.Add(took)
+		hvWaitRules(t, c, d, l.dnsRules(liveOnly, quiesced), start)
+		removed := <-gone
+		if removed.IsZero() {
+			t.Fatalf("%s never left the UDP service", victim.name)
+		}
+		took := removed.Sub(start)
 		t.Logf("%s out of the UDP service %v after it died (bound fall×interval+timeout = %v, +%v VM margin)",
 			victim.name, took.Round(time.Millisecond), udpFall*udpInterval+udpTimeout, hvMargin)
 		if took > udpBound {
@@ -532,14 +565,21 @@ func testUDPDNSService(t *testing.T, l *lab) {
 		for _, q := range resolver.since(start) {
 			if q.err == nil && q.server == live.name {
 				t.Logf("fixed-port client answered by %s %v after %s died", live.name, q.at.Sub(start).Round(time.Millisecond), victim.name)
-				if q.at.Sub(start) > udpBound {
-					t.Errorf("fixed-port client first answered by %s after %v, bound %v", live.name, q.at.Sub(start), udpBound)
+				// A question in flight at the removal waits out its
+				// timeout first, as a resolver's would.
+				if q.at.Sub(start) > udpBound+udpQueryTimeout+udpEvery {
+					t.Errorf("fixed-port client first answered by %s after %v, bound %v", live.name, q.at.Sub(start), udpBound+udpQueryTimeout+udpEvery)
 				}
 				break
 			}
 		}
 		by, fails, _ := tally(resolver.since(start))
 		t.Logf("fixed-port client from the death on: answers %v, %d timeouts (while the check had not yet decided)", by, fails)
+		for _, q := range resolver.since(start) {
+			if q.err != nil {
+				t.Logf("  question at %v (removal at %v): %v", q.at.Sub(start).Round(time.Millisecond), took.Round(time.Millisecond), q.err)
+			}
+		}
 		if a, ok := l.udpConnDest(t, udpFixedPort); !ok || a != live.addr {
 			t.Errorf("the fixed-port client's connection entry goes to %v (found %v), want %s %v", a, ok, live.name, live.addr)
 		}
@@ -577,5 +617,44 @@ func testUDPDNSService(t *testing.T, l *lab) {
 			qs = append(qs, l.tcpAsk())
 		}
 		checkQueriesAlternate(t, "new TCP clients", qs, rs1, rs2)
+	})
+	if t.Failed() {
+		return
+	}
+
+	// Draining is the operator's weight 0, and keeps its meaning for UDP:
+	// no new flows, and existing ones, a resolver's too, continue.
+	t.Run("a drained one keeps its flows", func(t *testing.T) {
+		resolver := l.ask(t, udpFixedPort+1)
+		qs := resolver.waitAnswers(t, time.Time{}, 5)
+		drained := l.serverNamed(qs[0].server)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := api.Drain(ctx, "dns", drained.name); err != nil {
+			t.Fatal(err)
+		}
+		rules := l.rsAll()
+		for i := range rules {
+			rules[i].quiesced = rules[i].name == drained.name
+		}
+		l.waitRules(d, l.dnsRules(rules, l.rsAll()), programTimeout)
+		since := time.Now()
+		checkAllFrom(t, "fixed-port client on the drained real server", resolver.waitAnswers(t, since, 20), drained.name)
+		var other string
+		for _, r := range l.rs {
+			if r != drained {
+				other = r.name
+			}
+		}
+		var fresh []query
+		for i := range 4 {
+			fresh = append(fresh, l.udpAsk(uint16(300+i)))
+		}
+		checkAllFrom(t, "new UDP clients while drained", fresh, other)
+		resolver.stop()
+		if _, err := api.Enable(ctx, "dns", drained.name); err != nil {
+			t.Fatal(err)
+		}
+		l.waitRules(d, healthy, programTimeout)
 	})
 }
