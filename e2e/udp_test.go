@@ -557,7 +557,20 @@ func testUDPDNSService(t *testing.T, l *lab) {
 		// From the removal on, every question is answered by the live
 		// real server: the resolver's (its entry expired at its next
 		// datagram, which went to a live one) and new clients'.
+		//
+		// Since Linux 5.9, the datagram that finds its entry's real server
+		// removed expires the entry and is scheduled at once, unless the
+		// packet carries a confirmed conntrack entry (conntrack in use on
+		// the director): that one datagram is dropped and the client's
+		// retry is scheduled. The kernel also flushes a removed real
+		// server's entries in the background right after the removal,
+		// which leaves a datagram little time to meet one. So the first
+		// question after the removal may be lost; no other.
 		after := resolver.waitAnswers(t, removed, 30)
+		if len(after) > 0 && after[0].err != nil {
+			t.Logf("the first question after the removal was lost (%v): the datagram that met the expired entry", after[0].err)
+			after = after[1:]
+		}
 		checkAllFrom(t, "fixed-port client after the removal", after, live.name)
 		checkAllFrom(t, "new clients after the removal", newClients.waitAnswers(t, removed, 20), live.name)
 		// When the resolver got its first answer from the live server,
