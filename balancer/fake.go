@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sync"
 	"syscall"
@@ -24,12 +25,14 @@ const (
 	OpStartSyncDaemon
 	OpStopSyncDaemon
 	OpConnCounts
+	OpTimeouts
+	OpSetTimeouts
 	numOps
 )
 
 var opNames = [numOps]string{"list-services", "list-destinations", "create-service", "update-service",
 	"remove-service", "create-destination", "update-destination", "remove-destination",
-	"list-sync-daemons", "start-sync-daemon", "stop-sync-daemon", "conn-counts"}
+	"list-sync-daemons", "start-sync-daemon", "stop-sync-daemon", "conn-counts", "timeouts", "set-timeouts"}
 
 func (o Op) String() string {
 	if o < numOps {
@@ -44,7 +47,7 @@ func (o Op) IsWrite() bool {
 	switch o {
 	case OpCreateService, OpUpdateService, OpRemoveService,
 		OpCreateDestination, OpUpdateDestination, OpRemoveDestination,
-		OpStartSyncDaemon, OpStopSyncDaemon:
+		OpStartSyncDaemon, OpStopSyncDaemon, OpSetTimeouts:
 		return true
 	}
 	return false
@@ -68,6 +71,7 @@ type Fake struct {
 	svcs    map[Key]*fakeService
 	daemons map[SyncRole]SyncDaemon // as the kernel reports them
 	conns   ConnCounts
+	timeout Timeouts
 	counts  [numOps]int
 	inject  func(Call) error
 }
@@ -81,7 +85,8 @@ var _ Kernel = (*Fake)(nil)
 
 // NewFake returns an empty fake table.
 func NewFake() *Fake {
-	return &Fake{svcs: make(map[Key]*fakeService), daemons: make(map[SyncRole]SyncDaemon)}
+	return &Fake{svcs: make(map[Key]*fakeService), daemons: make(map[SyncRole]SyncDaemon),
+		timeout: Timeouts{TCP: KernelTCPTimeout, TCPFin: KernelTCPFinTimeout, UDP: KernelUDPTimeout}}
 }
 
 var knownSchedulers = map[string]bool{
@@ -412,6 +417,36 @@ func (f *Fake) SetConnCounts(c ConnCounts) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.conns = c
+}
+
+// Timeouts implements Kernel: the kernel's defaults until set.
+func (f *Fake) Timeouts() (Timeouts, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpTimeouts}); err != nil {
+		return Timeouts{}, err
+	}
+	return f.timeout, nil
+}
+
+// SetTimeouts implements Kernel: the non-zero timeouts replace the
+// table's; EINVAL for what the kernel refuses.
+func (f *Fake) SetTimeouts(t Timeouts) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(Call{Op: OpSetTimeouts}); err != nil {
+		return err
+	}
+	if t.validate() != nil {
+		return fmt.Errorf("balancer: set IPVS timeouts %s: %w", t, syscall.EINVAL)
+	}
+	kf, tf := f.timeout.fields(), t.fields()
+	for i := range kf {
+		if *tf[i].v != 0 {
+			*kf[i].v = *tf[i].v
+		}
+	}
+	return nil
 }
 
 func compareKeys(a, b Key) int {

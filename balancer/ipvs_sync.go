@@ -412,3 +412,102 @@ func countConnLine(line []byte, c *ConnCounts) error {
 	}
 	return nil
 }
+
+// The IPVS generic netlink family's config messages: the connection
+// timeouts (ipvsadm --set). cloudflare/ipvs has calls for them, but its
+// SetConfig always sends all three attributes, and the kernel
+// (ip_vs_genl_set_config) takes every attribute present, zero included:
+// lbd sends only the timeouts it sets.
+const (
+	ipvsCmdSetConfig = 12 // set; also the reply type of GET_CONFIG
+	ipvsCmdGetConfig = 13
+
+	ipvsCmdAttrTimeoutTCP    = 4 // u32, seconds
+	ipvsCmdAttrTimeoutTCPFin = 5
+	ipvsCmdAttrTimeoutUDP    = 6
+)
+
+// Timeouts implements Kernel (IPVS_CMD_GET_CONFIG).
+func (k *IPVS) Timeouts() (Timeouts, error) {
+	s, err := k.syncNetlink()
+	if err != nil {
+		return Timeouts{}, fmt.Errorf("balancer: read IPVS timeouts: %w", err)
+	}
+	msgs, err := s.execute(ipvsCmdGetConfig, nil, netlink.Request)
+	if err != nil {
+		return Timeouts{}, fmt.Errorf("balancer: read IPVS timeouts: %w", err)
+	}
+	t, err := parseTimeouts(msgs)
+	if err != nil {
+		return Timeouts{}, fmt.Errorf("balancer: read IPVS timeouts: %w", err)
+	}
+	return t, nil
+}
+
+// SetTimeouts implements Kernel (IPVS_CMD_SET_CONFIG with the non-zero
+// timeouts only).
+func (k *IPVS) SetTimeouts(t Timeouts) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	s, err := k.syncNetlink()
+	if err != nil {
+		return fmt.Errorf("balancer: set IPVS timeouts %s: %w", t, err)
+	}
+	data, err := encodeTimeouts(t)
+	if err != nil {
+		return fmt.Errorf("balancer: set IPVS timeouts %s: %w", t, err)
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if _, err := s.execute(ipvsCmdSetConfig, data, netlink.Request|netlink.Acknowledge); err != nil {
+		hint := ""
+		if errors.Is(err, syscall.EPERM) {
+			hint = " (needs root or CAP_NET_ADMIN)"
+		}
+		return fmt.Errorf("balancer: set IPVS timeouts %s: %w%s", t, err, hint)
+	}
+	return nil
+}
+
+func encodeTimeouts(t Timeouts) ([]byte, error) {
+	ae := netlink.NewAttributeEncoder()
+	for _, a := range []struct {
+		typ uint16
+		d   time.Duration
+	}{{ipvsCmdAttrTimeoutTCP, t.TCP}, {ipvsCmdAttrTimeoutTCPFin, t.TCPFin}, {ipvsCmdAttrTimeoutUDP, t.UDP}} {
+		if a.d > 0 {
+			ae.Uint32(a.typ, uint32(a.d/time.Second))
+		}
+	}
+	return ae.Encode()
+}
+
+func parseTimeouts(msgs []genetlink.Message) (Timeouts, error) {
+	var t Timeouts
+	if len(msgs) == 0 {
+		return t, errors.New("no answer")
+	}
+	for _, m := range msgs {
+		ad, err := netlink.NewAttributeDecoder(m.Data)
+		if err != nil {
+			return t, err
+		}
+		for ad.Next() {
+			secs := func() time.Duration { return time.Duration(ad.Uint32()) * time.Second }
+			switch ad.Type() {
+			case ipvsCmdAttrTimeoutTCP:
+				t.TCP = secs()
+			case ipvsCmdAttrTimeoutTCPFin:
+				t.TCPFin = secs()
+			case ipvsCmdAttrTimeoutUDP:
+				t.UDP = secs()
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}

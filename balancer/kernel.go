@@ -22,6 +22,12 @@ type Kernel interface {
 	UpdateDestination(Key, Destination) error
 	RemoveDestination(Key, DestKey) error
 
+	// Timeouts reads the connection timeouts (IPVS_CMD_GET_CONFIG);
+	// SetTimeouts writes the non-zero ones and leaves the others as they
+	// are (IPVS_CMD_SET_CONFIG).
+	Timeouts() (Timeouts, error)
+	SetTimeouts(Timeouts) error
+
 	// The connection-sync daemons and the connection table's origins
 	// (sync.go).
 	SyncKernel

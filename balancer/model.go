@@ -248,11 +248,23 @@ func (d Destination) Key() DestKey { return DestKey{Addr: d.Addr, Port: d.Port} 
 type VirtualService struct {
 	Service
 	Destinations []Destination
+	// RemoveNow lists real servers that must leave the kernel at once,
+	// connections or not, instead of waiting at weight 0 for the removal
+	// grace: lbd lists a UDP service's failed real servers here. A UDP
+	// flow whose client keeps its source port (a resolver) is refreshed
+	// by every datagram, so it would never leave a quiesced server; once
+	// the server is removed, expire_nodest_conn (set by lbd) expires the
+	// flow's entry at its next datagram and the kernel schedules that
+	// datagram to a live real server. None of them may be in Destinations.
+	RemoveNow []DestKey
 }
 
 // Table is the whole desired IPVS state of the services lbd manages.
 type Table struct {
 	Services []VirtualService
+	// Timeouts are the namespace's connection timeouts; zero fields
+	// leave the kernel's values alone.
+	Timeouts Timeouts
 }
 
 // MaxWeight is the largest weight lbd accepts.
@@ -262,6 +274,9 @@ const MaxWeight = 65535
 // refused before a single write and the running one is kept.
 func (t Table) Validate() error {
 	var errs []error
+	if err := t.Timeouts.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	seen := make(map[Key]bool, len(t.Services))
 	for _, vs := range t.Services {
 		if err := vs.validate(); err != nil {
@@ -309,6 +324,11 @@ func (vs VirtualService) validate() error {
 			errs = append(errs, wrap(fmt.Errorf("real server %s: listed twice", d.Key())))
 		}
 		seen[d.Key()] = true
+	}
+	for _, dk := range vs.RemoveNow {
+		if seen[dk] {
+			errs = append(errs, wrap(fmt.Errorf("real server %s: both wanted and to remove now", dk)))
+		}
 	}
 	return errors.Join(errs...)
 }

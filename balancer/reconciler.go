@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,12 @@ type Reconciler struct {
 	failures int // consecutive failed passes
 	lastErr  error
 
+	// The connection timeouts wanted (zero fields: the kernel's), and
+	// the kernel's as last read or written (nil: unknown).
+	timeouts      Timeouts
+	timeoutsSeen  *Timeouts
+	timeoutsDirty bool
+
 	// The connection-sync daemons (sync.go), desired state since the
 	// first SetSync; before it, any daemon is foreign and left alone.
 	syncSet   bool
@@ -122,13 +129,14 @@ type Reconciler struct {
 
 // wantService is a desired service, normalized as the kernel reports it.
 type wantService struct {
-	svc   Service
-	dests []Destination // sorted by key
-	byKey map[DestKey]Destination
+	svc       Service
+	dests     []Destination // sorted by key
+	byKey     map[DestKey]Destination
+	removeNow map[DestKey]bool
 }
 
 func (w *wantService) equal(o *wantService) bool {
-	return o != nil && w.svc == o.svc && slices.Equal(w.dests, o.dests)
+	return o != nil && w.svc == o.svc && slices.Equal(w.dests, o.dests) && maps.Equal(w.removeNow, o.removeNow)
 }
 
 // syncRoleState is what the reconciler knows of a wanted sync daemon.
@@ -210,6 +218,12 @@ func (r *Reconciler) Apply(t Table) error {
 			w.byKey[w.dests[i].Key()] = w.dests[i]
 		}
 		sortDests(w.dests)
+		for _, dk := range vs.RemoveNow {
+			if w.removeNow == nil {
+				w.removeNow = map[DestKey]bool{}
+			}
+			w.removeNow[DestKey{Addr: dk.Addr.Unmap(), Port: dk.Port}] = true
+		}
 		want = append(want, w)
 		byKey[w.svc.Key] = w
 	}
@@ -225,6 +239,9 @@ func (r *Reconciler) Apply(t Table) error {
 		delete(r.removing, k)
 	}
 	r.desired, r.byKey, r.started = want, byKey, true
+	if t.Timeouts != r.timeouts {
+		r.timeouts, r.timeoutsDirty = t.Timeouts, true
+	}
 	return r.pass(false, true)
 }
 
@@ -330,6 +347,7 @@ func (r *Reconciler) pass(full, services bool) error {
 	p := &passErrs{}
 	if services && r.started {
 		r.sync(full, p)
+		r.syncTimeouts(full, p)
 	}
 	r.syncDaemons(full, p)
 	now := time.Now()
@@ -543,6 +561,12 @@ func (r *Reconciler) syncService(w *wantService, ks ServiceStatus, present, full
 		if _, wanted := w.byKey[dk]; wanted {
 			continue
 		}
+		if w.removeNow[dk] {
+			if !r.removeNow(key, v, cur, p) {
+				ok = false
+			}
+			continue
+		}
 		if !r.removeGracefully(key, v, cur, now, p) {
 			ok = false
 		}
@@ -595,6 +619,22 @@ func (r *Reconciler) removeGracefully(key Key, v *kernelService, cur *Destinatio
 		}
 		cur.Weight = 0
 	}
+	return true
+}
+
+// removeNow removes a real server listed in RemoveNow at once, whatever
+// its connections, even one already waiting for its grace to end.
+func (r *Reconciler) removeNow(key Key, v *kernelService, cur *DestinationStatus, p *passErrs) bool {
+	dk := cur.Key()
+	if !r.call(p, true, r.k.RemoveDestination(key, dk)) {
+		return false
+	}
+	if conns := cur.ActiveConns + cur.InactiveConns; conns > 0 {
+		r.log.Info("balancer: removed failed real server with its connections", "service", key.String(),
+			"real_server", dk.String(), "active_conns", cur.ActiveConns, "inactive_conns", cur.InactiveConns)
+	}
+	delete(v.dests, dk)
+	r.clearPending(key, dk)
 	return true
 }
 

@@ -1127,3 +1127,47 @@ func TestVMSyncBetweenNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// The connection timeouts against the real kernel: only the wanted ones
+// are written (the others stay as they were), and drift is repaired.
+func TestVMTimeouts(t *testing.T) {
+	_, k := openVM(t)
+	run(t, "ipvsadm", "--set", "1000", "120", "300")
+	t.Cleanup(func() { run(t, "ipvsadm", "--set", "900", "120", "300") })
+	got, err := k.Timeouts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Timeouts{TCP: 1000 * time.Second, TCPFin: KernelTCPFinTimeout, UDP: KernelUDPTimeout}); got != want {
+		t.Fatalf("read %+v after ipvsadm --set 1000 120 300, want %+v", got, want)
+	}
+	ipvsadmTimeouts := func() string {
+		return strings.TrimSpace(run(t, "ipvsadm", "-L", "--timeout"))
+	}
+
+	r, _ := newTestReconciler(t, k)
+	tab := vmTable()
+	tab.Timeouts = Timeouts{TCPFin: 30 * time.Second, UDP: 10 * time.Second}
+	if err := r.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	const want = "Timeout (tcp tcpfin udp): 1000 30 10"
+	if s := ipvsadmTimeouts(); s != want {
+		t.Fatalf("ipvsadm says %q, want %q (tcp untouched)", s, want)
+	}
+	run(t, "ipvsadm", "--set", "1000", "120", "300")
+	k.reset()
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if s := ipvsadmTimeouts(); s != want {
+		t.Fatalf("after drift and a resync ipvsadm says %q, want %q", s, want)
+	}
+	k.reset()
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Timeouts(); err != nil || got != (Timeouts{TCP: 1000 * time.Second, TCPFin: 30 * time.Second, UDP: 10 * time.Second}) {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+}

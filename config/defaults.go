@@ -34,7 +34,11 @@ const (
 	defaultProtocol  = "tcp"
 	defaultQuorum    = 1
 	defaultOnFailure = "quiesce"
-	defaultWeight    = 1
+	// A udp flow whose client keeps its port (a resolver) is refreshed by
+	// every datagram and never leaves a quiesced real server: only removal
+	// moves it.
+	defaultOnFailureUDP = "remove"
+	defaultWeight       = 1
 
 	defaultCheckInterval = 2 * time.Second
 	defaultCheckTimeout  = time.Second
@@ -180,7 +184,11 @@ func defaultVirtualServer(vs *VirtualServer, g *Global, has presence) {
 	setString(&vs.Forwarding, has, "forwarding", g.Forwarding)
 	setBool(&vs.Active, has, "active", true)
 	setInt(&vs.Quorum, has, "quorum", defaultQuorum)
-	setString(&vs.OnFailure, has, "on_failure", defaultOnFailure)
+	onFailure := defaultOnFailure
+	if vs.Protocol == "udp" && vs.Fwmark == 0 {
+		onFailure = defaultOnFailureUDP
+	}
+	setString(&vs.OnFailure, has, "on_failure", onFailure)
 }
 
 func defaultRealServer(rs *RealServer, vs *VirtualServer, has presence) {

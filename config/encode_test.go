@@ -91,6 +91,9 @@ forwarding = "nat"
 listen = "127.0.0.1:8080"
 resync_interval = "7s"
 remove_grace = "0s"
+tcp_timeout = "1h"
+tcpfin_timeout = "30s"
+udp_timeout = "10s"
 
 [console]
 password_hash = "$2a$10$abcdefghijklmnopqrstuuKQq7Sv3vmpL5yWHvSZ0C3XcbSC9kHeW"
@@ -559,5 +562,38 @@ func mutateScalar(rng *rand.Rand, v reflect.Value) {
 			s.Index(i).SetString(strs[rng.IntN(len(strs))])
 		}
 		v.Set(s)
+	}
+}
+
+// A udp service's failed real servers are removed by default (a flow
+// that keeps its source port never leaves a quiesced one); an explicit
+// quiesce is kept, and written back since it is not the udp default.
+func TestUDPOnFailureDefault(t *testing.T) {
+	c := mustParse(t, `[[virtual_server]]
+name = "dns-udp"
+vip = "10.0.0.53"
+port = 53
+protocol = "udp"
+
+[[virtual_server]]
+name = "dns-tcp"
+vip = "10.0.0.53"
+port = 53
+
+[[virtual_server]]
+name = "dns-udp-quiesce"
+vip = "10.0.0.54"
+port = 53
+protocol = "udp"
+on_failure = "quiesce"
+`)
+	for i, want := range []string{"remove", "quiesce", "quiesce"} {
+		if got := c.VirtualServers[i].OnFailure; got != want {
+			t.Errorf("%s: on_failure %q, want %q", c.VirtualServers[i].Name, got, want)
+		}
+	}
+	data := string(roundTrip(t, c))
+	if strings.Count(data, "on_failure") != 1 || !strings.Contains(data, "on_failure = \"quiesce\"") {
+		t.Errorf("encoded on_failure keys, want only the udp quiesce:\n%s", data)
 	}
 }

@@ -75,3 +75,28 @@ func TestExampleLbdToml(t *testing.T) {
 		t.Error("vrrp-only.toml: connection sync on with nothing to sync")
 	}
 }
+
+// dns.toml shows the common DNS shape: one VIP on UDP and TCP port 53,
+// both with dns checks, the udp one removing failed real servers.
+func TestExampleDNSToml(t *testing.T) {
+	c, err := Load(filepath.Join(configsDir(t), "dns.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	protos := map[string]VirtualServer{}
+	for _, vs := range c.VirtualServers {
+		if vs.Port == 53 && vs.HealthCheck != nil && vs.HealthCheck.Type == "dns" {
+			protos[vs.Protocol] = vs
+		}
+	}
+	u, t2 := protos["udp"], protos["tcp"]
+	if u.VIP == "" || u.VIP != t2.VIP {
+		t.Fatalf("no udp and tcp pair on one VIP port 53 with dns checks: %+v", protos)
+	}
+	if u.OnFailure != "remove" || t2.OnFailure != "quiesce" {
+		t.Errorf("on_failure udp %q, tcp %q; want remove and quiesce", u.OnFailure, t2.OnFailure)
+	}
+	if c.Global.UDPTimeout.Duration == 0 {
+		t.Error("dns.toml does not show udp_timeout")
+	}
+}

@@ -18,6 +18,10 @@ const (
 	MaxAuthPassLen = 8
 	// MaxWeight bounds a real server's weight (0..MaxWeight).
 	MaxWeight = 65535
+	// MaxConnTimeout bounds the IPVS connection timeouts (tcp_timeout,
+	// tcpfin_timeout, udp_timeout): the kernel keeps them in jiffies in
+	// an int, INT_MAX / HZ seconds with HZ up to 1000.
+	MaxConnTimeout = (1<<31 - 1) / 1000 * time.Second
 )
 
 // AdvertIntervalRange returns the advert intervals VRRP version allows:

@@ -33,6 +33,14 @@ type Global struct {
 	// RemoveGrace bounds how long a real server removed from the config is
 	// kept at weight 0 waiting for its active connections to end. Default 5m.
 	RemoveGrace Duration `toml:"remove_grace"`
+
+	// The kernel's IPVS connection timeouts (ipvsadm --set), whole
+	// seconds: an idle established TCP connection, a TCP connection after
+	// its FIN, an idle UDP flow. Unset (0) leaves the kernel's value
+	// (900s, 120s, 300s unless someone changed it).
+	TCPTimeout    Duration `toml:"tcp_timeout"`
+	TCPFinTimeout Duration `toml:"tcpfin_timeout"`
+	UDPTimeout    Duration `toml:"udp_timeout"`
 }
 
 // Console holds web console and API security settings.
@@ -154,7 +162,9 @@ type VirtualServer struct {
 	// Quorum is the minimum total weight of healthy real servers for the
 	// service to count as healthy. Default 1.
 	Quorum int `toml:"quorum"`
-	// OnFailure: quiesce (weight 0, default) or remove.
+	// OnFailure: quiesce (weight 0) or remove. The default is quiesce,
+	// and remove for a udp service (a failed real server of a udp
+	// service is removed at once, so its flows move to a live one).
 	OnFailure string `toml:"on_failure,omitempty"`
 	// SorryServer (address or address:port) is added while no real server
 	// is up.

@@ -234,6 +234,22 @@ func (v *validator) global(g *Global) {
 	if g.RemoveGrace.Duration < 0 {
 		v.addf("global.remove_grace", "must not be negative")
 	}
+	v.connTimeout("global.tcp_timeout", g.TCPTimeout.Duration)
+	v.connTimeout("global.tcpfin_timeout", g.TCPFinTimeout.Duration)
+	v.connTimeout("global.udp_timeout", g.UDPTimeout.Duration)
+}
+
+// connTimeout checks an IPVS connection timeout: whole seconds up to
+// MaxConnTimeout; 0 (unset) leaves the kernel's.
+func (v *validator) connTimeout(key string, d time.Duration) {
+	switch {
+	case d < 0:
+		v.addf(key, "must not be negative (0 or unset keeps the kernel's)")
+	case d%time.Second != 0:
+		v.addf(key, "%v: must be whole seconds (the kernel counts seconds)", d)
+	case d > MaxConnTimeout:
+		v.addf(key, "%v is too long (at most %v)", d, MaxConnTimeout)
+	}
 }
 
 func (v *validator) listen(key, s string) {

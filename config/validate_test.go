@@ -89,6 +89,10 @@ func TestValidationRules(t *testing.T) {
 			[]string{`2: global.interface: "averyveryverylongname" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace)`}},
 		{"negative remove grace", "[global]\nremove_grace = \"-1s\"\n",
 			[]string{`2: global.remove_grace: must not be negative`}},
+		{"conn timeouts", "[global]\ntcp_timeout = \"1.5s\"\ntcpfin_timeout = \"-1s\"\nudp_timeout = \"999h\"\n",
+			[]string{`2: global.tcp_timeout: 1.5s: must be whole seconds (the kernel counts seconds)`,
+				`3: global.tcpfin_timeout: must not be negative (0 or unset keeps the kernel's)`,
+				`4: global.udp_timeout: 999h0m0s is too long (at most 596h31m23s)`}},
 
 		// [console]
 		{"token hash", "[console]\ntoken_hashes = [\n  \"abc\",\n]\n",

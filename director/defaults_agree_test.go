@@ -355,3 +355,32 @@ func TestNewResolvesAConfigBuiltInCode(t *testing.T) {
 		t.Errorf("kernel table %+v, want one service with %+v", got, want)
 	}
 }
+
+// The connection timeouts: config and balancer accept the same values,
+// probed on both sides of every bound.
+func TestConnTimeoutRangesAgree(t *testing.T) {
+	values := []time.Duration{-time.Second, 0, 1500 * time.Millisecond, time.Second,
+		config.MaxConnTimeout, config.MaxConnTimeout + time.Second}
+	for _, key := range []string{"tcp_timeout", "tcpfin_timeout", "udp_timeout"} {
+		for _, v := range values {
+			file := fmt.Sprintf("[global]\n%s = %q\n", key, v)
+			_, cerr := config.Parse("lbd.toml", []byte(file))
+			var to balancer.Timeouts
+			switch key {
+			case "tcp_timeout":
+				to.TCP = v
+			case "tcpfin_timeout":
+				to.TCPFin = v
+			default:
+				to.UDP = v
+			}
+			berr := balancer.Table{Timeouts: to}.Validate()
+			if (cerr == nil) != (berr == nil) {
+				t.Errorf("%s = %v: config says %v, balancer says %v", key, v, errText(cerr), errText(berr))
+			}
+		}
+	}
+	if config.MaxConnTimeout != balancer.MaxTimeout {
+		t.Errorf("config.MaxConnTimeout %v, balancer.MaxTimeout %v", config.MaxConnTimeout, balancer.MaxTimeout)
+	}
+}

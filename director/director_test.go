@@ -486,3 +486,40 @@ func TestLoneDirectorHoldsVIPs(t *testing.T) {
 		t.Fatalf("vrrp started %v, sets %v", vrrpStarted, h.sets)
 	}
 }
+
+// A udp service's failed real server leaves the kernel at once, its
+// flows with it (the removal grace is for edits); a drained one keeps
+// weight 0 and its flows. The [global] timeouts reach the kernel.
+func TestUDPFailedRealServerRemovedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := strings.Replace(baseConfig, `forwarding = "dr"`, `forwarding = "dr"
+udp_timeout = "10s"`, 1)
+		cfg = strings.Replace(cfg, "port = 80\n", "port = 53\nprotocol = \"udp\"\n", 1)
+		cfg = strings.Replace(cfg, `type = "tcp"`, `type = "dns"`, 1)
+		cfg = strings.Replace(cfg, "  name = \"rs2\"\n", "  name = \"rs2\"\n  drained = true\n", 1)
+		r := newRig(t, cfg)
+		key := r.kernel.Table().Services[0].Key
+		if key.Protocol != balancer.UDP {
+			t.Fatalf("service %s, want udp", key)
+		}
+		if got, _ := r.kernel.Timeouts(); got.UDP != 10*time.Second || got.TCP != balancer.KernelTCPTimeout {
+			t.Fatalf("kernel timeouts %+v, want udp 10s and the kernel's tcp", got)
+		}
+		rs1 := balancer.DestKey{Addr: netip.MustParseAddr("192.0.2.11"), Port: 53}
+		rs2 := balancer.DestKey{Addr: netip.MustParseAddr("192.0.2.12"), Port: 53}
+		r.kernel.SetConns(key, rs1, 0, 40)
+		r.kernel.SetConns(key, rs2, 0, 40)
+		if w := r.weights(); w["192.0.2.12"] != 0 || w["192.0.2.11"] != 3 {
+			t.Fatalf("weights %v: want rs2 drained at 0", w)
+		}
+		r.health.set("192.0.2.11", true)
+		testutil.Eventually(t, 5*time.Second, "rs1 removed", func() bool { _, ok := r.weights()["192.0.2.11"]; return !ok })
+		// rs2 is drained, not failed: still there at weight 0; the sorry
+		// server takes the new flows.
+		if w := r.weights(); len(w) != 2 || w["192.0.2.12"] != 0 || w["192.0.2.99"] != 1 {
+			t.Fatalf("weights %v: want drained rs2 at 0 and the sorry server", w)
+		}
+		r.health.set("192.0.2.11", false)
+		testutil.Eventually(t, 5*time.Second, "rs1 back", func() bool { return r.weights()["192.0.2.11"] == 3 })
+	})
+}

@@ -3,6 +3,7 @@ package director
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,12 +43,17 @@ type servicePlan struct {
 //   - a drained real server stays with weight 0 (existing connections
 //     finish, no new ones);
 //   - a real server whose check is down gets weight 0 (quiesce, the
-//     default) or leaves the table (on_failure = "remove");
+//     default) or leaves the table (on_failure = "remove", the default
+//     of a udp service); a udp service's leaves it at once, without the
+//     removal grace (RemoveNow), so the flows of clients that keep their
+//     source port move to a live real server at their next datagram;
 //   - one not checked yet counts as up: a restarted lbd keeps the table it
 //     finds instead of emptying it while the first checks run;
 //   - the sorry server is added while no real server is up.
 func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 	p := plan{services: map[string]servicePlan{}}
+	g := cfg.Global
+	p.table.Timeouts = balancer.Timeouts{TCP: g.TCPTimeout.Duration, TCPFin: g.TCPFinTimeout.Duration, UDP: g.UDPTimeout.Duration}
 	for _, vs := range cfg.VirtualServers {
 		if !*vs.Active {
 			continue
@@ -86,6 +92,9 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 			}
 			switch {
 			case !up && vs.OnFailure == "remove":
+				if key.Fwmark == 0 && key.Protocol == balancer.UDP {
+					svc.RemoveNow = append(svc.RemoveNow, d.Key())
+				}
 				continue
 			case !up || rs.Drained:
 				d.Weight = 0
@@ -103,6 +112,7 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 				return plan{}, fmt.Errorf("virtual server %s: sorry_server: %w", vs.Name, err)
 			}
 			if !hasDest(svc.Destinations, d.Key()) {
+				svc.RemoveNow = slices.DeleteFunc(svc.RemoveNow, func(k balancer.DestKey) bool { return k == d.Key() })
 				svc.Destinations = append(svc.Destinations, d)
 				sp.sorryActive = true
 				sp.sorry = &d

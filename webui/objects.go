@@ -46,7 +46,7 @@ func hcPrefix(i int) string    { return fmt.Sprintf("virtual_server[%d].health_c
 // and get config's defaults; these are the values worth showing.
 func blankVS() *config.VirtualServer {
 	on := true
-	return &config.VirtualServer{Protocol: "tcp", Scheduler: "wlc", Quorum: 1, OnFailure: "quiesce", Active: &on}
+	return &config.VirtualServer{Protocol: "tcp", Scheduler: "wlc", Quorum: 1, Active: &on}
 }
 
 func blankRS() *config.RealServer {
