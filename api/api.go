@@ -39,6 +39,9 @@ type Status struct {
 	// LastReconcile is the last time the IPVS table was verified.
 	LastReconcile time.Time `json:"last_reconcile"`
 	ReconcileErr  string    `json:"reconcile_error,omitempty"`
+	// IPVSUnavailable: the kernel has no IPVS, so this director runs a
+	// configuration without virtual servers, VRRP only (see IPVSUnavailableText).
+	IPVSUnavailable bool `json:"ipvs_unavailable,omitempty"`
 	// Counters: reconcile_writes, reconcile_errors, reloads, reload_failures, ...
 	Counters map[string]uint64 `json:"counters"`
 }

@@ -69,3 +69,8 @@ func Ago(t, now time.Time) string {
 	}
 	return Duration(now.Sub(t)) + " ago"
 }
+
+// IPVSUnavailableText is what the console and lbctl say about the IPVS
+// table when Status.IPVSUnavailable is set: the kernel has none, and the
+// director runs VRRP alone.
+const IPVSUnavailableText = "IPVS not available (VRRP only)"

@@ -96,13 +96,30 @@ func (k *IPVS) Destinations(key Key) ([]DestinationStatus, error) {
 // CreateService implements Kernel.
 func (k *IPVS) CreateService(s Service) error {
 	err := k.c.CreateService(toIPVSService(s))
+	if errors.Is(err, syscall.ENOENT) {
+		return schedulerErr("create service", s, err)
+	}
 	return opErr("create service", s.Key, nil, err)
 }
 
 // UpdateService implements Kernel.
 func (k *IPVS) UpdateService(s Service) error {
 	err := k.c.UpdateService(toIPVSService(s))
+	if errors.Is(err, syscall.ENOENT) {
+		return schedulerErr("update service", s, err)
+	}
 	return opErr("update service", s.Key, nil, err)
+}
+
+// schedulerErr explains ENOENT from a create or update: the kernel has no
+// scheduler by that name. A modular kernel loads ip_vs_<name> on demand
+// when it has it (a VM without modprobe does not); twos appeared in 6.6.
+func schedulerErr(op string, s Service, err error) error {
+	hint := fmt.Sprintf("is its module ip_vs_%s loaded?", s.Scheduler)
+	if s.Scheduler == "twos" {
+		hint += " twos needs Linux 6.6 or later"
+	}
+	return fmt.Errorf("balancer: %s %s: scheduler %q not available in this kernel: %w (%s)", op, s.Key, s.Scheduler, err, hint)
 }
 
 // RemoveService implements Kernel.
@@ -139,9 +156,6 @@ func opErr(op string, key Key, dk *DestKey, err error) error {
 	switch {
 	case errors.Is(err, syscall.EPERM):
 		hint = " (needs root or CAP_NET_ADMIN)"
-	case op == "create service" && errors.Is(err, syscall.ENOENT):
-		// The guest may have no modprobe to autoload a scheduler module.
-		hint = " (is the scheduler's module ip_vs_<name> loaded?)"
 	}
 	if dk != nil {
 		return fmt.Errorf("balancer: %s %s on %s: %w%s", op, dk, key, err, hint)

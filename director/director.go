@@ -73,6 +73,9 @@ type Director struct {
 	plan    plan
 	kernel  balancer.Kernel
 	rec     *balancer.Reconciler
+	// noIPVS: the probe at start-up found no IPVS in the kernel (a
+	// configuration without virtual servers runs VRRP only).
+	noIPVS  bool
 	vrrp    *vrrpRunner
 	runCtx  context.Context // set by Run; instances started later use it
 	pending []func(context.Context)
@@ -155,6 +158,9 @@ func New(opt Options) (*Director, error) {
 	if err := d.prepare(cfg); err != nil {
 		return nil, err
 	}
+	if len(cfg.VirtualServers) == 0 {
+		d.probeIPVS()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.install(cfg, version); err != nil {
@@ -201,6 +207,28 @@ func (d *Director) prepare(cfg *config.Config) error {
 		go rec.Run(ctx)
 	}
 	return nil
+}
+
+// probeIPVS finds out at start-up whether the kernel has IPVS when the
+// configuration needs none (no virtual servers), so that the operator
+// learns it now, once, and not from the reload that adds the first virtual
+// server; the console shows it too. A kernel with IPVS is closed again:
+// nothing is managed until a virtual server is configured.
+func (d *Director) probeIPVS() {
+	k, err := d.opt.OpenKernel()
+	switch {
+	case err == nil:
+		if c, ok := k.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	case errors.Is(err, balancer.ErrUnavailable):
+		d.mu.Lock()
+		d.noIPVS = true
+		d.mu.Unlock()
+		d.log.Error("IPVS not available (VRRP only): a virtual server added by a reload or an edit is refused until the kernel has IPVS", "err", err)
+	default:
+		d.log.Warn("cannot tell whether the kernel has IPVS", "err", err)
+	}
 }
 
 // install makes cfg the running configuration. d.mu is held.

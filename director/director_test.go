@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -521,5 +522,90 @@ udp_timeout = "10s"`, 1)
 		}
 		r.health.set("192.0.2.11", false)
 		testutil.Eventually(t, 5*time.Second, "rs1 back", func() bool { return r.weights()["192.0.2.11"] == 3 })
+	})
+}
+
+// A VRRP-only director finds out at start-up whether the kernel has IPVS:
+// without it, it says so once at ERROR and its status tells the console;
+// IPVS that appears later (modprobe ip_vs) is used by the reload that adds
+// a virtual server, and the status follows.
+func TestVRRPOnlyProbesIPVSOnce(t *testing.T) {
+	const vrrpOnly = "[global]\ninterface = \"eth0\"\n[vrrp]\nvrid = 51\npriority = 150\nvips = [\"192.0.2.100\"]\n[sync]\nenabled = false\n"
+	withVS := vrrpOnly + "[[virtual_server]]\nname = \"web\"\nvip = \"192.0.2.100\"\nport = 80\n  [[virtual_server.real_server]]\n  name = \"a\"\n  address = \"192.0.2.1\"\n"
+	start := func(t *testing.T, open func() (balancer.Kernel, error)) (*Director, *testutil.Buffer, string) {
+		path := filepath.Join(t.TempDir(), "lbd.toml")
+		os.WriteFile(path, []byte(vrrpOnly), 0o640)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := &testutil.Buffer{}
+		d, err := New(Options{
+			Config:     cfg,
+			Logger:     slog.New(slog.NewTextHandler(logs, nil)),
+			Sysctl:     balancer.ProcSys{Root: t.TempDir()},
+			StateFile:  filepath.Join(t.TempDir(), "managed.json"),
+			OpenKernel: open,
+			OpenGuard:  func() (flowguard.Guard, error) { return &flowguard.Fake{}, nil },
+			NewVRRP:    func(s vrrpSettings) (vrrpInstance, error) { return &fakeVRRP{cfg: s}, nil },
+		})
+		if err != nil {
+			t.Fatalf("VRRP-only config: %v", err)
+		}
+		return d, logs, path
+	}
+
+	t.Run("no IPVS", func(t *testing.T) {
+		var opens int
+		var kernel balancer.Kernel // nil: no IPVS yet
+		d, logs, path := start(t, func() (balancer.Kernel, error) {
+			opens++
+			if kernel == nil {
+				return nil, fmt.Errorf("balancer: %w: load ip_vs", balancer.ErrUnavailable)
+			}
+			return kernel, nil
+		})
+		if opens != 1 {
+			t.Errorf("IPVS opened %d times at start-up, want one probe", opens)
+		}
+		if n := strings.Count(logs.String(), "level=ERROR"); n != 1 || !strings.Contains(logs.String(), `msg="IPVS not available (VRRP only)`) {
+			t.Fatalf("want one ERROR saying IPVS is not available (VRRP only), got %d:\n%s", n, logs)
+		}
+		if st := d.Status(); !st.IPVSUnavailable || st.VRRP == nil {
+			t.Fatalf("status: ipvs_unavailable=%v vrrp=%v", st.IPVSUnavailable, st.VRRP)
+		}
+		// A reload without virtual servers does not probe or log again.
+		if err := d.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if opens != 1 || strings.Count(logs.String(), "level=ERROR") != 1 {
+			t.Errorf("after a reload: %d opens, log:\n%s", opens, logs)
+		}
+		// A virtual server is refused while IPVS is missing...
+		os.WriteFile(path, []byte(withVS), 0o640)
+		if err := d.Reload(context.Background()); !errors.Is(err, balancer.ErrUnavailable) {
+			t.Fatalf("reload with a virtual server and no IPVS: %v", err)
+		}
+		if !d.Status().IPVSUnavailable {
+			t.Fatal("status forgot that IPVS is missing")
+		}
+		// ...and taken once the kernel has it.
+		kernel = balancer.NewFake()
+		if err := d.Reload(context.Background()); err != nil {
+			t.Fatalf("reload once IPVS is there: %v", err)
+		}
+		if st := d.Status(); st.IPVSUnavailable || len(st.Services) != 1 {
+			t.Fatalf("after IPVS appeared: ipvs_unavailable=%v services=%d", st.IPVSUnavailable, len(st.Services))
+		}
+	})
+
+	t.Run("IPVS present", func(t *testing.T) {
+		d, logs, _ := start(t, func() (balancer.Kernel, error) { return balancer.NewFake(), nil })
+		if st := d.Status(); st.IPVSUnavailable {
+			t.Fatal("status says IPVS is missing on a kernel that has it")
+		}
+		if strings.Contains(logs.String(), "level=ERROR") {
+			t.Fatalf("ERROR logged with IPVS present:\n%s", logs)
+		}
 	})
 }

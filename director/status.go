@@ -16,7 +16,7 @@ import (
 // statistics, health and VRRP state.
 func (d *Director) Status() api.Status {
 	d.mu.Lock()
-	cfg, version, p, rec, v := d.cfg, d.version, d.plan, d.rec, d.vrrp
+	cfg, version, p, rec, v, noIPVS := d.cfg, d.version, d.plan, d.rec, d.vrrp, d.noIPVS
 	d.mu.Unlock()
 
 	st := api.Status{
@@ -32,6 +32,9 @@ func (d *Director) Status() api.Status {
 			"edits":           d.edits.Load(),
 		},
 	}
+	// IPVS loaded after start-up (modprobe ip_vs) and a reload that opened
+	// it end the VRRP-only state.
+	st.IPVSUnavailable = noIPVS && rec == nil
 	kernel := map[balancer.Key]balancer.ServiceSnapshot{}
 	if rec != nil {
 		for _, s := range rec.Snapshot() {

@@ -40,6 +40,7 @@ type fakeDirector struct {
 	calls     int   // Apply calls, refused ones included
 	failovers []time.Duration
 	lastSrc   string
+	noIPVS    bool // Status says the kernel has no IPVS (VRRP only)
 }
 
 func newFakeDirector(t testing.TB, toml string) *fakeDirector {
@@ -123,6 +124,9 @@ func (f *fakeDirector) Status() api.Status {
 	}
 	for k, v := range f.counters {
 		st.Counters[k] = v
+	}
+	if f.noIPVS {
+		st.LastReconcile, st.IPVSUnavailable = time.Time{}, true
 	}
 	if f.vrrp != nil {
 		v := *f.vrrp

@@ -651,3 +651,26 @@ func TestFragmentKeepsFlash(t *testing.T) {
 	mustStatus(t, c.do(req), http.StatusOK)
 	mustContain(t, c.get("/status").body, `id="flash"`, "rs1 drained")
 }
+
+// On a kernel without IPVS the director runs VRRP only: the status screen
+// says so where it would otherwise wait for a first verification.
+func TestStatusIPVSUnavailable(t *testing.T) {
+	h := newHarness(t)
+	c := h.login()
+	r := c.get("/status")
+	mustStatus(t, r, http.StatusOK)
+	if strings.Contains(r.body, "IPVS not available") {
+		t.Fatal("IPVS reported unavailable by a director that has it")
+	}
+	h.d.mu.Lock()
+	h.d.noIPVS = true
+	h.d.mu.Unlock()
+	for _, p := range []string{"/status", "/status/live"} {
+		r := c.get(p)
+		mustStatus(t, r, http.StatusOK)
+		mustContain(t, r.body, `id="ipvs-unavailable">IPVS not available (VRRP only)</span>`)
+		if strings.Contains(r.body, "not verified yet") || strings.Contains(r.body, "in sync") {
+			t.Errorf("%s still shows a table state:\n%s", p, r.body)
+		}
+	}
+}

@@ -154,7 +154,9 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	if st.Sync != nil {
 		fmt.Fprintf(tw, "sync\t%s\n", syncLine(st.Sync, now))
 	}
-	if st.ReconcileErr != "" {
+	if st.IPVSUnavailable {
+		fmt.Fprintf(tw, "ipvs\t%s\n", api.IPVSUnavailableText)
+	} else if st.ReconcileErr != "" {
 		fmt.Fprintf(tw, "ipvs\tERROR: %s (last good sync %s)\n", st.ReconcileErr, api.Ago(st.LastReconcile, now))
 	} else if st.LastReconcile.IsZero() {
 		fmt.Fprintf(tw, "ipvs\tnot verified yet\n")

@@ -115,6 +115,18 @@ func TestStatusStandaloneAndReconcileError(t *testing.T) {
 	contains(t, "status", r.stdout, "standalone (no [vrrp])", "ERROR: ipvs: add service: operation not permitted")
 }
 
+func TestStatusIPVSUnavailable(t *testing.T) {
+	f := newFake(t)
+	f.status.IPVSUnavailable = true
+	f.status.LastReconcile = time.Time{}
+	r := lbctl(t, runOpts{}, "--url", f.URL(), "status")
+	r.wantCode(t, 0)
+	contains(t, "status", r.stdout, "IPVS not available (VRRP only)")
+	if strings.Contains(r.stdout, "not verified yet") {
+		t.Errorf("status still says not verified yet:\n%s", r.stdout)
+	}
+}
+
 // The sync line says what an operator must know before a failover: which
 // daemon is down and why, whether this director is warm, what it holds.
 func TestStatusSync(t *testing.T) {

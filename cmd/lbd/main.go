@@ -3,7 +3,8 @@
 // director and serves the web console.
 //
 //	lbd -config /etc/lbd/lbd.toml      run in the foreground
-//	lbd -t -config FILE                check a configuration and exit
+//	lbd -t -config FILE                check a configuration and exit (warnings
+//	                                   for what this host lacks: interfaces, IPVS)
 //	lbd passwd -config FILE            set the console password
 //	lbd token -config FILE             create an API token for lbctl
 //	lbd token -read-only -config FILE  create a read-only API token (scrapers, dashboards)
@@ -55,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lbd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", defaultConfig, "configuration `file`")
-	check := fs.Bool("t", false, "check the configuration file and exit (0 = OK, 1 = errors)")
+	check := fs.Bool("t", false, "check the configuration file and exit (0 = OK, 1 = errors; warnings for interfaces or IPVS this host lacks)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
@@ -79,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *check {
-		return checkConfig(*configPath, stdout, stderr)
+		return checkConfig(*configPath, realHostChecks(), stdout, stderr)
 	}
 	if err := canDirect(); err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
@@ -100,6 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	warnConfigMode(log, *configPath)
+	// Once, at start-up: an interface this host lacks. IPVS the director
+	// checks itself (it fails without it when there are virtual servers,
+	// and says so at ERROR when it runs VRRP only).
+	for _, p := range realHostChecks().missingInterfaces(cfg) {
+		log.Error(p)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -240,10 +247,17 @@ func defaultStateFile(configPath string) string {
 	return filepath.Join("/run/lbd", "managed-"+hex.EncodeToString(sum[:6])+".json")
 }
 
-func checkConfig(path string, stdout, stderr io.Writer) int {
-	if _, err := config.Load(path); err != nil {
+// checkConfig is -t: 1 when the file is invalid; 0 when it is valid, with
+// a warning line on stderr for each host fact it does not fit (a missing
+// interface, no IPVS), which another machine may well have.
+func checkConfig(path string, host hostChecks, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
 		printConfigError(stderr, err)
 		return 1
+	}
+	for _, w := range host.warnings(cfg) {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout, "configuration OK")
 	return 0

@@ -123,3 +123,36 @@ func TestStartupWarnsWhenConfigReadableByOthers(t *testing.T) {
 		}
 	}
 }
+
+// lbd -t on this host, as an operator runs it: an interface the host lacks
+// and a kernel without IPVS are warnings; the file is valid, so exit 0.
+func TestCheckWarnsMissingInterfaceAndIPVS(t *testing.T) {
+	body := strings.Replace(okConfig, `interface = "eth0"`, `interface = "lbd-nosuch0"`, 1) +
+		"[vrrp]\nvrid = 51\npriority = 100\ninterface = \"lo\"\n"
+	var out, errb bytes.Buffer
+	code := run([]string{"-t", "-config", writeFile(t, body)}, &out, &errb)
+	if code != 0 || strings.TrimSpace(out.String()) != "configuration OK" {
+		t.Fatalf("code=%d out=%q err=%q, want 0 and configuration OK", code, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "warning: interface \"lbd-nosuch0\" (global.interface) does not exist on this host\n") {
+		t.Errorf("no warning for the missing interface in:\n%s", errb.String())
+	}
+	if strings.Contains(errb.String(), `"lo"`) {
+		t.Errorf("warning for lo, which exists:\n%s", errb.String())
+	}
+	k, err := balancer.Open()
+	if err == nil {
+		k.Close()
+	}
+	switch warned := strings.Contains(errb.String(), "warning: IPVS not available in this kernel: lbd does not start here with 1 virtual servers"); {
+	case err == nil && warned:
+		t.Errorf("IPVS warning on a kernel that has IPVS:\n%s", errb.String())
+	case errors.Is(err, balancer.ErrUnavailable) && !warned:
+		t.Errorf("no IPVS warning on a kernel without IPVS (%v):\n%s", err, errb.String())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if !strings.HasPrefix(l, "warning: ") {
+			t.Errorf("stderr line is not a warning: %q", l)
+		}
+	}
+}

@@ -103,3 +103,31 @@ func TestRequireSkipsOutsideVM(t *testing.T) {
 		t.Fatal("subtest did not run")
 	}
 }
+
+func TestParseKernelRelease(t *testing.T) {
+	for _, tc := range []struct {
+		rel          string
+		major, minor int
+		twos         bool // ip_vs_twos arrived in 6.6
+	}{
+		{"6.1.0-57-amd64", 6, 1, false},
+		{"6.12.117+deb12-amd64", 6, 12, true},
+		{"6.6.0", 6, 6, true},
+		{"5.19.3-arch1", 5, 19, false},
+		{"7.0.1", 7, 0, true},
+	} {
+		k, err := ParseKernelRelease(tc.rel)
+		if err != nil || k.Major != tc.major || k.Minor != tc.minor || k.Release != tc.rel {
+			t.Errorf("ParseKernelRelease(%q) = %+v, %v", tc.rel, k, err)
+		}
+		if got := k.AtLeast(6, 6); got != tc.twos {
+			t.Errorf("%s AtLeast(6, 6) = %v", tc.rel, got)
+		}
+	}
+	if _, err := ParseKernelRelease("unknown"); err == nil {
+		t.Error("no error for a release without a version")
+	}
+	if k := RunningKernel(t); k.Major < 2 {
+		t.Errorf("running kernel %+v", k)
+	}
+}

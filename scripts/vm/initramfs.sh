@@ -10,14 +10,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cache=${LBD_VM_CACHE:-$root/.cache/vm}
+# shellcheck source=env.sh
+. "$here/env.sh"
 mkdir -p "$cache"
 
 log() { echo "vm-initramfs: $*" >&2; }
 
-[ -f "$cache/kernel.env" ] || "$here/kernel.sh" >/dev/null
+[ -f "$kenv" ] || "$here/kernel.sh" >/dev/null
 # shellcheck source=/dev/null
-. "$cache/kernel.env"
+. "$kenv"
 
 # Modules in load order. Dependencies come from modprobe --show-depends, so
 # only the leaves matter here. crc32c is a softdep of libcrc32c that
@@ -134,8 +135,9 @@ size=$(stat -c %s "$img.tmp")
 pad=$(( (512 - size % 512) % 512 ))
 head -c "$pad" /dev/zero >>"$img.tmp"
 mv "$img.tmp" "$img"
-# Keep only the newest few images.
-find "$cache" -maxdepth 1 -name 'initramfs-*.cpio.gz' -printf '%T@ %p\n' |
+# Keep only the newest few images of this kernel (another kernel's are in
+# use by VMs on that kernel).
+find "$cache" -maxdepth 1 -name "initramfs-$KVER-*.cpio.gz" -printf '%T@ %p\n' |
 	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -f
 log "built $img ($(du -h "$img" | cut -f1))"
 echo "$img"

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Fetches and caches the stock Debian kernel the VM tests boot.
+# Fetches and caches a stock Debian kernel the VM tests boot.
 #
-# The package is resolved through the linux-image-amd64 metapackage at run
-# time, never pinned: old ABI versions (6.1.0-NN) vanish from the archive.
+# LBD_VM_KERNEL chooses which (scripts/vm/env.sh maps it to its files):
+#   stable (default)  the package behind the linux-image-amd64 metapackage
+#                     (Debian 12: 6.1)
+#   newest            the newest kernel the apt sources offer: the highest of
+#                     linux-image-amd64 and the linux-image-X.Y-amd64
+#                     metapackages (Debian 12: linux-image-6.12-amd64)
+#   X.Y               the series X.Y: linux-image-X.Y-amd64, or
+#                     linux-image-amd64 when that is X.Y
+# The package is resolved through a metapackage at run time, never pinned:
+# old ABI versions (6.1.0-NN, 6.12.NN+deb12) vanish from the archive.
 # The result is unpacked under $LBD_VM_CACHE/kernel/<package>/ and described
-# in $LBD_VM_CACHE/kernel.env (KVER, VMLINUZ, KROOT). A cached kernel is
-# reused without downloading; when apt cannot resolve or fetch a package
-# (offline, stale lists) the newest cached kernel is used with a warning.
+# in $LBD_VM_CACHE/kernel.env (stable) or kernel-<choice>.env (KVER,
+# VMLINUZ, KERNEL, KROOT). A cached kernel is reused without downloading;
+# when apt cannot resolve or fetch a package (offline, stale lists) the
+# newest cached kernel of the choice is used with a warning.
 #
 # TCG spends seconds decompressing a bzImage, so when the kernel has a PVH
 # entry point the ELF vmlinux inside it is extracted once (VMLINUX) and
@@ -17,16 +26,46 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cache=${LBD_VM_CACHE:-$root/.cache/vm}
+# shellcheck source=env.sh
+. "$here/env.sh"
 kdir=$cache/kernel
 mkdir -p "$kdir"
 
 log() { echo "vm-kernel: $*" >&2; }
 
-resolve() {
-	# "  Depends: linux-image-6.1.0-56-amd64" -> linux-image-6.1.0-56-amd64
-	apt-cache depends linux-image-amd64 2>/dev/null |
+# depends META: the kernel package a metapackage points at:
+# "  Depends: linux-image-6.1.0-56-amd64" -> linux-image-6.1.0-56-amd64
+depends() {
+	apt-cache depends "$1" 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+
+# series PKG: linux-image-6.12.117+deb12-amd64 -> 6.12
+series() { sed -E 's/^linux-image-([0-9]+)\.([0-9]+)[^0-9].*/\1.\2/' <<<"$1"; }
+
+resolve() {
+	local stable meta
+	stable=$(depends linux-image-amd64)
+	case $LBD_VM_KERNEL in
+	stable) echo "$stable" ;;
+	newest)
+		# The series metapackages (linux-image-6.12-amd64) name no ABI;
+		# the highest of them and the default kernel wins.
+		{
+			[ -n "$stable" ] && echo "$stable"
+			for meta in $(apt-cache pkgnames linux-image- 2>/dev/null | grep -E '^linux-image-[0-9]+\.[0-9]+-amd64$'); do
+				depends "$meta"
+			done
+		} | sort -V | tail -n1
+		;;
+	*)
+		if [ -n "$stable" ] && [ "$(series "$stable")" = "$LBD_VM_KERNEL" ]; then
+			echo "$stable"
+		else
+			depends "linux-image-$LBD_VM_KERNEL-amd64"
+		fi
+		;;
+	esac
 }
 
 # extract_vmlinux BZIMAGE OUT: finds the compressed payload by its magic and
@@ -71,14 +110,23 @@ write_env() { # $1 = unpacked package dir
 		echo "VMLINUZ=$vmlinuz"
 		echo "KERNEL=$boot"
 		echo "KROOT=$pkgroot"
-	} >"$cache/kernel.env.$$.tmp"
-	mv "$cache/kernel.env.$$.tmp" "$cache/kernel.env"
-	echo "$cache/kernel.env"
+	} >"$kenv.$$.tmp"
+	mv "$kenv.$$.tmp" "$kenv"
+	echo "$kenv"
 }
 
+# newest_cached: the cached kernel to use offline: the one the env file
+# already names, else the highest version of the chosen series (any series
+# for stable and newest).
 newest_cached() {
-	find "$kdir" -mindepth 2 -maxdepth 2 -path '*/linux-image-*/.ok' -printf '%T@ %h\n' 2>/dev/null |
-		sort -rn | head -n1 | cut -d' ' -f2-
+	local prev pat='linux-image-*'
+	if [ -f "$kenv" ]; then
+		prev=$(sed -n 's/^KROOT=//p' "$kenv")
+		[ -f "$prev/.ok" ] && { echo "$prev"; return; }
+	fi
+	case $LBD_VM_KERNEL in stable | newest) ;; *) pat="linux-image-$LBD_VM_KERNEL[.-]*" ;; esac
+	find "$kdir" -mindepth 2 -maxdepth 2 -path "*/$pat/.ok" -printf '%h\n' 2>/dev/null |
+		sort -V | tail -n1
 }
 
 fallback() {
@@ -96,7 +144,7 @@ if [ -z "$pkg" ]; then
 	[ "$(id -u)" -eq 0 ] && { log "apt-get update"; apt-get update -qq >&2 || true; }
 	pkg=$(resolve || true)
 fi
-[ -n "$pkg" ] || fallback "cannot resolve the package behind linux-image-amd64"
+[ -n "$pkg" ] || fallback "cannot resolve the $LBD_VM_KERNEL kernel package (LBD_VM_KERNEL)"
 
 dest=$kdir/$pkg
 if [ -f "$dest/.ok" ]; then

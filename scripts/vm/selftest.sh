@@ -44,4 +44,4 @@ if [ -n "$fail" ]; then
 	cat "$tmp/err" >&2
 	exit 1
 fi
-echo "vm-selftest: ok (output and exit status come back from the VM)"
+echo "vm-selftest: ok on the ${LBD_VM_KERNEL:-stable} kernel (output and exit status come back from the VM)"
