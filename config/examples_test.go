@@ -76,10 +76,12 @@ func TestExampleLbdToml(t *testing.T) {
 	}
 }
 
-// dns.toml shows the common DNS shape: one VIP on UDP and TCP port 53,
-// both with dns checks, the udp one removing failed real servers.
-func TestExampleDNSToml(t *testing.T) {
-	c, err := Load(filepath.Join(configsDir(t), "dns.toml"))
+// services.toml shows web, DNS and mail: the common DNS shape (one VIP on
+// UDP and TCP port 53, both with dns checks, the udp one removing failed
+// real servers), HTTP and HTTPS checks on the web VIP and an smtp check with
+// STARTTLS on the mail one.
+func TestExampleServicesToml(t *testing.T) {
+	c, err := Load(filepath.Join(configsDir(t), "services.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +99,20 @@ func TestExampleDNSToml(t *testing.T) {
 		t.Errorf("on_failure udp %q, tcp %q; want remove and quiesce", u.OnFailure, t2.OnFailure)
 	}
 	if c.Global.UDPTimeout.Duration == 0 {
-		t.Error("dns.toml does not show udp_timeout")
+		t.Error("services.toml does not show udp_timeout")
+	}
+	checks := map[string]bool{}
+	for _, vs := range c.VirtualServers {
+		if vs.HealthCheck != nil {
+			checks[vs.HealthCheck.Type] = true
+			if vs.HealthCheck.Type == "smtp" && (vs.Port != 25 || !vs.HealthCheck.StartTLS) {
+				t.Errorf("mail service %q: want port 25 with starttls", vs.Name)
+			}
+		}
+	}
+	for _, want := range []string{"dns", "http", "https", "smtp"} {
+		if !checks[want] {
+			t.Errorf("services.toml has no %s check (has %v)", want, checks)
+		}
 	}
 }
