@@ -35,10 +35,8 @@ func newHTTPChecker(s Spec, t *target, rootCAs *x509.CertPool, stdHTTP bool) (*h
 		return nil, err
 	}
 	c := &httpChecker{target: t, status: status, head: s.Method == "HEAD", stdHTTP: stdHTTP}
-	if s.ExpectBody != "" {
-		if c.body, err = regexp.Compile(s.ExpectBody); err != nil {
-			return nil, err
-		}
+	if c.body, err = compileOptional(s.ExpectBody); err != nil {
+		return nil, err
 	}
 	addr, port := s.Target()
 	hostHeader := s.Host
@@ -102,9 +100,6 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 		return failed("connect", err)
 	}
 	defer conn.done()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	var rw io.ReadWriter = conn.Conn
 	if c.tls != nil {
 		tc := tls.Client(conn.Conn, c.tls)

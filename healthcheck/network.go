@@ -106,10 +106,20 @@ func (t *target) connect(ctx context.Context) error {
 	})
 }
 
-// dial opens a new TCP connection; the caller ends it with done, which
-// sends a RST. Checks never reuse a connection, so a dead server cannot
-// hide behind a kept-alive one.
+// dial opens a new TCP connection with the check's deadline on it; the
+// caller ends it with done, which sends a RST. Checks never reuse a
+// connection, so a dead server cannot hide behind a kept-alive one.
 func (t *target) dial(ctx context.Context) (checkConn, error) {
+	cc, err := t.connectTCP(ctx)
+	if err == nil {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = cc.SetDeadline(dl)
+		}
+	}
+	return cc, err
+}
+
+func (t *target) connectTCP(ctx context.Context) (checkConn, error) {
 	if t.saOK {
 		return rawDial(ctx, &t.sa, t.raddr)
 	}

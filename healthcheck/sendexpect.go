@@ -17,15 +17,20 @@ type sendExpectChecker struct {
 }
 
 func newSendExpectChecker(s Spec, t *target) (*sendExpectChecker, error) {
-	c := &sendExpectChecker{target: t, send: []byte(s.Send)}
-	if s.Expect != "" {
-		re, err := regexp.Compile(s.Expect)
-		if err != nil {
-			return nil, err
-		}
-		c.expect = re
+	re, err := compileOptional(s.Expect)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &sendExpectChecker{target: t, send: []byte(s.Send), expect: re}, nil
+}
+
+// compileOptional compiles a checker's optional regular expression: ""
+// is no expectation (nil).
+func compileOptional(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	return regexp.Compile(expr)
 }
 
 var replyPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxBody); return &b }}
@@ -36,9 +41,6 @@ func (c *sendExpectChecker) Check(ctx context.Context) Result {
 		return failed("connect", err)
 	}
 	defer conn.done()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	if len(c.send) > 0 {
 		if _, err := conn.Write(c.send); err != nil {
 			return failed("send", err)

@@ -60,9 +60,6 @@ func (c *smtpChecker) Check(ctx context.Context) Result {
 		return failed("connect", err)
 	}
 	defer conn.done()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	s := newSMTPSession(conn.Conn)
 	if res, ok := s.reply("banner", 220); !ok {
 		return res

@@ -31,15 +31,11 @@ type udpChecker struct {
 }
 
 func newUDPChecker(s Spec, t *target) (*udpChecker, error) {
-	c := &udpChecker{target: t, send: []byte(s.Send)}
-	if s.Expect != "" {
-		re, err := regexp.Compile(s.Expect)
-		if err != nil {
-			return nil, err
-		}
-		c.expect = re
+	re, err := compileOptional(s.Expect)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &udpChecker{target: t, send: []byte(s.Send), expect: re}, nil
 }
 
 func (c *udpChecker) Check(ctx context.Context) Result {
