@@ -17,6 +17,7 @@ var (
 	globalFields = []string{
 		"global.node_name", "global.interface", "global.forwarding", "global.listen",
 		"global.resync_interval", "global.remove_grace",
+		"global.tcp_timeout", "global.tcpfin_timeout", "global.udp_timeout",
 		"console.session_timeout", "console.metrics_auth", "console.tls_cert", "console.tls_key",
 	}
 	vrrpFields = []string{

@@ -551,11 +551,19 @@ func TestGlobalAndRedundancyEdit(t *testing.T) {
 	v := c.formOf("/global")
 	r := c.post("/global", with(v, "global.node_name", "lvs-a", "global.interface", "eth1", "global.forwarding", "nat",
 		"global.listen", "127.0.0.1:3636", "global.resync_interval", "10s", "global.remove_grace", "0s",
-		"console.session_timeout", "1h", "console.metrics_auth", "on"))
+		"console.session_timeout", "1h", "console.metrics_auth", "on", "global.udp_timeout", "30s"))
 	mustStatus(t, r, http.StatusSeeOther)
 	cfg, _ := h.d.Config()
 	if cfg.Global.NodeName != "lvs-a" || cfg.Global.Forwarding != "nat" || !cfg.Console.MetricsAuth || cfg.Console.SessionTimeout.Duration != time.Hour {
 		t.Fatalf("global %+v console %+v", cfg.Global, cfg.Console)
+	}
+	// The connection timeouts: the one set is written, the blank ones stay
+	// the kernel's.
+	if cfg.Global.UDPTimeout.Duration != 30*time.Second || cfg.Global.TCPTimeout.Duration != 0 || !strings.Contains(h.d.fileBytes(t), `udp_timeout = "30s"`) {
+		t.Fatalf("timeouts tcp %v udp %v", cfg.Global.TCPTimeout, cfg.Global.UDPTimeout)
+	}
+	if strings.Contains(h.d.fileBytes(t), "tcp_timeout") {
+		t.Fatal("a blank tcp_timeout was written")
 	}
 	// Inherited settings follow: the service and its real servers were "dr"
 	// because the global default was, and the VRRP interface was eth0.
