@@ -236,3 +236,36 @@ func dnsTransportFor(protocol string) string {
 	}
 	return "tcp"
 }
+
+// NewVirtualServer, NewRealServer, NewHealthCheck and NewVRRP are what a
+// new object starts with in an editor (the console's "add" forms): the
+// defaults that do not depend on where the object goes. The others (a real
+// server's port and forwarding, a udp service's on_failure, a family) stay
+// unset, so the object's parents decide them when it is saved.
+func NewVirtualServer() *VirtualServer {
+	on := true
+	return &VirtualServer{Protocol: defaultProtocol, Scheduler: defaultScheduler, Quorum: defaultQuorum, Active: &on}
+}
+
+// NewRealServer: see NewVirtualServer.
+func NewRealServer() *RealServer {
+	w, on := defaultWeight, true
+	return &RealServer{Weight: &w, Active: &on}
+}
+
+// NewHealthCheck: see NewVirtualServer; typ is the check type to start with.
+func NewHealthCheck(typ string) *HealthCheck {
+	hc := &HealthCheck{Type: typ, Rise: defaultRise, Fall: defaultFall}
+	hc.Interval.Duration = defaultCheckInterval
+	hc.Timeout.Duration = defaultCheckTimeout
+	return hc
+}
+
+// NewVRRP: see NewVirtualServer. The VRID and priority have no default;
+// the caller suggests its own.
+func NewVRRP() *VRRP {
+	on := true
+	v := &VRRP{Version: defaultVRRPVersion, GARPCount: defaultGARPCount, Preempt: &on}
+	v.AdvertInterval.Duration = defaultAdvertInterval
+	return v
+}

@@ -43,29 +43,20 @@ func vsPrefix(i int) string    { return fmt.Sprintf("virtual_server[%d].", i) }
 func rsPrefix(i, j int) string { return fmt.Sprintf("virtual_server[%d].real_server[%d].", i, j) }
 func hcPrefix(i int) string    { return fmt.Sprintf("virtual_server[%d].health_check.", i) }
 
-// The blank objects an "add" form starts from. Unset settings show blank
-// and get config's defaults; these are the values worth showing.
-func blankVS() *config.VirtualServer {
-	on := true
-	return &config.VirtualServer{Protocol: "tcp", Scheduler: "wlc", Quorum: 1, Active: &on}
-}
-
-func blankRS() *config.RealServer {
-	w, on := 1, true
-	return &config.RealServer{Weight: &w, Active: &on}
-}
-
+// The blank objects an "add" form starts from: config's defaults that do
+// not depend on the object's place (config.NewVirtualServer...). Unset
+// settings show blank and get config's defaults when saved.
+func blankVS() *config.VirtualServer { return config.NewVirtualServer() }
+func blankRS() *config.RealServer    { return config.NewRealServer() }
 func blankCheck() *config.HealthCheck {
-	hc := &config.HealthCheck{Type: "none", Rise: 2, Fall: 3}
-	hc.Interval.Duration = 2e9
-	hc.Timeout.Duration = 1e9
-	return hc
+	return config.NewHealthCheck("none")
 }
 
+// blankVRRP suggests keepalived's sample VRID and a middle priority; the
+// rest are config's defaults.
 func blankVRRP() *config.VRRP {
-	on := true
-	v := &config.VRRP{VRID: 51, Priority: 100, Version: 3, GARPCount: 5, Preempt: &on}
-	v.AdvertInterval.Duration = 1e9
+	v := config.NewVRRP()
+	v.VRID, v.Priority = 51, 100
 	return v
 }
 
