@@ -142,6 +142,16 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 	return p, p.table.Validate()
 }
 
+// needsAcceptLocal reports whether t has an IPv4 through-VIP check service.
+func needsAcceptLocal(t balancer.Table) bool {
+	for _, s := range t.Services {
+		if isCheckService(s.Key) && s.Family == balancer.IPv4 {
+			return true
+		}
+	}
+	return false
+}
+
 // checkTarget is where a through-VIP check's service sends the check: one
 // service (one mark) serves every check of the same real server address
 // and forwarding, whatever the VIP and port, since a firewall-mark
