@@ -107,6 +107,21 @@ func TestHealthThroughVIP(t *testing.T) {
 		})
 	})
 
+	t.Run("director without the VIP (a backup)", func(t *testing.T) {
+		// The check to the VIP leaves by the LAN route instead of lo; IPVS
+		// takes it in LOCAL_OUT all the same.
+		mark := d.Mark()
+		l.director.Exec("ip", "addr", "del", l.vip.String()+"/32", "dev", "eth0")
+		defer l.director.Exec("ip", "addr", "add", l.vip.String()+"/32", "dev", "eth0")
+		time.Sleep(2 * hvFall * hvInterval)
+		if line, ok := d.WaitLine(mark, 10*time.Millisecond, func(s string) bool {
+			return strings.Contains(s, "real server health changed") && strings.Contains(s, "rs=web/")
+		}); ok {
+			t.Errorf("a check changed without the VIP on the director: %s", line)
+		}
+		l.waitRules(d, l.rules(web, plain), programTimeout)
+	})
+
 	t.Run("check services go with the checks", func(t *testing.T) {
 		d.write(t, strings.Replace(config, "  type = \"http\"\n", "  type = \"http\"\n  through_vip = false\n", 1))
 		if err := d.Signal(syscall.SIGHUP); err != nil {
