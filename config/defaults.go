@@ -226,6 +226,18 @@ func defaultHealthCheck(hc *HealthCheck, vs *VirtualServer, g *Global, has prese
 	if hc.Type == "smtp" {
 		setString(&hc.HeloName, has, "helo_name", g.NodeName)
 	}
+	setBool(&hc.ThroughVIP, has, "through_vip", throughVIPFits(hc, vs))
+}
+
+// throughVIPFits reports whether a check can go through the VIP: a dr or
+// tun VIP:port service checked at the real servers themselves, by a
+// checker that opens its own connection. It is through_vip's default: a
+// DR real server that does not hold the VIP takes no client traffic yet
+// passes a check at its own address, the classic DR mistake; checking
+// where clients go catches it.
+func throughVIPFits(hc *HealthCheck, vs *VirtualServer) bool {
+	return (vs.Forwarding == "dr" || vs.Forwarding == "tun") && vs.Fwmark == 0 &&
+		hc.Type != "exec" && hc.Type != "none" && hc.Address == ""
 }
 
 // dnsTransportFor is the dns check's default transport on a service of

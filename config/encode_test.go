@@ -205,6 +205,16 @@ forwarding = "nat"
 name = "mark"
 fwmark = 4294967295
 family = "inet6"
+
+[[virtual_server]]
+name = "dr-plain-check"
+forwarding = "dr"
+vip = "10.9.0.1"
+port = 80
+
+[virtual_server.health_check]
+type = "tcp"
+through_vip = false
 `
 
 // maximalGroup6 is maximal with an IPv6 sync group instead of the IPv4

@@ -235,6 +235,29 @@ type HealthCheck struct {
 	// and tls_verify as for https) and EHLO again, QUIT 221.
 	HeloName string `toml:"helo_name,omitempty"` // default global.node_name
 	StartTLS bool   `toml:"starttls,omitempty"`
+
+	// ThroughVIP sends each real server's check to the VIP (at the
+	// check's port) with a firewall mark that lbd's own IPVS service for
+	// that mark delivers to that one real server, by the service's dr or
+	// tun forwarding: the check travels the way clients' packets do, so a
+	// real server that does not hold the VIP on lo, or answers ARP for it,
+	// is reported down ("does not accept the VIP"). Default true on a dr
+	// or tun VIP:port service whose check goes to the real server itself
+	// (no address, type not exec); false otherwise, and refused there.
+	// Real servers of such a service forwarded by nat are checked plainly.
+	ThroughVIP *bool `toml:"through_vip,omitempty"`
+}
+
+// Firewall marks lbd takes for its through-VIP check services: no user
+// fwmark service may use one.
+const (
+	CheckMarkBase  uint32 = 0x4c420000 // "LB" << 16
+	CheckMarkCount uint32 = 1 << 16
+)
+
+// IsCheckMark reports whether mark is one of lbd's own check marks.
+func IsCheckMark(mark uint32) bool {
+	return mark >= CheckMarkBase && mark-CheckMarkBase < CheckMarkCount
 }
 
 // Duration is a time.Duration written as a Go duration string ("1.5s").

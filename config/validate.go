@@ -540,6 +540,8 @@ func (v *validator) virtualServer(key string, vs *VirtualServer) {
 	if vs.Fwmark != 0 || v.present[key+".fwmark"] {
 		if vs.Fwmark == 0 {
 			v.addf(key+".fwmark", "must be 1..4294967295")
+		} else if IsCheckMark(vs.Fwmark) {
+			v.addf(key+".fwmark", "%#x is in lbd's own range %#x..%#x (through-VIP checks)", vs.Fwmark, CheckMarkBase, CheckMarkBase+CheckMarkCount-1)
 		}
 		if vs.VIP != "" {
 			v.addf(key+".vip", "a virtual server has either vip and port or fwmark, not both")
@@ -704,6 +706,9 @@ func (v *validator) healthCheck(key string, hc *HealthCheck, vs *VirtualServer) 
 	v.tooLong(key+".path", hc.Path, maxPathLen)
 	if hc.Address != "" {
 		v.addr(key+".address", hc.Address)
+	}
+	if hc.ThroughVIP != nil && *hc.ThroughVIP && !throughVIPFits(hc, vs) {
+		v.addf(key+".through_vip", "needs a dr or tun service with vip and port, checked at the real servers (no address) by a type other than exec")
 	}
 	if hc.Port != 0 {
 		v.intRange(key+".port", hc.Port, 1, 65535)

@@ -94,6 +94,14 @@ func TestValidationRules(t *testing.T) {
 				`3: global.tcpfin_timeout: must not be negative (0 or unset keeps the kernel's)`,
 				`4: global.udp_timeout: 999h0m0s is too long (at most 596h31m23s)`}},
 
+		// health_check.through_vip
+		{"through_vip on nat", vs + "forwarding = \"nat\"\n[virtual_server.health_check]\ntype = \"tcp\"\nthrough_vip = true\n",
+			[]string{`8: virtual_server "web": health_check.through_vip: needs a dr or tun service with vip and port, checked at the real servers (no address) by a type other than exec`}},
+		{"through_vip with exec", vs + "[virtual_server.health_check]\ntype = \"exec\"\ncommand = [\"/bin/true\"]\nthrough_vip = true\n",
+			[]string{`8: virtual_server "web": health_check.through_vip: needs a dr or tun service with vip and port, checked at the real servers (no address) by a type other than exec`}},
+		{"fwmark in lbd's range", "[[virtual_server]]\nname = \"m\"\nfwmark = 1279393793\n",
+			[]string{`3: virtual_server "m": fwmark: 0x4c420001 is in lbd's own range 0x4c420000..0x4c42ffff (through-VIP checks)`}},
+
 		// [console]
 		{"token hash", "[console]\ntoken_hashes = [\n  \"abc\",\n]\n",
 			[]string{"3: console.token_hashes[0]: is not a SHA-256 hex digest (create tokens with `lbd token`)"}},

@@ -72,6 +72,12 @@ func TestOmittedSettingsReachLibrariesAsTheirDefaults(t *testing.T) {
 	if !ok {
 		t.Fatal("no health check for web/rs1")
 	}
+	// Through the VIP is config's default for a dr service; the library
+	// cannot have it (it knows no VIP), so its zero value is a plain check.
+	if spec.ThroughVIP == "" || !config.IsCheckMark(spec.Mark) {
+		t.Errorf("dr check not through the VIP by default: %q mark %#x", spec.ThroughVIP, spec.Mark)
+	}
+	spec.ThroughVIP, spec.Mark = "", 0
 	want := healthcheck.Spec{
 		Type: healthcheck.HTTP, Address: "10.0.0.1", Port: 80,
 		Interval: healthcheck.DefaultInterval, Timeout: healthcheck.DefaultTimeout,
@@ -89,6 +95,7 @@ func TestOmittedSettingsReachLibrariesAsTheirDefaults(t *testing.T) {
 	// transport).
 	udp := strings.Replace(strings.Replace(omitted, `type = "http"`, `type = "dns"`, 1), "port = 80\n", "port = 53\nprotocol = \"udp\"\n", 1)
 	spec = healthSpecs(parse(t, udp))["web/rs1"]
+	spec.ThroughVIP, spec.Mark = "", 0
 	want = healthcheck.Spec{
 		Type: healthcheck.DNS, Address: "10.0.0.1", Port: 53,
 		Interval: healthcheck.DefaultInterval, Timeout: healthcheck.DefaultTimeout,

@@ -247,6 +247,16 @@ func (d *Director) install(cfg *config.Config, version string) error {
 		if err := balancer.SetSysctls(d.opt.Sysctl, v4, v6); err != nil {
 			d.log.Warn("director sysctls not set", "err", err)
 		}
+		if needsAcceptLocal(p.table) {
+			// A through-VIP check leaves from the director's own address
+			// to the VIP; the real server answers from the VIP, which the
+			// master holds too: without accept_local the kernel drops
+			// that reply as a martian (a local source from the wire).
+			// It is left on when the checks go, like ip_forward.
+			if err := d.opt.Sysctl.WriteSysctl("net.ipv4.conf.all.accept_local", "1"); err != nil {
+				d.log.Warn("through-VIP checks: accept_local not set: a master's checks will fail", "err", err)
+			}
+		}
 	}
 	d.applyPlan(p)
 	d.configureVRRP(old, cfg)

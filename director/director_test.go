@@ -122,6 +122,9 @@ func newRig(t *testing.T, toml string) *rig {
 func (r *rig) weights() map[string]int {
 	out := map[string]int{}
 	for _, s := range r.kernel.Table().Services {
+		if isCheckService(s.Key) {
+			continue
+		}
 		for _, d := range s.Destinations {
 			out[d.Addr.String()] = d.Weight
 		}
@@ -418,7 +421,7 @@ protocol = "udp"
 	if err := kernel.CreateService(foreign); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(kernel.Table().Services); n != 3 {
+	if n := len(userServices(kernel.Table().Services)); n != 3 {
 		t.Fatalf("%d services, want 3", n)
 	}
 	start(baseConfig) // restarted without "dns"
@@ -608,4 +611,15 @@ func TestVRRPOnlyProbesIPVSOnce(t *testing.T) {
 			t.Fatalf("ERROR logged with IPVS present:\n%s", logs)
 		}
 	})
+}
+
+// userServices drops lbd's own through-VIP check services.
+func userServices(ss []balancer.VirtualService) []balancer.VirtualService {
+	var out []balancer.VirtualService
+	for _, s := range ss {
+		if !isCheckService(s.Key) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

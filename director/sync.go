@@ -56,6 +56,10 @@ func syncDaemons(s config.SyncSettings) []balancer.SyncDaemon {
 	return []balancer.SyncDaemon{m, b}
 }
 
+// isCheckService reports whether k is one of lbd's own through-VIP check
+// services (see checkMarks), which no operator sees or counts.
+func isCheckService(k balancer.Key) bool { return k.Fwmark != 0 && config.IsCheckMark(k.Fwmark) }
+
 // guardTargets are the table's TCP services (and firewall marks, which may
 // carry TCP).
 func guardTargets(t balancer.Table) []flowguard.Target {
@@ -63,6 +67,8 @@ func guardTargets(t balancer.Table) []flowguard.Target {
 	for _, vs := range t.Services {
 		k := vs.Key
 		switch {
+		case isCheckService(k):
+			// lbd's own check traffic starts here, not at the guard.
 		case k.Fwmark != 0:
 			a := netip.IPv4Unspecified()
 			if k.Family == balancer.IPv6 {

@@ -1,7 +1,10 @@
 package director
 
 import (
+	"cmp"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -121,7 +124,103 @@ func buildPlan(cfg *config.Config, health healthOf) (plan, error) {
 		p.table.Services = append(p.table.Services, svc)
 		p.services[vs.Name] = sp
 	}
+	// lbd's own services for through-VIP checks: not in p.services, so
+	// the console, lbctl and VRRP tracking (quorum) never see them; in the
+	// table, so the reconciler adds, repairs and removes them like any
+	// other. Whatever the real server's health, it stays in its check's
+	// service with weight 1: the check must reach it to see it come back.
+	marks, err := checkMarks(cfg)
+	if err != nil {
+		return plan{}, err
+	}
+	for _, m := range slices.SortedFunc(maps.Keys(marks), func(a, b checkTarget) int { return cmp.Compare(marks[a], marks[b]) }) {
+		p.table.Services = append(p.table.Services, balancer.VirtualService{
+			Service:      balancer.Service{Key: balancer.FwmarkKey(marks[m], m.family), Scheduler: "rr"},
+			Destinations: []balancer.Destination{{Addr: m.addr, Weight: 1, Forwarding: m.fwd}},
+		})
+	}
 	return p, p.table.Validate()
+}
+
+// needsAcceptLocal reports whether t has an IPv4 through-VIP check service.
+func needsAcceptLocal(t balancer.Table) bool {
+	for _, s := range t.Services {
+		if isCheckService(s.Key) && s.Family == balancer.IPv4 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTarget is where a through-VIP check's service sends the check: one
+// service (one mark) serves every check of the same real server address
+// and forwarding, whatever the VIP and port, since a firewall-mark
+// service matches only the mark.
+type checkTarget struct {
+	family balancer.Family // the packets': the VIP's
+	addr   netip.Addr
+	fwd    balancer.Forwarding
+}
+
+// throughVIP calls fn for every real server checked through its VIP, with
+// its check target.
+func throughVIP(cfg *config.Config, fn func(vs config.VirtualServer, rs config.RealServer, t checkTarget)) error {
+	for _, vs := range cfg.VirtualServers {
+		hc := vs.HealthCheck
+		if !*vs.Active || hc == nil || hc.Type == "none" || hc.ThroughVIP == nil || !*hc.ThroughVIP {
+			continue
+		}
+		key, err := serviceKey(vs)
+		if err != nil {
+			return fmt.Errorf("virtual server %s: %w", vs.Name, err)
+		}
+		for _, rs := range vs.RealServers {
+			if !*rs.Active {
+				continue
+			}
+			d, err := destination(rs)
+			if err != nil {
+				return fmt.Errorf("virtual server %s: real server %s: %w", vs.Name, rs.Name, err)
+			}
+			if d.Forwarding == balancer.NAT {
+				continue // the director rewrites the address: nothing to prove
+			}
+			fn(vs, rs, checkTarget{family: key.Family, addr: d.Addr, fwd: d.Forwarding})
+		}
+	}
+	return nil
+}
+
+// checkMarks gives every check target its firewall mark in config's
+// reserved range: a hash of the target, so a real server keeps its mark
+// (and its service) while others come and go; a collision takes the next
+// free mark, in the targets' sorted order, so the result is a pure
+// function of the config.
+func checkMarks(cfg *config.Config) (map[checkTarget]uint32, error) {
+	set := map[checkTarget]bool{}
+	if err := throughVIP(cfg, func(_ config.VirtualServer, _ config.RealServer, t checkTarget) { set[t] = true }); err != nil {
+		return nil, err
+	}
+	targets := slices.SortedFunc(maps.Keys(set), func(a, b checkTarget) int {
+		return cmp.Or(cmp.Compare(a.family, b.family), a.addr.Compare(b.addr), cmp.Compare(a.fwd, b.fwd))
+	})
+	if uint64(len(targets)) > uint64(config.CheckMarkCount) {
+		return nil, fmt.Errorf("%d real servers checked through the VIP: more than the %d marks lbd has", len(targets), config.CheckMarkCount)
+	}
+	used := make(map[uint32]bool, len(targets))
+	out := make(map[checkTarget]uint32, len(targets))
+	for _, t := range targets {
+		h := fnv.New32a()
+		h.Write([]byte{byte(t.family), byte(t.fwd)})
+		h.Write(t.addr.AsSlice())
+		i := h.Sum32() % config.CheckMarkCount
+		for used[i] {
+			i = (i + 1) % config.CheckMarkCount
+		}
+		used[i] = true
+		out[t] = config.CheckMarkBase + i
+	}
+	return out, nil
 }
 
 func hasDest(ds []balancer.Destination, k balancer.DestKey) bool {
@@ -195,6 +294,17 @@ func sorryDestination(vs config.VirtualServer) (balancer.Destination, error) {
 // zero-value defaults never apply to lbd's checks.
 func healthSpecs(cfg *config.Config) map[string]healthcheck.Spec {
 	out := map[string]healthcheck.Spec{}
+	defer func() {
+		// buildPlan has refused a config whose marks cannot be given.
+		marks, _ := checkMarks(cfg)
+		_ = throughVIP(cfg, func(vs config.VirtualServer, rs config.RealServer, t checkTarget) {
+			id := checkID(vs.Name, rs.Name)
+			if s, ok := out[id]; ok && marks[t] != 0 {
+				s.ThroughVIP, s.Mark = vs.VIP, marks[t]
+				out[id] = s
+			}
+		})
+	}()
 	for _, vs := range cfg.VirtualServers {
 		hc := vs.HealthCheck
 		if hc == nil || hc.Type == "none" || !*vs.Active {

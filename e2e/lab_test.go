@@ -52,6 +52,9 @@ type realServer struct {
 	ns   *netlab.NS
 	addr netip.Addr       // where the director sends traffic
 	mac  net.HardwareAddr // source MAC of frames it sends towards the client
+	// script runs realserver.sh on it with its interface and state
+	// directory (DR labs): append the command and the VIP.
+	script []string
 
 	mu      sync.Mutex
 	servers map[int]*http.Server // by port; nil while stopped
@@ -85,8 +88,11 @@ func newDRLabN(t *testing.T, n int) *lab {
 		// the LAN (else the client could reach it without the director).
 		// --root keeps the script's state (the sysctls `down` restores) per
 		// real server: every namespace in the VM shares one filesystem.
-		h.Exec(script, "--interface", h.Link, "--root", t.TempDir(), "up", l.vip.String())
+		root := t.TempDir()
+		h.Exec(script, "--interface", h.Link, "--root", root, "up", l.vip.String())
 		l.addRealServer(fmt.Sprintf("rs%d", i+1), h.NS, h.IPv4.Addr(), h.MAC)
+		rs := l.rs[len(l.rs)-1]
+		rs.script = []string{script, "--interface", h.Link, "--root", root}
 	}
 	return l
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Checker probes one target once. The context carries the check's deadline
@@ -50,8 +52,14 @@ func (l Layers) NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Mark != 0 {
+		return l.newVIPChecker(s, rootCAs)
+	}
 	host, port := s.Target()
-	t := newTarget(host, port, l)
+	return l.newChecker(s, newTarget(host, port, l), rootCAs)
+}
+
+func (l Layers) newChecker(s Spec, t *target, rootCAs *x509.CertPool) (Checker, error) {
 	switch s.Type {
 	case TCP:
 		return &tcpChecker{target: t}, nil
@@ -69,6 +77,84 @@ func (l Layers) NewChecker(spec Spec, rootCAs *x509.CertPool) (Checker, error) {
 		return newSMTPChecker(s, t, rootCAs)
 	}
 	return nil, fmt.Errorf("unknown type %q", s.Type)
+}
+
+// vipChecker checks a real server through the VIP (Spec.ThroughVIP) and,
+// when that fails, once more at its own address, so the reason says
+// which of the two is wrong: the server, or its VIP setup.
+type vipChecker struct {
+	vip, plain Checker
+}
+
+// NotAcceptVIP starts the reason of a real server that answers at its own
+// address but not through the VIP: it lacks the VIP on lo, or answers ARP
+// for it (the director's packet then never reaches it as the VIP).
+const NotAcceptVIP = "does not accept the VIP (check realserver.sh on it)"
+
+func (l Layers) newVIPChecker(s Spec, rootCAs *x509.CertPool) (Checker, error) {
+	host, port := s.Target()
+	via, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, err // validate has refused it already
+	}
+	vip, err := l.newChecker(s, newMarkedTarget(s.ThroughVIP, port, s.Mark, via.Unmap(), l), rootCAs)
+	if err != nil {
+		return nil, err
+	}
+	plain := s
+	plain.ThroughVIP, plain.Mark = "", 0
+	pc, err := l.newChecker(plain, newTarget(host, port, l), rootCAs)
+	if err != nil {
+		return nil, err
+	}
+	return &vipChecker{vip: vip, plain: pc}, nil
+}
+
+func (c *vipChecker) Check(ctx context.Context) Result {
+	// A real server without the VIP mostly drops the packet in silence,
+	// so the VIP check times out and leaves no time for the second one:
+	// past half the timeout, the server's own address is tried alongside.
+	// Only a failed VIP check uses that answer.
+	hedge := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		hedge = time.Until(dl) / 2
+	}
+	vipc := make(chan Result, 1)
+	go func() { vipc <- c.vip.Check(ctx) }()
+	var r Result
+	var plainc chan Result
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if hedge < 0 {
+		r = <-vipc
+	} else {
+		t := time.NewTimer(hedge)
+		select {
+		case r = <-vipc:
+			t.Stop()
+		case <-t.C:
+			plainc = make(chan Result, 1)
+			go func() { plainc <- c.plain.Check(pctx) }()
+			r = <-vipc
+		}
+	}
+	if r.Up || ctx.Err() == context.Canceled {
+		if plainc != nil {
+			cancel()
+			<-plainc // a Checker never runs concurrently with itself
+		}
+		return r
+	}
+	var p Result
+	if plainc != nil {
+		p = <-plainc
+	} else {
+		p = c.plain.Check(ctx)
+	}
+	if p.Up {
+		return down(NotAcceptVIP + "; through the VIP: " + r.Reason)
+	}
+	return p
 }
 
 // describe turns a network error into a short cause.

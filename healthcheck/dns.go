@@ -153,7 +153,7 @@ func (c *dnsChecker) ask(ctx context.Context, ap netip.AddrPort, tcp bool) Resul
 		co = &dns.Conn{Conn: cc}
 	} else {
 		m.SetEdns0(ednsSize, false)
-		uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
+		uc, err := c.target.dialUDP(ap)
 		if err != nil {
 			return failed("connect", err)
 		}

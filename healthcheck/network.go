@@ -49,6 +49,11 @@ type target struct {
 	saOK  bool
 	std   bool // net.Dialer instead of raw sockets
 	raddr *net.TCPAddr
+	// mark, when not 0, is set as SO_MARK on every socket, and the
+	// source address is the one the director uses toward via (the real
+	// server behind the VIP), never the VIP itself: see Spec.ThroughVIP.
+	mark uint32
+	via  netip.Addr
 }
 
 func newTarget(host string, port int, l Layers) *target {
@@ -92,7 +97,7 @@ func (t *target) connect(ctx context.Context) error {
 	}
 	return t.eachAddr(ctx, func(ap netip.AddrPort) error {
 		if t.std {
-			c, err := stdDial(ctx, ap)
+			c, err := t.stdDial(ctx, ap)
 			if err == nil {
 				closeRST(c)
 			}
@@ -126,7 +131,7 @@ func (t *target) connectTCP(ctx context.Context) (checkConn, error) {
 	var cc checkConn
 	err := t.eachAddr(ctx, func(ap netip.AddrPort) error {
 		if t.std {
-			c, err := stdDial(ctx, ap)
+			c, err := t.stdDial(ctx, ap)
 			if err == nil {
 				// The deadline is on the connection; a cancellation
 				// (the Scheduler stopping) must end its I/O too.
@@ -145,10 +150,59 @@ func (t *target) connectTCP(ctx context.Context) (checkConn, error) {
 	return cc, err
 }
 
+// newMarkedTarget is a target reached through the VIP: host:port is the
+// VIP's, mark the firewall mark of the IPVS service that sends it to via.
+// Marked sockets take the standard library's connect: the raw path pools
+// its sockets across targets.
+func newMarkedTarget(vip string, port int, mark uint32, via netip.Addr, l Layers) *target {
+	l.StdConnect = true
+	t := newTarget(vip, port, l)
+	t.mark, t.via = mark, via
+	return t
+}
+
 // stdDial is the standard library's connect.
-func stdDial(ctx context.Context, ap netip.AddrPort) (*net.TCPConn, error) {
+func (t *target) stdDial(ctx context.Context, ap netip.AddrPort) (*net.TCPConn, error) {
 	d := net.Dialer{KeepAlive: -1} // a check's connection lives for one exchange
-	return d.DialTCP(ctx, "tcp", netip.AddrPort{}, ap)
+	if t.mark == 0 {
+		return d.DialTCP(ctx, "tcp", netip.AddrPort{}, ap)
+	}
+	src, err := sourceToward(t.via)
+	if err != nil {
+		return nil, err
+	}
+	d.Control = markControl(t.mark)
+	return d.DialTCP(ctx, "tcp", netip.AddrPortFrom(src, 0), ap)
+}
+
+// dialUDP opens a connected UDP socket to ap (marked like stdDial).
+func (t *target) dialUDP(ap netip.AddrPort) (*net.UDPConn, error) {
+	if t.mark == 0 {
+		return net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
+	}
+	src, err := sourceToward(t.via)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Control: markControl(t.mark), LocalAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+	c, err := d.Dial("udp", ap.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.UDPConn), nil
+}
+
+// sourceToward is the director's address on its route to dst: a
+// connected UDP socket is routed without sending anything. A check
+// through a VIP the director holds would otherwise leave from the VIP,
+// and the real server, which holds it too, would answer itself.
+func sourceToward(dst netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 // closeRST closes c with a RST: no TIME_WAIT left behind on either side.

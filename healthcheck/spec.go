@@ -118,13 +118,27 @@ type Spec struct {
 	// (the server name defaults to the address checked).
 	HeloName string
 	StartTLS bool
+
+	// ThroughVIP, when set, sends the check to the service's virtual IP
+	// (same port as the check) with the firewall mark Mark on the socket,
+	// instead of to the real server's own address: the director's IPVS
+	// holds a firewall-mark service for Mark whose only destination is
+	// this real server, so the check travels the way client traffic does
+	// (DR/TUN) and fails on a real server that does not accept the VIP.
+	// The source address is the director's own on the route to Address,
+	// never the VIP (a real server answers the VIP to its own lo). When
+	// the check fails, the real server's own address is tried once to
+	// tell "server down" from "does not accept the VIP".
+	ThroughVIP string
+	Mark       uint32
 }
 
 // MaxBody bounds how much of a reply a checker reads (HTTP body,
 // send_expect reply): a misbehaving server cannot make a check slow or big.
 const MaxBody = 64 << 10
 
-// Target returns the address and port actually checked.
+// Target returns the address and port actually checked (through the VIP,
+// the real server's address: the VIP is only the way there).
 func (s Spec) Target() (string, int) {
 	host, port := s.Address, s.Port
 	if s.CheckAddress != "" {
@@ -248,6 +262,23 @@ func (s Spec) validate() error {
 			bad("expect: %v", err)
 		}
 	}
+	if s.ThroughVIP != "" || s.Mark != 0 {
+		a, err := netip.ParseAddr(s.ThroughVIP)
+		switch {
+		case err != nil:
+			bad("through-VIP check: bad VIP %q", s.ThroughVIP)
+		case s.Mark == 0:
+			bad("through-VIP check needs a firewall mark")
+		case s.Type == Exec:
+			bad("an exec check cannot go through the VIP")
+		case s.CheckAddress != "":
+			bad("a check sent to another address cannot go through the VIP")
+		default:
+			if ra, err := netip.ParseAddr(s.Address); err != nil || ra.Unmap().Is4() != a.Unmap().Is4() {
+				bad("through-VIP check: real server %q must be an IP address of the VIP's family", s.Address)
+			}
+		}
+	}
 	if s.Type == UDP && s.Send == "" {
 		// A datagram with no payload is legal but few servers answer it,
 		// and an empty send is more likely a forgotten setting.
@@ -338,6 +369,10 @@ func (s Spec) key() string {
 	n(int64(s.Timeout))
 	n(int64(s.Rise))
 	n(int64(s.Fall))
+	if s.Mark != 0 {
+		q(s.ThroughVIP)
+		n(int64(s.Mark))
+	}
 	switch s.Type {
 	case HTTP, HTTPS:
 		q(s.Method)

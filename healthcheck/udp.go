@@ -3,7 +3,6 @@ package healthcheck
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -54,7 +53,7 @@ func (c *udpChecker) Check(ctx context.Context) Result {
 }
 
 func (c *udpChecker) exchange(ctx context.Context, ap netip.AddrPort) Result {
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
+	conn, err := c.target.dialUDP(ap)
 	if err != nil {
 		return failed("connect", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudflare/ipvs"
 
+	"lbd/config"
 	"lbd/internal/netlab"
 )
 
@@ -126,10 +127,25 @@ func MustReadTable(t testing.TB, c ipvs.Client) Table {
 //	  -> 10.77.0.13:80 Route weight=1
 //
 // The kernel's own "hashed" flag is left out.
+//
+// lbd's own through-VIP check services (firewall marks in config's
+// reserved range) are left out too: they are not the operator's services,
+// and CheckRules shows them.
 func (t Table) Rules() string {
+	return t.rules(func(s Service) bool { return !config.IsCheckMark(s.FWMark) })
+}
+
+// CheckRules renders only lbd's own through-VIP check services, like Rules.
+func (t Table) CheckRules() string {
+	return t.rules(func(s Service) bool { return config.IsCheckMark(s.FWMark) })
+}
+
+func (t Table) rules(keep func(Service) bool) string {
 	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
+	for k, s := range t {
+		if keep(s) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	var b strings.Builder
