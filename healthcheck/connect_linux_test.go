@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // openFDs counts this process's open file descriptors.
@@ -150,4 +151,56 @@ func TestProbeReuse(t *testing.T) {
 	// The server dies: the very next check says so.
 	l.Close()
 	wantResult(t, run(tcp), false, "connect: connection refused")
+}
+
+// TestProbePollWait covers the wait used when Go's poller refuses one (a
+// stale EPOLLERR mark on a reused socket): it returns once the socket is
+// ready, and at the deadline when it never is.
+func TestProbePollWait(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	send := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-send
+		c.Write([]byte("x"))
+		c.Read(make([]byte, 1)) // until the probe ends the connection
+	}()
+	sa := makeSockaddr(netip.MustParseAddrPort(l.Addr().String()))
+	var p probe
+	if _, err := acquireProbe(context.Background(), sa.family, &p); err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	if err := p.connect(context.Background(), &sa); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	read := func(uintptr) bool {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(p.fd), uintptr(unsafe.Pointer(&[1]byte{})), 1)
+		got = int(n)
+		return e != syscall.EAGAIN
+	}
+	start := time.Now()
+	if err := p.pollWait(false, start.Add(100*time.Millisecond), read); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("pollWait on a silent socket = %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Errorf("pollWait returned after %v, want the 100ms deadline", d)
+	}
+	close(send)
+	if err := p.pollWait(false, time.Now().Add(5*time.Second), read); err != nil || got != 1 {
+		t.Fatalf("pollWait with data on its way = %v (read %d bytes), want nil and 1 byte", err, got)
+	}
+	p.release(nil)
+	<-done
 }
