@@ -73,6 +73,9 @@ func applyDefaults(c *Config, present map[string]bool) {
 	if c.Sync != nil {
 		defaultSync(c.Sync, c, has("sync"))
 	}
+	for i := range c.Alerts {
+		defaultAlert(&c.Alerts[i], has(indexKey("alert", i)))
+	}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
 		base := indexKey("virtual_server", i)

@@ -30,6 +30,10 @@ var zeroMeaningful = map[string]bool{
 	"Sync.WarmUp":          true, // 0: preempt without waiting for the table
 	"Sync.HandoverHold":    true, // 0: give up the VIPs at once
 	"Sync.TakeoverQuiet":   true, // 0: reset unknown segments at once
+	"Alert.Retries":        true, // 0: one attempt only
+	"Alert.Backoff":        true, // 0: retry at once
+	"Alert.Dedup":          true, // 0: send repeated events again
+	"Alert.RateLimit":      true, // 0: no rate limit
 }
 
 // Encode writes c as canonical TOML: a short header comment, then the
@@ -183,6 +187,8 @@ func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
 		return func(p any, has presence) { defaultVRRP(p.(*VRRP), &e.c.Global, has) }
 	case reflect.TypeFor[Sync]():
 		return func(p any, has presence) { defaultSync(p.(*Sync), e.c, has) }
+	case reflect.TypeFor[Alert]():
+		return func(p any, has presence) { defaultAlert(p.(*Alert), has) }
 	case reflect.TypeFor[VirtualServer]():
 		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, has) }
 	case reflect.TypeFor[HealthCheck]():

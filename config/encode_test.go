@@ -215,6 +215,42 @@ port = 80
 [virtual_server.health_check]
 type = "tcp"
 through_vip = false
+
+[[alert]]
+name = "hook"
+type = "webhook"
+events = ["rs_down", "vrrp"]
+url = "https://hooks.example.net/lbd"
+secret = "s3cret"
+timeout = "3s"
+retries = 7
+backoff = "500ms"
+dedup = "0s"
+rate_limit = 0
+rate_period = "1h"
+
+[[alert]]
+name = "ops-mail"
+type = "mail"
+smtp_server = "mail.example.net:587"
+from = "lbd@example.net"
+to = ["ops@example.net", "oncall@example.net"]
+username = "alerts"
+password = "pw"
+helo_name = "lvs1.example.net"
+
+[[alert]]
+name = "relay"
+type = "mail"
+smtp_server = "127.0.0.1:25"
+from = "lbd@example.net"
+to = ["root@localhost"]
+starttls = false
+
+[[alert]]
+name = "pager"
+type = "program"
+command = ["/bin/true", "--team", "ops"]
 `
 
 // maximalGroup6 is maximal with an IPv6 sync group instead of the IPv4

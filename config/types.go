@@ -15,6 +15,7 @@ type Config struct {
 	VRRP           *VRRP           `toml:"vrrp,omitempty"`
 	Sync           *Sync           `toml:"sync,omitempty"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
+	Alerts         []Alert         `toml:"alert,omitempty"`
 
 	// Path is the file the config was read from (not part of the TOML).
 	Path string `toml:"-" json:"-"`

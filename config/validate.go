@@ -216,6 +216,7 @@ func validate(c *Config, col *collector, present map[string]bool) {
 		v.sync(c.Sync, c.VRRP != nil)
 	}
 	v.virtualServers(c.VirtualServers)
+	v.alerts(c.Alerts)
 }
 
 func (v *validator) global(g *Global) {
