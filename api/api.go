@@ -44,6 +44,22 @@ type Status struct {
 	IPVSUnavailable bool `json:"ipvs_unavailable,omitempty"`
 	// Counters: reconcile_writes, reconcile_errors, reloads, reload_failures, ...
 	Counters map[string]uint64 `json:"counters"`
+	// Alerts are the [[alert]] targets' delivery counters.
+	Alerts []AlertTarget `json:"alerts,omitempty"`
+}
+
+// AlertTarget is one [[alert]] target's delivery record.
+type AlertTarget struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`       // webhook | mail | program
+	Sent       int64     `json:"sent"`       // events delivered
+	Deliveries int64     `json:"deliveries"` // successful deliveries (a digest is one)
+	Failed     int64     `json:"failed"`     // events not delivered after every retry
+	Dropped    int64     `json:"dropped"`    // events lost to a full queue
+	Deduped    int64     `json:"deduped"`    // repeats not sent again
+	Suppressed int64     `json:"suppressed"` // left out of a full digest
+	LastError  string    `json:"last_error,omitempty"`
+	LastSent   time.Time `json:"last_sent,omitzero"`
 }
 
 // VRRP is this director's redundancy state.

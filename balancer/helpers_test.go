@@ -3,6 +3,7 @@ package balancer
 import (
 	"log/slog"
 	"net/netip"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -85,4 +86,22 @@ func newTestReconciler(t *testing.T, k Kernel) (*Reconciler, *testutil.Buffer) {
 	t.Helper()
 	log, buf := testLogger()
 	return NewReconciler(k, Options{Logger: log, RemoveGrace: time.Minute}), buf
+}
+
+// noticeReconciler is newTestReconciler recording its notices.
+func noticeReconciler(t *testing.T, k Kernel) (*Reconciler, func() []Notice) {
+	t.Helper()
+	log, _ := testLogger()
+	var mu sync.Mutex
+	var got []Notice
+	r := NewReconciler(k, Options{Logger: log, RemoveGrace: time.Minute, OnNotice: func(n Notice) {
+		mu.Lock()
+		got = append(got, n)
+		mu.Unlock()
+	}})
+	return r, func() []Notice {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]Notice(nil), got...)
+	}
 }

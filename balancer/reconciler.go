@@ -43,6 +43,34 @@ type Options struct {
 	// no longer has are removed instead of being left alone as foreign,
 	// so a service dropped from the config while lbd was down still goes.
 	Previous []Key
+	// OnNotice hears of what the reconciler found changed behind its back
+	// and repaired. It is called from the reconciling goroutine and must
+	// not block.
+	OnNotice func(Notice)
+}
+
+// Notice is a repair an operator should hear of.
+type Notice struct {
+	Kind    NoticeKind
+	Message string
+}
+
+// NoticeKind says what was repaired.
+type NoticeKind string
+
+const (
+	// DriftRepaired: a resync found the kernel's table changed and put it
+	// back (someone ran ipvsadm).
+	DriftRepaired NoticeKind = "drift_repaired"
+	// SyncDaemonDown: a wanted sync daemon was found stopped or changed
+	// (and is being started again).
+	SyncDaemonDown NoticeKind = "sync_down"
+)
+
+func (r *Reconciler) notice(kind NoticeKind, format string, a ...any) {
+	if r.opt.OnNotice != nil {
+		r.opt.OnNotice(Notice{Kind: kind, Message: fmt.Sprintf(format, a...)})
+	}
 }
 
 func (o Options) withDefaults() Options {
@@ -349,6 +377,8 @@ func (r *Reconciler) pass(full, services bool) error {
 		r.sync(full, p)
 		r.syncTimeouts(full, p)
 	}
+	// The sync daemons' repairs have notices of their own.
+	tableWrites := r.writes.Load() - w0
 	r.syncDaemons(full, p)
 	now := time.Now()
 	r.lastPass = now
@@ -386,6 +416,9 @@ func (r *Reconciler) pass(full, services bool) error {
 		}
 	case writes > 0 && full:
 		r.log.Info("balancer: repaired IPVS drift", "writes", writes, "took", now.Sub(start))
+		if tableWrites > 0 {
+			r.notice(DriftRepaired, "IPVS table changed behind lbd's back: repaired with %d writes", tableWrites)
+		}
 	case writes > 0:
 		r.log.Info("balancer: IPVS updated", "writes", writes, "took", now.Sub(start))
 	}

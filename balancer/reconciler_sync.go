@@ -134,8 +134,10 @@ func (r *Reconciler) syncDaemons(full bool, p *passErrs) {
 			if running {
 				r.log.Warn("balancer: sync daemon runs with other settings than wanted", "daemon", cur.String(),
 					"want", d.String())
+				r.notice(SyncDaemonDown, "sync daemon runs with other settings (%s) than wanted (%s): restarting it", cur, d)
 			} else {
 				r.log.Warn("balancer: sync daemon stopped behind lbd's back", "daemon", d.String())
+				r.notice(SyncDaemonDown, "sync daemon %s stopped behind lbd's back: starting it again", d)
 			}
 		}
 		st.running, st.since = false, time.Time{}

@@ -260,6 +260,31 @@ func TestDriftRepair(t *testing.T) {
 	assertTable(t, f, tab)
 }
 
+// The director hears of a repaired drift (for alerts), once per repairing
+// pass and not for a pass that found nothing to do.
+func TestDriftRepairNotice(t *testing.T) {
+	f := NewFake()
+	r, notices := noticeReconciler(t, f)
+	tab := baseTable()
+	if err := r.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := notices(); len(n) != 0 {
+		t.Fatalf("notices without drift: %+v", n)
+	}
+	_ = f.RemoveService(tab.Services[3].Key)
+	if err := r.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	n := notices()
+	if len(n) != 1 || n[0].Kind != DriftRepaired || !strings.Contains(n[0].Message, "repaired with") {
+		t.Errorf("notices %+v, want one drift_repaired", n)
+	}
+}
+
 func TestApplyRepairsMissingServiceButLeavesServerDriftToResync(t *testing.T) {
 	f := NewFake()
 	r, _ := newTestReconciler(t, f)

@@ -374,6 +374,8 @@ func TestSyncRepairsDaemonStoppedBehindItsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := NewFake()
 		r, logs := newTestReconciler(t, f)
+		var notices []Notice
+		r.opt.OnNotice = func(n Notice) { notices = append(notices, n) }
 		if err := r.SetSync([]SyncDaemon{master("eth0"), backup("eth0")}); err != nil {
 			t.Fatal(err)
 		}
@@ -397,6 +399,9 @@ func TestSyncRepairsDaemonStoppedBehindItsBack(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "stopped behind lbd's back") {
 			t.Errorf("not logged:\n%s", logs)
+		}
+		if len(notices) != 1 || notices[0].Kind != SyncDaemonDown || !strings.Contains(notices[0].Message, "stopped behind lbd's back") {
+			t.Errorf("notices %+v, want one sync_down", notices)
 		}
 		if c := r.Counters(); c.LastError != "" || c.Writes != 3 {
 			t.Errorf("counters %+v", c)

@@ -193,4 +193,3 @@ func safeHelo(s string) bool {
 	}
 	return true
 }
-

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/alert"
 	"lbd/api"
 	"lbd/balancer"
 	"lbd/config"
@@ -87,6 +88,8 @@ type Director struct {
 	staticVIPs  []netip.Addr
 
 	hc *healthcheck.Scheduler
+
+	alerts alerter
 
 	// handover guards failovers while sync is on (nil: no guard). Set
 	// with d.mu held; read without it by the VRRP transition callback.
@@ -201,6 +204,7 @@ func (d *Director) prepare(cfg *config.Config) error {
 		RemoveGrace:    cfg.Global.RemoveGrace.Duration,
 		Logger:         d.log.With("part", "balancer"),
 		Previous:       previous,
+		OnNotice:       d.balancerNotice,
 	})
 	if d.runCtx != nil {
 		ctx, rec := d.runCtx, d.rec
@@ -262,6 +266,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	d.configureVRRP(old, cfg)
 	d.configureSync(cfg, p.table)
 	d.configureStaticVIPs(cfg)
+	d.configureAlerts(cfg)
 	return nil
 }
 
@@ -278,6 +283,7 @@ func (d *Director) recompute() {
 }
 
 func (d *Director) applyPlan(p plan) {
+	d.quorumChanges(d.plan, p)
 	d.plan = p
 	if d.rec != nil {
 		if err := d.rec.Apply(p.table); err != nil {
@@ -368,6 +374,11 @@ func (d *Director) handleHealth() {
 		}
 		d.log.Info("real server health changed", "rs", t.ID, "state", state, "reason", t.Reason)
 		d.events.add("health", t.ID, fmt.Sprintf("%s: %s", state, t.Reason))
+		class := alert.RealServerDown
+		if t.Up {
+			class = alert.RealServerUp
+		}
+		d.alert(class, t.ID, fmt.Sprintf("%s: %s", state, t.Reason))
 	}
 	d.mu.Lock()
 	d.recompute()
@@ -466,6 +477,7 @@ func (d *Director) Reload(ctx context.Context) error {
 	if err != nil {
 		d.reloadFailures.Add(1)
 		d.events.add("reload", d.path, "refused: "+oneLine(err))
+		d.alert(alert.ReloadRefused, d.path, "refused: "+oneLine(err))
 		return err
 	}
 	return nil

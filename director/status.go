@@ -55,6 +55,7 @@ func (d *Director) Status() api.Status {
 		st.VRRP = v.status()
 	}
 	st.Sync = d.syncStatus(cfg, rec, v, d.handoverP.Load())
+	st.Alerts = d.alertStatus()
 	for _, vs := range cfg.VirtualServers {
 		st.Services = append(st.Services, d.serviceStatus(vs, p.services[vs.Name], kernel))
 	}

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"lbd/alert"
 	"net/netip"
 	"reflect"
 	"time"
@@ -187,6 +188,7 @@ func (d *Director) vrrpTransition(t vrrp.Transition) {
 		msg += " (master " + t.MasterAddr.String() + ")"
 	}
 	d.events.add("vrrp", t.Name, msg)
+	d.alert(alert.VRRP, t.Name, msg)
 	if h := d.handoverP.Load(); h != nil {
 		h.vrrpState(t.To == vrrp.Master)
 	}

@@ -89,11 +89,15 @@ func (s *Server) apiStatus(c *gin.Context) { c.JSON(http.StatusOK, s.d.Status())
 
 // withoutSecrets blanks what must never leave the director: the console
 // password hash and the API token hashes (admin and read-only) (offline guessing material, and
-// a hash list tells which tokens exist). cfg is changed in place.
+// a hash list tells which tokens exist), alerts' webhook secrets and mail
+// passwords. cfg is changed in place.
 func withoutSecrets(cfg *config.Config) *config.Config {
 	cfg.Console.PasswordHash = ""
 	cfg.Console.TokenHashes = nil
 	cfg.Console.ReadTokenHashes = nil
+	for i := range cfg.Alerts {
+		cfg.Alerts[i].Secret, cfg.Alerts[i].Password = "", ""
+	}
 	return cfg
 }
 
@@ -109,6 +113,20 @@ func keepSecrets(cfg, running *config.Config) {
 	}
 	if len(cfg.Console.ReadTokenHashes) == 0 {
 		cfg.Console.ReadTokenHashes = running.Console.ReadTokenHashes
+	}
+	// An alert's webhook secret and mail password, by alert name.
+	for i := range cfg.Alerts {
+		a := &cfg.Alerts[i]
+		for _, r := range running.Alerts {
+			if r.Name == a.Name && r.Type == a.Type {
+				if a.Secret == "" {
+					a.Secret = r.Secret
+				}
+				if a.Password == "" {
+					a.Password = r.Password
+				}
+			}
+		}
 	}
 }
 

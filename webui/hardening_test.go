@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"lbd/api"
+	"lbd/config"
 )
 
 // TestLoginRedirectStaysOnSite logs in with hostile next= values and checks
@@ -479,4 +480,36 @@ func TestConsoleEditRefusesBadTLS(t *testing.T) {
 	good := strings.Replace(doc.TOML, "[vrrp]", "[console]\ntls_cert = \""+cert+"\"\ntls_key = \""+key+"\"\n\n[vrrp]", 1)
 	b, _ = json.Marshal(api.ConfigDoc{Version: doc.Version, TOML: good})
 	wantCode(t, h.apiCall("PUT", "/config", "", string(b), nil), http.StatusOK)
+}
+
+// Alerts' webhook secrets and mail passwords never leave the director
+// either, and a document sent back without them keeps them (by alert name
+// and type); one that sets its own replaces them.
+func TestAlertSecretsHiddenAndKept(t *testing.T) {
+	running := &config.Config{Alerts: []config.Alert{
+		{Name: "hook", Type: "webhook", URL: "https://h.example/x", Secret: "s3cret"},
+		{Name: "mail", Type: "mail", Password: "pw", Username: "u"},
+	}}
+	sent := withoutSecrets(running.Clone())
+	for _, a := range sent.Alerts {
+		if a.Secret != "" || a.Password != "" {
+			t.Fatalf("sent alert %+v", a)
+		}
+	}
+	if running.Alerts[0].Secret != "s3cret" {
+		t.Fatal("withoutSecrets changed the running configuration")
+	}
+	back := sent.Clone()
+	back.Alerts = append(back.Alerts, config.Alert{Name: "new", Type: "webhook", URL: "https://n.example/"})
+	back.Alerts[1].Type = "mail"
+	keepSecrets(back, running)
+	if back.Alerts[0].Secret != "s3cret" || back.Alerts[1].Password != "pw" || back.Alerts[2].Secret != "" {
+		t.Errorf("kept %+v", back.Alerts)
+	}
+	own := sent.Clone()
+	own.Alerts[0].Secret = "rotated"
+	keepSecrets(own, running)
+	if own.Alerts[0].Secret != "rotated" {
+		t.Errorf("a new secret was overwritten: %+v", own.Alerts[0])
+	}
 }
