@@ -57,6 +57,9 @@ type Options struct {
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
+	// EventFile keeps the event log across restarts (bounded like the
+	// log: EventLogSize events); "" keeps it in memory only.
+	EventFile string
 }
 
 // Director is the running director. Its methods are safe for concurrent
@@ -141,6 +144,11 @@ func New(opt Options) (*Director, error) {
 		started:      time.Now(),
 		events:       newEventLog(opt.EventLogSize, time.Now),
 		healthSignal: make(chan struct{}, 1),
+	}
+	if opt.EventFile != "" {
+		if err := d.events.persist(opt.EventFile, opt.Logger); err != nil {
+			opt.Logger.Warn("event log kept in memory only", "file", opt.EventFile, "err", err)
+		}
 	}
 	d.hc = healthcheck.New(healthcheck.Options{
 		Logger:       opt.Logger,

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -17,10 +18,30 @@ type eventLog struct {
 	subs   map[chan api.Event]struct{}
 	now    func() time.Time
 	onDrop func()
+	file   *eventFile // nil: memory only
 }
 
 func newEventLog(size int, now func() time.Time) *eventLog {
 	return &eventLog{size: size, subs: map[chan api.Event]struct{}{}, now: now}
+}
+
+// persist loads the events kept in path and records new ones there.
+func (l *eventLog) persist(path string, log *slog.Logger) error {
+	ef, events, err := openEventFile(path, l.size, log)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.file = ef
+	l.buf = append(events, l.buf...)
+	if n := len(l.buf) - l.size; n > 0 {
+		l.buf = l.buf[n:]
+	}
+	for _, ev := range events {
+		l.seq = max(l.seq, ev.Seq)
+	}
+	return nil
 }
 
 func (l *eventLog) add(kind, subject, message string) api.Event {
@@ -33,6 +54,9 @@ func (l *eventLog) add(kind, subject, message string) api.Event {
 		l.buf = l.buf[:len(l.buf)-1]
 	}
 	l.buf = append(l.buf, ev)
+	if l.file != nil {
+		l.file.append(ev, l.buf, l.size)
+	}
 	for ch := range l.subs {
 		select {
 		case ch <- ev:

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("t", false, "check the configuration file and exit (0 = OK, 1 = errors; warnings for interfaces or IPVS this host lacks)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	eventFile := fs.String("events", "", "`file` keeping the event log across restarts (default events-<hash>.jsonl beside the state file)")
 	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n\nflags:\n")
@@ -114,7 +116,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *stateFile == "" {
 		*stateFile = defaultStateFile(*configPath)
 	}
-	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, HoldVIPs: true})
+	if *eventFile == "" {
+		*eventFile = filepath.Join(filepath.Dir(*stateFile), "events-"+strings.TrimSuffix(strings.TrimPrefix(filepath.Base(*stateFile), "managed-"), ".json")+".jsonl")
+	}
+	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, EventFile: *eventFile, HoldVIPs: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
 		return 1
