@@ -160,7 +160,10 @@ func (f *fakeDirector) Status() api.Status {
 			if rs.Drained || h == "down" {
 				w = 0
 			}
-			if h != "down" {
+			// As director/translate.go counts it: a drained or inactive
+			// real server adds nothing, so a service whose servers are all
+			// at weight 0 is never shown healthy.
+			if h != "down" && !rs.Drained && *rs.Active {
 				sv.UpWeight += *rs.Weight
 			}
 			sv.RealServers = append(sv.RealServers, api.RealServer{
@@ -274,6 +277,33 @@ func (f *fakeDirector) Subscribe() (<-chan api.Event, func()) {
 		if _, ok := f.subs[id]; ok {
 			delete(f.subs, id)
 			close(ch)
+		}
+	}
+}
+
+// The fake director shows only states the real one can reach: a service
+// whose real servers are all drained is below its quorum, not healthy.
+func TestFakeStatusFollowsDirectorRules(t *testing.T) {
+	h := newHarness(t)
+	cfg, ver := h.d.Config()
+	vs := &cfg.VirtualServers[0]
+	for i := range vs.RealServers {
+		vs.RealServers[i].Drained = true
+	}
+	if _, err := h.d.Apply(context.Background(), cfg, ver, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range h.d.Status().Services {
+		if s.Name != vs.Name {
+			continue
+		}
+		if s.Healthy || s.UpWeight != 0 {
+			t.Errorf("every real server drained: healthy=%v up weight %d (quorum %d)", s.Healthy, s.UpWeight, s.Quorum)
+		}
+		for _, rs := range s.RealServers {
+			if rs.Weight != 0 {
+				t.Errorf("drained %s at weight %d", rs.Name, rs.Weight)
+			}
 		}
 	}
 }
