@@ -214,3 +214,21 @@ type Error struct {
 	// Suggestion names the closest existing name for an unknown VS/RS.
 	Suggestion string `json:"suggestion,omitempty"`
 }
+
+// History is one service's or real server's recent figures, oldest first,
+// one point per HistoryStep, and the transitions in that window.
+type History struct {
+	Step   time.Duration  `json:"step_ns"`
+	Points []HistoryPoint `json:"points"`
+	// Marks are the health, quorum and VRRP events of the window that
+	// concern the subject (and every VRRP transition).
+	Marks []Event `json:"marks"`
+}
+
+// HistoryPoint is one sample.
+type HistoryPoint struct {
+	Time        time.Time `json:"time"`
+	CPS         float64   `json:"cps"`          // new connections per second
+	ActiveConns float64   `json:"active_conns"` // established connections
+	BPS         float64   `json:"bps"`          // bytes per second, both ways
+}

@@ -92,7 +92,8 @@ type Director struct {
 
 	hc *healthcheck.Scheduler
 
-	alerts alerter
+	alerts  alerter
+	history history
 
 	// handover guards failovers while sync is on (nil: no guard). Set
 	// with d.mu held; read without it by the VRRP transition callback.
@@ -338,6 +339,8 @@ func (d *Director) Run(ctx context.Context) error {
 	wg.Go(func() { d.hc.Run(ctx) })
 	tick := time.NewTicker(warmTick)
 	defer tick.Stop()
+	sample := time.NewTicker(HistoryStep)
+	defer sample.Stop()
 
 	for {
 		select {
@@ -358,6 +361,8 @@ func (d *Director) Run(ctx context.Context) error {
 			d.handleHealth()
 		case <-tick.C:
 			d.syncTick()
+		case now := <-sample.C:
+			d.history.sample(now, d.Status())
 		}
 	}
 }

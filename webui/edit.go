@@ -204,6 +204,9 @@ func (s *Server) renderForm(c *gin.Context, sc *editScreen, cfg *config.Config, 
 		return
 	}
 	p.Form, p.Version = f, version
+	if vs := c.Param("vs"); vs != "" && (sc == serviceScreen || sc == realScreen) {
+		p.Charts = s.charts(vs, c.Param("rs"))
+	}
 	s.render(c, code, sc.tmpl, p)
 }
 

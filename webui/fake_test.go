@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -306,4 +308,42 @@ func TestFakeStatusFollowsDirectorRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// History is an hour of made-up but plausible figures, with the fake's
+// events as marks: enough for the charts and their screenshots.
+func (f *fakeDirector) History(vs, rs string) (api.History, bool) {
+	st := f.Status()
+	var sv *api.Service
+	for i := range st.Services {
+		if st.Services[i].Name == vs {
+			sv = &st.Services[i]
+		}
+	}
+	if sv == nil {
+		return api.History{}, false
+	}
+	stats, active := sv.Stats, 0
+	for _, r := range sv.RealServers {
+		active += r.ActiveConns
+		if r.Name == rs {
+			stats, active = r.Stats, r.ActiveConns
+		}
+	}
+	h := api.History{Step: 5 * time.Second, Marks: []api.Event{}}
+	end := time.Now().Truncate(5 * time.Second)
+	for i := range 720 {
+		wave := 1 + 0.3*math.Sin(float64(i)/40)
+		h.Points = append(h.Points, api.HistoryPoint{
+			Time: end.Add(time.Duration(i-719) * 5 * time.Second),
+			CPS:  math.Round(float64(stats.CPS) * wave), ActiveConns: math.Round(float64(active) * wave),
+			BPS: math.Round(float64(stats.InBPS+stats.OutBPS) * wave),
+		})
+	}
+	for _, ev := range f.Events(0) {
+		if ev.Kind == "vrrp" || ev.Kind == "health" && strings.HasPrefix(ev.Subject, vs+"/") {
+			h.Marks = append(h.Marks, ev)
+		}
+	}
+	return h, true
 }

@@ -3,6 +3,7 @@ package webui
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,16 +21,21 @@ import (
 type statusData struct {
 	St     api.Status
 	Events []api.Event
+	Charts map[string]template.HTML // by service name
 }
 
 func (s *Server) statusData() (*page, api.Status) {
 	st := s.d.Status()
 	_, ver := s.d.Config()
+	charts := map[string]template.HTML{}
+	for _, sv := range st.Services {
+		charts[sv.Name] = s.charts(sv.Name, "")
+	}
 	return &page{
 		Title:   "Status",
 		Nav:     "status",
 		Version: ver,
-		Data:    statusData{St: st, Events: newestFirst(s.d.Events(0), 8)},
+		Data:    statusData{St: st, Events: newestFirst(s.d.Events(0), 8), Charts: charts},
 	}, st
 }
 

@@ -58,6 +58,7 @@ type page struct {
 	Here       string // the last breadcrumb: this page
 	Form       *form
 	Data       any
+	Charts     template.HTML // a virtual or real server's history, on its page
 }
 
 type crumb struct{ Href, Text string }

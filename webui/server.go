@@ -42,6 +42,10 @@ type Director interface {
 	Failover(ctx context.Context, holdoff time.Duration) error
 	Events(since uint64) []api.Event
 	Subscribe() (events <-chan api.Event, cancel func())
+	// History is the recent figures of a virtual server (rs == "") or a
+	// real server, and the transitions of that window; false when there
+	// are none.
+	History(vs, rs string) (api.History, bool)
 }
 
 // Options tune the console. The zero value is usable.
@@ -277,6 +281,8 @@ func (s *Server) routes() *gin.Engine {
 	a.GET("/services", s.apiServices)
 	a.GET("/services/:vs", s.apiService)
 	a.GET("/services/:vs/real/:rs", s.apiRealServer)
+	a.GET("/services/:vs/history", s.apiHistory)
+	a.GET("/services/:vs/real/:rs/history", s.apiHistory)
 	a.POST("/services/:vs/real/:rs/drain", s.apiRealDrain(true))
 	a.POST("/services/:vs/real/:rs/enable", s.apiRealDrain(false))
 	a.POST("/services/:vs/real/:rs/weight", s.apiRealWeight)
