@@ -18,6 +18,9 @@ const (
 	DefaultVersion        = 3
 	DefaultGARPInterval   = 100 * time.Millisecond
 	DefaultNotifyTimeout  = 10 * time.Second
+	// DefaultLearnedIntervalFactor: MaxLearnedInterval is this many advert
+	// intervals unless set.
+	DefaultLearnedIntervalFactor = 3
 )
 
 // validate checks cfg, fills its defaults in place and derives params.
@@ -88,6 +91,22 @@ func validate(cfg *Config) (params, error) {
 		}
 		peers = append(peers, a.WithZone(""))
 	}
+	if len(cfg.AllowedPeers) > 0 && len(peers) > 0 {
+		return bad("allowed peers are for multicast mode; with unicast peers, those are the allowed sources")
+	}
+	for _, a := range cfg.AllowedPeers {
+		a = a.Unmap()
+		if !a.IsValid() || a.Is6() != v6 {
+			return bad("allowed peer %v is not an address of the advert family (that of the first VIP)", a)
+		}
+		peers = append(peers, a.WithZone(""))
+	}
+	if cfg.MaxLearnedInterval == 0 {
+		cfg.MaxLearnedInterval = DefaultLearnedIntervalFactor * cfg.AdvertInterval
+	}
+	if cfg.MaxLearnedInterval < cfg.AdvertInterval {
+		return bad("max learned interval %v is below the advert interval %v", cfg.MaxLearnedInterval, cfg.AdvertInterval)
+	}
 	src := cfg.UnicastSource.Unmap().WithZone("")
 	if src.IsValid() && src.Is6() != v6 {
 		return bad("unicast source %v is not of the advert family", src)
@@ -134,6 +153,7 @@ func validate(cfg *Config) (params, error) {
 		name: cfg.Name, vrid: uint8(cfg.VRID), version: cfg.Version, priority: cfg.Priority,
 		interval: cfg.AdvertInterval, iface: cfg.Interface, v6: v6,
 		advertVIPs: advert, vips: vips, peers: peers, unicastSrc: src,
+		unicast: len(cfg.UnicastPeers) > 0, maxLearned: cfg.MaxLearnedInterval,
 		preempt: cfg.Preempt, preemptDelay: cfg.PreemptDelay,
 		authType: authType, authData: authData,
 		tracks:    slices.Clone(cfg.TrackInterfaces),

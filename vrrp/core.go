@@ -37,18 +37,20 @@ type core struct {
 	masterInterval time.Duration
 	links          map[string]bool // tracked interfaces (and ours): up?
 
-	adverAt   time.Time // Adver_Timer (Master)
-	downAt    time.Time // Master_Down_Timer (Backup)
-	downWhy   string    // why downAt was shortened (priority 0 seen)
-	preemptAt time.Time // preempt_delay: may preempt a lower master from then on
-	holdUntil time.Time // Resign: no preemption before then
-	garpAt    time.Time // next GARP/NA round of the takeover burst
-	garpLeft  int
-	refreshAt time.Time // next periodic GARP/NA round
-	retryAt   time.Time // Fault for lack of an address: look again then
-	lowerAt   time.Time // rate limit for answering a lower-priority master
-	heldLogAt time.Time // rate limit for the preemption-held log line
-	vipLogAt  time.Time // rate limit for the VIP-mismatch log line
+	adverAt      time.Time // Adver_Timer (Master)
+	downAt       time.Time // Master_Down_Timer (Backup)
+	downWhy      string    // why downAt was shortened (priority 0 seen)
+	preemptAt    time.Time // preempt_delay: may preempt a lower master from then on
+	holdUntil    time.Time // Resign: no preemption before then
+	garpAt       time.Time // next GARP/NA round of the takeover burst
+	garpLeft     int
+	refreshAt    time.Time // next periodic GARP/NA round
+	retryAt      time.Time // Fault for lack of an address: look again then
+	lowerAt      time.Time // rate limit for answering a lower-priority master
+	heldLogAt    time.Time // rate limit for the preemption-held log line
+	vipLogAt     time.Time // rate limit for the VIP-mismatch log line
+	foreignLogAt time.Time // rate limit for the foreign-source log line
+	learnLogAt   time.Time // rate limit for the clamped-interval log line
 
 	lastTransition time.Time
 	reason         string
@@ -57,16 +59,20 @@ type core struct {
 
 // params is the validated, defaulted configuration.
 type params struct {
-	name         string
-	vrid         uint8
-	version      int
-	priority     int
-	interval     time.Duration
-	iface        string
-	v6           bool         // advert family
-	advertVIPs   []netip.Addr // VIPs of the advert family, in config order
-	vips         []netip.Addr // all VIPs
+	name       string
+	vrid       uint8
+	version    int
+	priority   int
+	interval   time.Duration
+	iface      string
+	v6         bool         // advert family
+	advertVIPs []netip.Addr // VIPs of the advert family, in config order
+	vips       []netip.Addr // all VIPs
+	// peers are the accepted sources: the unicast peers, or the allowed
+	// peers in multicast mode (empty: any source).
 	peers        []netip.Addr
+	unicast      bool // adverts go to peers, not to the multicast group
+	maxLearned   time.Duration
 	unicastSrc   netip.Addr
 	preempt      bool
 	preemptDelay time.Duration
@@ -311,8 +317,10 @@ func (c *core) sendAdvert(priority int) {
 	if c.p.version == 2 {
 		a.AuthType, a.AuthData = c.p.authType, c.p.authData
 	}
-	dsts := c.p.peers
-	if len(dsts) == 0 {
+	var dsts []netip.Addr
+	if c.p.unicast {
+		dsts = c.p.peers
+	} else {
 		dsts = []netip.Addr{GroupIPv4}
 		if c.p.v6 {
 			dsts[0] = GroupIPv6
@@ -379,7 +387,12 @@ func (c *core) receive(now time.Time, rx rxPacket) {
 		c.drop(DropOwn)
 		return
 	case len(c.p.peers) > 0 && !slices.Contains(c.p.peers, rx.src):
-		c.drop(DropPeer)
+		c.drop(DropForeign)
+		if now.After(c.foreignLogAt) {
+			c.foreignLogAt = now.Add(time.Minute)
+			c.log.Warn("vrrp: advert from a source that is not a configured peer: dropped (logged once a minute)",
+				"src", rx.src, "priority", a.Priority, "peers", c.p.peers)
+		}
 		return
 	}
 	if c.p.version == 2 {
@@ -438,7 +451,7 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 				c.preemptAt = time.Time{} // a legitimate master: restart any preempt delay
 			}
 			if c.p.version == 3 {
-				c.masterInterval = a.Interval
+				c.masterInterval = c.learn(now, a.Interval, src)
 			}
 			c.masterAddr = src
 			c.downAt = now.Add(c.downInterval())
@@ -458,7 +471,7 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 		eff := c.effectivePriority()
 		if prio > eff || (prio == eff && src.Compare(c.localAddr) > 0) {
 			if c.p.version == 3 {
-				c.masterInterval = a.Interval
+				c.masterInterval = c.learn(now, a.Interval, src)
 			} else {
 				c.masterInterval = c.p.interval
 			}
@@ -488,6 +501,21 @@ func (c *core) advert(now time.Time, a *Advert, src netip.Addr) {
 			}
 		}
 	}
+}
+
+// learn returns the Master_Adver_Interval to adopt from an advert: the
+// advertised one, bounded by maxLearned (see Config.MaxLearnedInterval).
+func (c *core) learn(now time.Time, advertised time.Duration, src netip.Addr) time.Duration {
+	if advertised <= c.p.maxLearned {
+		return advertised
+	}
+	c.count("learned_interval_clamped")
+	if now.After(c.learnLogAt) {
+		c.learnLogAt = now.Add(time.Minute)
+		c.log.Warn("vrrp: advert interval beyond max_learned_interval: using the maximum",
+			"src", src, "advertised", advertised, "max", c.p.maxLearned)
+	}
+	return c.p.maxLearned
 }
 
 // mayPreempt says whether a backup may now take over from a lower-priority

@@ -605,7 +605,7 @@ func TestReceiveChecks(t *testing.T) {
 		{"ipv6 on ipv4 instance", rxPacket{b: ok, src: netip.MustParseAddr("fe80::2"), dst: GroupIPv6, ttl: 255, ifOK: true}, nil, DropFamily},
 		{"own advert", rxPacket{b: ok, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}, func(c *Config) { c.UnicastSource = peer }, DropOwn},
 		{"not a peer", rxPacket{b: ok, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true},
-			func(c *Config) { c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.77.0.13")} }, DropPeer},
+			func(c *Config) { c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.77.0.13")} }, DropForeign},
 		{"v2 wrong password", rxPacket{b: mk(func(a *Advert) { a.Version = 2; a.AuthType = AuthSimple; a.AuthData = [8]byte{'x'} }), src: peer, dst: GroupIPv4, ttl: 255, ifOK: true},
 			func(c *Config) { c.Version = 2; c.AuthPass = "secret" }, DropAuth},
 		{"v2 no auth, we want it", rxPacket{b: mk(func(a *Advert) { a.Version = 2 }), src: peer, dst: GroupIPv4, ttl: 255, ifOK: true},
@@ -729,5 +729,48 @@ func TestDownTimerCountsFromAfterSlowVIPRemoval(t *testing.T) {
 	}
 	if want := w.now.Add(slow + a.c.downInterval()); !a.c.downAt.Equal(want) {
 		t.Fatalf("Master_Down_Timer at %v, want %v", a.c.downAt.Sub(w.now), want.Sub(w.now))
+	}
+}
+
+// One forged advert with the 40.95s maximum interval must not hold a
+// backup's preemption back for two minutes: the learned interval is
+// bounded (default 3 advert intervals), counted and logged, and the real
+// master's next advert is learned again.
+func TestLearnedIntervalBounded(t *testing.T) {
+	w := newWire(t)
+	hi, lo := w.add(testConfig(200), 11), w.add(testConfig(100), 12)
+	lo.start()
+	w.run(5 * time.Second)
+	hi.start() // hi preempts lo
+	w.run(5 * time.Second)
+	if lo.c.state != Backup || hi.c.state != Master {
+		t.Fatalf("lo %v hi %v, want backup and master", lo.c.state, hi.c.state)
+	}
+	w.cut[hi.i] = true // hi dies...
+	spoof := Advert{Version: 3, VRID: 51, Priority: 250, Interval: 40950 * time.Millisecond, Addrs: testConfig(0).VIPs}
+	lo.inject(spoof, netip.MustParseAddr("10.77.0.66")) // ...and a forger claims the VIP's router
+	if lo.c.masterInterval != 3*time.Second || lo.c.counters["learned_interval_clamped"] != 1 {
+		t.Fatalf("learned %v (clamped %d), want the 3s bound", lo.c.masterInterval, lo.c.counters["learned_interval_clamped"])
+	}
+	at := w.now
+	w.run(30 * time.Second)
+	if lo.c.state != Master {
+		t.Fatalf("lo %v 30s after the forged advert", lo.c.state)
+	}
+	// 3*3s + (156*300cs)/256 = 9s + 182cs
+	if got := lo.trans[len(lo.trans)-1].At.Sub(at); got > 11*time.Second {
+		t.Fatalf("takeover %v after the forged advert, want within the bounded Master_Down_Interval (10.82s)", got)
+	}
+	// A real master with a longer interval than ours but within the bound
+	// is learned exactly.
+	w2 := newWire(t)
+	cfgHi := testConfig(200)
+	cfgHi.AdvertInterval = 2 * time.Second
+	hi2, lo2 := w2.add(cfgHi, 11), w2.add(testConfig(100), 12)
+	hi2.start()
+	lo2.start()
+	w2.run(10 * time.Second)
+	if lo2.c.masterInterval != 2*time.Second || lo2.c.counters["learned_interval_clamped"] != 0 {
+		t.Fatalf("a 2s master learned as %v", lo2.c.masterInterval)
 	}
 }

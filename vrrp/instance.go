@@ -64,6 +64,13 @@ type Instance struct {
 	holds     map[string]string // HoldPreemption: source -> why
 	running   chan struct{}     // non-nil while Run runs; closed when it returns
 	notifyErr atomic.Int64
+
+	// The reader goroutine screens packets before queuing them (see
+	// read); its drops are counted here and merged into the status.
+	rxMu     sync.Mutex
+	rxCounts map[string]int
+	rxLogAt  time.Time
+	master   atomic.Pointer[netip.Addr] // the master the core follows: its adverts go first
 }
 
 // New validates cfg and returns an instance that runs in the calling
@@ -143,9 +150,10 @@ func (in *Instance) Run(ctx context.Context) error {
 	}
 	c.tr = tr
 
-	rx := make(chan rxPacket, 64)
+	rx := make(chan rxPacket, rxQueue)
+	rxFirst := make(chan rxPacket, rxFirstQueue)
 	readerDone := make(chan struct{})
-	go in.read(tr, rx, readerDone)
+	go in.read(tr, rx, rxFirst, readerDone)
 	defer func() {
 		tr.close()
 		<-readerDone
@@ -161,11 +169,23 @@ func (in *Instance) Run(ctx context.Context) error {
 			wait = max(t.Sub(time.Now()), 0)
 		}
 		timer.Reset(wait)
+		// Adverts from the master or a configured peer go first: a flood
+		// of others waits (or is dropped) behind them.
+		select {
+		case p := <-rxFirst:
+			c.receive(time.Now(), p)
+			c.expire(time.Now())
+			in.publish()
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			c.shutdown(time.Now())
 			in.publish()
 			return nil
+		case p := <-rxFirst:
+			c.receive(time.Now(), p)
 		case p := <-rx:
 			c.receive(time.Now(), p)
 		case ev, ok := <-linkEvents:
@@ -178,6 +198,11 @@ func (in *Instance) Run(ctx context.Context) error {
 			cmd(time.Now())
 		case <-in.wake:
 		case <-timer.C:
+			// An advert already queued is read before the timer acts: a
+			// master that is merely late must not lose the election.
+			for len(rxFirst) > 0 {
+				c.receive(time.Now(), <-rxFirst)
+			}
 		}
 		c.expire(time.Now())
 		in.publish()
@@ -218,8 +243,22 @@ func (in *Instance) open(ctx context.Context) (transport, error) {
 // errNoInterface is returned by system.open when the interface is missing.
 var errNoInterface = errors.New("no such interface")
 
+// Receive queues: the first for adverts of the master and configured
+// peers, the other for everything else that passed the screen.
+const (
+	rxQueue      = 64
+	rxFirstQueue = 16
+)
+
 // read feeds received packets to the loop until the transport is closed.
-func (in *Instance) read(tr transport, rx chan<- rxPacket, done chan<- struct{}) {
+// It screens each one first with the checks that need no state (interface,
+// family, TTL, version, type, VRID, allowed source), so a flood of packets
+// that would be dropped anyway never fills the queue, and it queues the
+// adverts of the master it follows and of configured peers apart, ahead of
+// the rest: under a flood of 20,000 foreign packets a second the real
+// master's adverts still arrive. A full queue drops the packet and counts
+// it as an overrun.
+func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- struct{}) {
 	defer close(done)
 	buf := make([]byte, 65536)
 	var errLogAt time.Time
@@ -236,17 +275,72 @@ func (in *Instance) read(tr transport, rx chan<- rxPacket, done chan<- struct{})
 			time.Sleep(10 * time.Millisecond) // do not spin on a persistent error
 			continue
 		}
+		if r, ok := in.screen(p, buf[:n]); !ok {
+			in.countRx(r)
+			continue
+		}
 		p.b = slices.Clone(buf[:n])
+		q := rx
+		if m := in.master.Load(); m != nil && *m == p.src || slices.Contains(in.p.peers, p.src) {
+			q = rxFirst
+		}
 		select {
-		case rx <- p:
+		case q <- p:
 		default:
-			// The loop is behind; VRRP tolerates lost adverts (3 intervals).
+			// The loop is behind (a flood); VRRP tolerates lost adverts.
+			in.countRx(DropOverrun)
 		}
 	}
 }
 
 // errClosed is returned by transport.recv once the transport is closed.
 var errClosed = errors.New("transport closed")
+
+// screen applies the receive checks that need no state of the core; the
+// core applies them again (and the rest) to what passes.
+func (in *Instance) screen(p rxPacket, b []byte) (DropReason, bool) {
+	switch {
+	case !p.ifOK:
+		return DropInterface, false
+	case p.src.Is6() != in.p.v6:
+		return DropFamily, false
+	case p.ttl != 255:
+		return DropTTL, false
+	case len(b) < 8:
+		return DropLength, false
+	case int(b[0]>>4) != in.p.version:
+		return DropVersion, false
+	case b[0]&0x0f != 1:
+		return DropType, false
+	case b[1] != in.p.vrid:
+		return DropVRID, false
+	case len(in.p.peers) > 0 && !slices.Contains(in.p.peers, p.src):
+		now := time.Now()
+		in.rxMu.Lock()
+		logIt := now.After(in.rxLogAt)
+		if logIt {
+			in.rxLogAt = now.Add(time.Minute)
+		}
+		in.rxMu.Unlock()
+		if logIt {
+			in.log.Warn("vrrp: packet from a source that is not a configured peer: dropped (logged once a minute)",
+				"src", p.src, "peers", in.p.peers)
+		}
+		return DropForeign, false
+	}
+	return "", true
+}
+
+// countRx counts a packet the reader dropped.
+func (in *Instance) countRx(r DropReason) {
+	in.rxMu.Lock()
+	if in.rxCounts == nil {
+		in.rxCounts = map[string]int{}
+	}
+	in.rxCounts["packets_received"]++
+	in.rxCounts["drop_"+string(r)]++
+	in.rxMu.Unlock()
+}
 
 func (in *Instance) trackedNames() []string {
 	names := []string{in.p.iface}
@@ -367,6 +461,15 @@ func (in *Instance) publish() {
 	}
 	if e := in.notifyErr.Load(); e > 0 {
 		s.Counters["notify_errors"] = int(e)
+	}
+	in.rxMu.Lock()
+	for k, v := range in.rxCounts {
+		s.Counters[k] += v
+	}
+	in.rxMu.Unlock()
+	if m := in.master.Load(); c.masterAddr.IsValid() && (m == nil || *m != c.masterAddr) {
+		a := c.masterAddr
+		in.master.Store(&a)
 	}
 	if c.state != Master && c.state != Backup {
 		s.MasterAddr = netip.Addr{}

@@ -62,7 +62,8 @@ const (
 	DropAuth      DropReason = "auth"      // v2 authentication type or data differ
 	DropFamily    DropReason = "family"    // IP family differs from the instance's
 	DropInterface DropReason = "interface" // arrived on another interface
-	DropPeer      DropReason = "peer"      // unicast mode: source is not a configured peer
+	DropForeign   DropReason = "foreign"   // source is not a configured peer (unicast or allowed peers)
+	DropOverrun   DropReason = "overrun"   // the receive queue was full (a flood): not looked at
 	DropOwn       DropReason = "own"       // our own advert looped back
 )
 

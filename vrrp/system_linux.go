@@ -46,7 +46,7 @@ type linuxSystem struct {
 }
 
 func newLinuxSystem(p params, log *slog.Logger) *linuxSystem {
-	return &linuxSystem{ifname: p.iface, v6: p.v6, vips: p.vips, unicast: len(p.peers) > 0, ns: netns.None(), log: log}
+	return &linuxSystem{ifname: p.iface, v6: p.v6, vips: p.vips, unicast: p.unicast, ns: netns.None(), log: log}
 }
 
 // openStaticSystem opens iface's address table for Static: no VRRP

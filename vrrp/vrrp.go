@@ -94,6 +94,18 @@ type Config struct {
 	// UnicastSource is the advert source; default the interface's primary
 	// IPv4 address or IPv6 link-local address.
 	UnicastSource netip.Addr
+	// AllowedPeers, in multicast mode, lists the only sources whose adverts
+	// count; any other is dropped as foreign (counted, logged at most once
+	// a minute), so a stray or hostile router on the segment can neither
+	// take the VIP nor hold it away. Empty: every source counts (RFC 5798).
+	// In unicast mode UnicastPeers is the list.
+	AllowedPeers []netip.Addr
+	// MaxLearnedInterval bounds the Master_Adver_Interval a v3 backup
+	// learns from adverts (default 3 x AdvertInterval): one forged advert
+	// with the 40.95s maximum would otherwise stretch the
+	// Master_Down_Interval to two minutes and hold preemption back that
+	// long. The real master's next advert is learned again as usual.
+	MaxLearnedInterval time.Duration
 	// Preempt: a higher-priority backup takes over from a lower master.
 	// New's callers usually want true (the RFC and config default).
 	Preempt bool
