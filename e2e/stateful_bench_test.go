@@ -549,7 +549,7 @@ func (l *sfbLab) startDirector(impl, lbd string, h *netlab.Host, priority int) *
 		// -t parses the file in the namespace (it looks the interface up).
 		h.Exec("keepalived", "-t", "-f", path)
 		d.pidFiles = []string{filepath.Join(dir, "keepalived.pid"), filepath.Join(dir, "vrrp.pid"), filepath.Join(dir, "checkers.pid")}
-		d.cmd = h.Cmd("keepalived", "-n", "-l", "-D", "-f", path,
+		d.cmd = h.Cmd("keepalived", "-n", "-l", "-G", "-D", "-f", path,
 			"-p", d.pidFiles[0], "-r", d.pidFiles[1], "-c", d.pidFiles[2])
 	default:
 		l.b.Fatalf("unknown daemon %q", impl)
