@@ -51,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runPasswd(args[1:])
 		case "token":
 			return runToken(args[1:])
+		case "import":
+			return runImport(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("lbd", flag.ContinueOnError)
