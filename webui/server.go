@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -73,6 +74,9 @@ type Server struct {
 	sessions *sessionStore
 	limiter  *loginLimiter
 	streams  *streamLimiter
+
+	metricsOnce sync.Once    // builds metricsHTTP (metrics.go)
+	metricsHTTP http.Handler // the Prometheus registry's handler
 }
 
 // New builds the console. It refuses when the running configuration has no
