@@ -62,6 +62,8 @@ type Options struct {
 	// StreamKeepalive is how often an idle event stream gets a keepalive
 	// and its credential is checked again. Default 25s.
 	StreamKeepalive time.Duration
+	// Listening, when set, is called once Serve listens (sd_notify READY).
+	Listening func(addr net.Addr)
 }
 
 // Server is the console. Create it with New.
@@ -207,6 +209,9 @@ func (s *Server) Serve(ctx context.Context, listenAddr, tlsCert, tlsKey string) 
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	s.log.Info("console listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
+	if s.opts.Listening != nil {
+		s.opts.Listening(ln.Addr())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
