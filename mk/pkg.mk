@@ -1,0 +1,2 @@
+# Packaging, install, systemd unit: mk/pkg.mk
+APT_PKGS += systemd dpkg
