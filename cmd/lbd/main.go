@@ -8,6 +8,8 @@
 //	lbd passwd -config FILE            set the console password
 //	lbd token -config FILE             create an API token for lbctl
 //	lbd token -read-only -config FILE  create a read-only API token (scrapers, dashboards)
+//	lbd init -config FILE              write a starter configuration for this host
+//	lbd import keepalived|piranha FILE print an lbd.toml for a keepalived.conf or lvs.cf
 //	lbd -version                       print the version
 //
 // Signals: HUP reloads the file (an invalid file is refused and the running
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runToken(args[1:])
 		case "import":
 			return runImport(args[1:], stdout, stderr)
+		case "init":
+			return runInit(args[1:], os.Stdin, stdout, stderr, lookAtHost())
 		}
 	}
 	fs := flag.NewFlagSet("lbd", flag.ContinueOnError)
@@ -65,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text (key=value) or json")
 	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L] [-log-format text|json]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n       lbd import keepalived|piranha [-o FILE [-f]] FILE\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L] [-log-format text|json]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n       lbd import keepalived|piranha [-o FILE [-f]] FILE\n       lbd init [-config FILE] [-vip ADDR] [-real ADDR,...]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
