@@ -365,9 +365,11 @@ func (m *kaMapper) virtualServer(n *node) {
 		case "protocol":
 			proto = strings.ToLower(s.arg(0))
 		case "sorry_server":
-			port, _ := strconv.Atoi(s.arg(1))
+			port, perr := strconv.Atoi(s.arg(1))
 			if _, err := netip.ParseAddr(s.arg(0)); err != nil {
 				m.notMapped(s, "not an address")
+			} else if s.arg(1) != "" && (perr != nil || port < 1 || port > 65535) {
+				m.notMapped(s, "not a port")
 			} else {
 				vs.SorryServer = hostPort(s.arg(0), port)
 			}

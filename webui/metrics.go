@@ -34,7 +34,7 @@ func (s *Server) metrics(c *gin.Context) {
 // metricsHandler builds the registry once per server.
 func (s *Server) metricsHandler() http.Handler {
 	s.metricsOnce.Do(func() {
-		reg := prometheus.NewPedanticRegistry()
+		reg := prometheus.NewRegistry()
 		reg.MustRegister(
 			statusCollector{status: s.d.Status},
 			collectors.NewGoCollector(),
