@@ -36,6 +36,7 @@ type fakeDirector struct {
 	reasons   map[string]string
 	vrrp      *api.VRRP
 	sync      *api.Sync // nil: connection sync off
+	alerts    []api.AlertTarget
 	counters  map[string]uint64
 	applies   int
 	applyErr  error // returned by every Apply when set
@@ -134,6 +135,7 @@ func (f *fakeDirector) Status() api.Status {
 		v := *f.vrrp
 		st.VRRP = &v
 	}
+	st.Alerts = f.alerts
 	if f.sync != nil {
 		sy := *f.sync
 		sy.Daemons = slices.Clone(f.sync.Daemons)

@@ -1,20 +1,22 @@
 package webui
 
 import (
-	"bytes"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"lbd/api"
 )
 
-// metrics serves the director's status in the Prometheus text format
-// (version 0.0.4). It is written by hand: the status already holds every
-// number, so a client library would only add a second source of truth.
+// metrics serves /metrics: the director's status read at scrape time by
+// statusCollector (as gobgp's pkg/metrics does), and the library's Go and
+// process collectors, through prometheus/client_golang. With
+// console.metrics_auth it needs a token (read scope is enough) or a session.
 func (s *Server) metrics(c *gin.Context) {
 	cfg, _ := s.d.Config()
 	if cfg.Console.MetricsAuth {
@@ -26,73 +28,71 @@ func (s *Server) metrics(c *gin.Context) {
 			return
 		}
 	}
-	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", writeMetrics(s.d.Status()))
+	s.metricsHandler().ServeHTTP(c.Writer, c.Request)
 }
 
-// promWriter collects samples by family and writes each family as one
-// group, as the exposition format requires, in order of first use.
-type promWriter struct {
-	order []*promFamily
-	fams  map[string]*promFamily
+// metricsHandler builds the registry once per server.
+func (s *Server) metricsHandler() http.Handler {
+	s.metricsOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(
+			statusCollector{status: s.d.Status},
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+		s.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	})
+	return s.metricsHTTP
 }
 
-type promFamily struct {
-	name, typ, help string
-	lines           bytes.Buffer
+// statusCollector turns one api.Status into metrics at every scrape: the
+// status is the one source of truth, so nothing is counted twice. It is
+// an unchecked collector (Describe sends nothing) because counter names
+// come from the status's counter keys.
+type statusCollector struct {
+	status func() api.Status
 }
 
-func newPromWriter() *promWriter { return &promWriter{fams: make(map[string]*promFamily)} }
+// metricAreas are the parts of the status, one function each: a new area
+// (BGP, several VRRP instances) is one more function in this list.
+var metricAreas = []func(e emitter, st *api.Status){
+	directorMetrics,
+	vrrpMetrics,
+	syncMetrics,
+	serviceMetrics,
+	realServerMetrics,
+	alertMetrics,
+}
 
-// family declares a metric family once.
-func (w *promWriter) family(name, typ, help string) *promFamily {
-	f, ok := w.fams[name]
-	if !ok {
-		f = &promFamily{name: name, typ: typ, help: help}
-		w.fams[name] = f
-		w.order = append(w.order, f)
+func (statusCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	e := emitter{ch}
+	for _, area := range metricAreas {
+		area(e, &st)
 	}
-	return f
 }
 
-// sample adds one sample to a declared family; labels alternate name, value.
-func (w *promWriter) sample(name string, v float64, labels ...string) {
-	f := w.fams[name]
-	b := &f.lines
-	b.WriteString(name)
-	if len(labels) > 0 {
-		b.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(labels[i])
-			b.WriteString(`="`)
-			b.WriteString(escapeLabel(labels[i+1]))
-			b.WriteByte('"')
-		}
-		b.WriteByte('}')
+// emitter sends const metrics; labels alternate name, value.
+type emitter struct{ ch chan<- prometheus.Metric }
+
+func (e emitter) emit(name, help string, typ prometheus.ValueType, v float64, labels ...string) {
+	names := make([]string, 0, len(labels)/2)
+	values := make([]string, 0, len(labels)/2)
+	for i := 0; i+1 < len(labels); i += 2 {
+		names = append(names, labels[i])
+		values = append(values, labels[i+1])
 	}
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-	b.WriteByte('\n')
+	e.ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, names, nil), typ, v, values...)
 }
 
-func (w *promWriter) bytes() []byte {
-	var out bytes.Buffer
-	for _, f := range w.order {
-		fmt.Fprintf(&out, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
-		out.Write(f.lines.Bytes())
-	}
-	return out.Bytes()
+func (e emitter) gauge(name, help string, v float64, labels ...string) {
+	e.emit(name, help, prometheus.GaugeValue, v, labels...)
 }
 
-func (w *promWriter) metric(name, typ, help string, v float64, labels ...string) {
-	w.family(name, typ, help)
-	w.sample(name, v, labels...)
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+func (e emitter) counter(name, help string, v float64, labels ...string) {
+	e.emit(name, help, prometheus.CounterValue, v, labels...)
 }
 
 // metricName turns a counter key from the status into a metric name part.
@@ -130,108 +130,112 @@ var directorCounters = map[string][2]string{
 	"health_transitions": {"lbd_health_transitions_total", "Real-server health changes."},
 }
 
-func writeMetrics(st api.Status) []byte {
-	w := newPromWriter()
-	w.metric("lbd_build_info", "gauge", "lbd version and node name.", 1, "version", st.Version, "node", st.Node)
+func directorMetrics(e emitter, st *api.Status) {
+	e.gauge("lbd_build_info", "lbd version and node name.", 1, "version", st.Version, "node", st.Node)
 	if !st.Started.IsZero() {
-		w.metric("lbd_start_time_seconds", "gauge", "When lbd started (Unix time).", float64(st.Started.UnixNano())/1e9)
+		e.gauge("lbd_start_time_seconds", "When lbd started (Unix time).", float64(st.Started.UnixNano())/1e9)
 	}
 	if !st.LastReconcile.IsZero() {
-		w.metric("lbd_last_reconcile_timestamp_seconds", "gauge", "When the IPVS table was last verified (Unix time).", float64(st.LastReconcile.UnixNano())/1e9)
+		e.gauge("lbd_last_reconcile_timestamp_seconds", "When the IPVS table was last verified (Unix time).", float64(st.LastReconcile.UnixNano())/1e9)
 	}
-	w.metric("lbd_reconcile_failing", "gauge", "1 while the last reconcile failed.", b2f(st.ReconcileErr != ""))
+	e.gauge("lbd_reconcile_failing", "1 while the last reconcile failed.", b2f(st.ReconcileErr != ""))
 	for _, k := range sortedKeys(st.Counters) {
 		name, help := "lbd_"+metricName(k)+"_total", "Director counter "+k+"."
 		if known, ok := directorCounters[k]; ok {
 			name, help = known[0], known[1]
 		}
-		w.metric(name, "counter", help, float64(st.Counters[k]))
+		e.counter(name, help, float64(st.Counters[k]))
 	}
+}
 
-	if v := st.VRRP; v != nil {
-		vrid := strconv.Itoa(v.VRID)
-		w.family("lbd_vrrp_state", "gauge", "VRRP state of the instance: 1 for the current state.")
-		for _, state := range vrrpStates {
-			w.sample("lbd_vrrp_state", b2f(v.State == state), "vrid", vrid, "interface", v.Interface, "state", state)
-		}
-		if !known(v.State, vrrpStates) {
-			w.sample("lbd_vrrp_state", 1, "vrid", vrid, "interface", v.Interface, "state", v.State)
-		}
-		w.metric("lbd_vrrp_master", "gauge", "1 while this director is VRRP master.", b2f(v.State == "master"), "vrid", vrid)
-		w.metric("lbd_vrrp_priority", "gauge", "Configured VRRP priority.", float64(v.Priority), "vrid", vrid)
-		w.metric("lbd_vrrp_effective_priority", "gauge", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), "vrid", vrid)
-		if !v.LastTransition.IsZero() {
-			w.metric("lbd_vrrp_last_transition_timestamp_seconds", "gauge", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, "vrid", vrid)
-		}
-		for _, k := range sortedKeys(v.Counters) {
-			n := float64(v.Counters[k])
-			switch reason, isDrop := dropReason(k); {
-			case isDrop:
-				w.metric("lbd_vrrp_dropped_packets_total", "counter", "VRRP packets dropped, by reason.", n, "vrid", vrid, "reason", reason)
-			case k == "transitions":
-				w.metric("lbd_vrrp_transitions_total", "counter", "VRRP state transitions.", n, "vrid", vrid)
-			default:
-				w.metric("lbd_vrrp_"+metricName(k)+"_total", "counter", "VRRP counter "+k+".", n, "vrid", vrid)
-			}
+func vrrpMetrics(e emitter, st *api.Status) {
+	v := st.VRRP
+	if v == nil {
+		return
+	}
+	vrid := strconv.Itoa(v.VRID)
+	const stateHelp = "VRRP state of the instance: 1 for the current state."
+	for _, state := range vrrpStates {
+		e.gauge("lbd_vrrp_state", stateHelp, b2f(v.State == state), "vrid", vrid, "interface", v.Interface, "state", state)
+	}
+	if !known(v.State, vrrpStates) {
+		e.gauge("lbd_vrrp_state", stateHelp, 1, "vrid", vrid, "interface", v.Interface, "state", v.State)
+	}
+	e.gauge("lbd_vrrp_master", "1 while this director is VRRP master.", b2f(v.State == "master"), "vrid", vrid)
+	e.gauge("lbd_vrrp_priority", "Configured VRRP priority.", float64(v.Priority), "vrid", vrid)
+	e.gauge("lbd_vrrp_effective_priority", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), "vrid", vrid)
+	if !v.LastTransition.IsZero() {
+		e.gauge("lbd_vrrp_last_transition_timestamp_seconds", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, "vrid", vrid)
+	}
+	for _, k := range sortedKeys(v.Counters) {
+		n := float64(v.Counters[k])
+		switch reason, isDrop := dropReason(k); {
+		case isDrop:
+			e.counter("lbd_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", n, "vrid", vrid, "reason", reason)
+		case k == "transitions":
+			e.counter("lbd_vrrp_transitions_total", "VRRP state transitions.", n, "vrid", vrid)
+		default:
+			e.counter("lbd_vrrp_"+metricName(k)+"_total", "VRRP counter "+k+".", n, "vrid", vrid)
 		}
 	}
+}
 
-	if sy := st.Sync; sy != nil {
-		syncMetrics(w, sy)
+// syncMetrics: only when sync is on, so a director without it has no
+// lbd_sync_ series at all.
+func syncMetrics(e emitter, st *api.Status) {
+	sy := st.Sync
+	if sy == nil {
+		return
 	}
+	for _, d := range sy.Daemons {
+		e.gauge("lbd_sync_daemon_running", "1 while the kernel runs the IPVS sync daemon of this role (master sends this director's connections, backup learns the peer's).", b2f(d.Running), "role", d.Role)
+	}
+	const connHelp = "Connections in the IPVS table by origin: synced from the peer director, or local (scheduled here)."
+	e.gauge("lbd_sync_connections", connHelp, float64(sy.SyncedConns), "origin", "synced")
+	e.gauge("lbd_sync_connections", connHelp, float64(sy.LocalConns), "origin", "local")
+	e.gauge("lbd_sync_warm", "1 when this director has learned the peer's connection table and may preempt.", b2f(sy.Warm))
+	const guardHelp = "Handover guard: 1 for the state it is in (quiet: new master dropping unknown mid-flow segments; hold: resigning master holding new connections)."
+	for _, g := range syncGuardStates {
+		e.gauge("lbd_sync_guard", guardHelp, b2f(sy.Guard == g), "state", g)
+	}
+	if sy.Guard != "" && !known(sy.Guard, syncGuardStates) {
+		e.gauge("lbd_sync_guard", guardHelp, 1, "state", sy.Guard)
+	}
+}
 
+func serviceMetrics(e emitter, st *api.Status) {
 	for _, sv := range st.Services {
 		l := []string{"service", sv.Name}
-		w.metric("lbd_service_active", "gauge", "1 when the virtual service is active (in IPVS).", b2f(sv.Active), l...)
-		w.metric("lbd_service_healthy", "gauge", "1 when the healthy weight reaches the quorum.", b2f(sv.Healthy), l...)
-		w.metric("lbd_service_up_weight", "gauge", "Total weight of healthy real servers.", float64(sv.UpWeight), l...)
-		w.metric("lbd_service_quorum", "gauge", "Weight needed for the service to count as healthy.", float64(sv.Quorum), l...)
-		w.metric("lbd_service_sorry_active", "gauge", "1 while the sorry server is in use.", b2f(sv.SorryActive), l...)
-		statsMetrics(w, "lbd_service", sv.Stats, l)
+		e.gauge("lbd_service_active", "1 when the virtual service is active (in IPVS).", b2f(sv.Active), l...)
+		e.gauge("lbd_service_healthy", "1 when the healthy weight reaches the quorum.", b2f(sv.Healthy), l...)
+		e.gauge("lbd_service_up_weight", "Total weight of healthy real servers.", float64(sv.UpWeight), l...)
+		e.gauge("lbd_service_quorum", "Weight needed for the service to count as healthy.", float64(sv.Quorum), l...)
+		e.gauge("lbd_service_sorry_active", "1 while the sorry server is in use.", b2f(sv.SorryActive), l...)
+		statsMetrics(e, "lbd_service", sv.Stats, l)
 	}
+}
+
+func realServerMetrics(e emitter, st *api.Status) {
+	const healthHelp = "Real-server health: 1 for the current state."
 	for _, sv := range st.Services {
 		for _, rs := range sv.RealServers {
 			l := []string{"service", sv.Name, "real_server", rs.Name}
-			w.family("lbd_real_server_health", "gauge", "Real-server health: 1 for the current state.")
 			for _, h := range healthStates {
-				w.sample("lbd_real_server_health", b2f(rs.Health == h), append(l, "state", h)...)
+				e.gauge("lbd_real_server_health", healthHelp, b2f(rs.Health == h), append(l, "state", h)...)
 			}
 			if !known(rs.Health, healthStates) {
-				w.sample("lbd_real_server_health", 1, append(l, "state", rs.Health)...)
+				e.gauge("lbd_real_server_health", healthHelp, 1, append(l, "state", rs.Health)...)
 			}
-			w.metric("lbd_real_server_up", "gauge", "1 when the real server's health check passes.", b2f(rs.Health == "up"), l...)
-			w.metric("lbd_real_server_weight", "gauge", "Weight IPVS has now.", float64(rs.Weight), l...)
-			w.metric("lbd_real_server_configured_weight", "gauge", "Weight in the configuration.", float64(rs.ConfiguredWeight), l...)
-			w.metric("lbd_real_server_drained", "gauge", "1 while drained by an operator.", b2f(rs.Drained), l...)
-			w.metric("lbd_real_server_active", "gauge", "1 when the real server is active in the configuration.", b2f(rs.Active), l...)
-			w.metric("lbd_real_server_in_kernel", "gauge", "1 when the real server is in the IPVS table.", b2f(rs.InKernel), l...)
-			w.metric("lbd_real_server_active_connections", "gauge", "IPVS active connections.", float64(rs.ActiveConns), l...)
-			w.metric("lbd_real_server_inactive_connections", "gauge", "IPVS inactive connections.", float64(rs.InactConns), l...)
-			statsMetrics(w, "lbd_real_server", rs.Stats, l)
+			e.gauge("lbd_real_server_up", "1 when the real server's health check passes.", b2f(rs.Health == "up"), l...)
+			e.gauge("lbd_real_server_weight", "Weight IPVS has now.", float64(rs.Weight), l...)
+			e.gauge("lbd_real_server_configured_weight", "Weight in the configuration.", float64(rs.ConfiguredWeight), l...)
+			e.gauge("lbd_real_server_drained", "1 while drained by an operator.", b2f(rs.Drained), l...)
+			e.gauge("lbd_real_server_active", "1 when the real server is active in the configuration.", b2f(rs.Active), l...)
+			e.gauge("lbd_real_server_in_kernel", "1 when the real server is in the IPVS table.", b2f(rs.InKernel), l...)
+			e.gauge("lbd_real_server_active_connections", "IPVS active connections.", float64(rs.ActiveConns), l...)
+			e.gauge("lbd_real_server_inactive_connections", "IPVS inactive connections.", float64(rs.InactConns), l...)
+			statsMetrics(e, "lbd_real_server", rs.Stats, l)
 		}
-	}
-	return w.bytes()
-}
-
-// syncMetrics writes the connection-sync state; only called when sync is on,
-// so a director without it has no lbd_sync_ series at all.
-func syncMetrics(w *promWriter, sy *api.Sync) {
-	if len(sy.Daemons) > 0 {
-		w.family("lbd_sync_daemon_running", "gauge", "1 while the kernel runs the IPVS sync daemon of this role (master sends this director's connections, backup learns the peer's).")
-		for _, d := range sy.Daemons {
-			w.sample("lbd_sync_daemon_running", b2f(d.Running), "role", d.Role)
-		}
-	}
-	w.family("lbd_sync_connections", "gauge", "Connections in the IPVS table by origin: synced from the peer director, or local (scheduled here).")
-	w.sample("lbd_sync_connections", float64(sy.SyncedConns), "origin", "synced")
-	w.sample("lbd_sync_connections", float64(sy.LocalConns), "origin", "local")
-	w.metric("lbd_sync_warm", "gauge", "1 when this director has learned the peer's connection table and may preempt.", b2f(sy.Warm))
-	w.family("lbd_sync_guard", "gauge", "Handover guard: 1 for the state it is in (quiet: new master dropping unknown mid-flow segments; hold: resigning master holding new connections).")
-	for _, g := range syncGuardStates {
-		w.sample("lbd_sync_guard", b2f(sy.Guard == g), "state", g)
-	}
-	if sy.Guard != "" && !known(sy.Guard, syncGuardStates) {
-		w.sample("lbd_sync_guard", 1, "state", sy.Guard)
 	}
 }
 
@@ -254,19 +258,36 @@ func known(s string, set []string) bool {
 	return false
 }
 
-// statsMetrics writes IPVS counters and rates. Grouping by family keeps each
-// family's samples together, as the exposition format requires.
-func statsMetrics(w *promWriter, prefix string, s api.Stats, l []string) {
+// statsMetrics writes IPVS counters and rates.
+func statsMetrics(e emitter, prefix string, s api.Stats, l []string) {
 	in := append(append([]string{}, l...), "direction", "in")
 	out := append(append([]string{}, l...), "direction", "out")
-	w.metric(prefix+"_connections_total", "counter", "IPVS connections scheduled.", float64(s.Conns), l...)
-	w.metric(prefix+"_packets_total", "counter", "IPVS packets, by direction.", float64(s.InPkts), in...)
-	w.sample(prefix+"_packets_total", float64(s.OutPkts), out...)
-	w.metric(prefix+"_bytes_total", "counter", "IPVS bytes, by direction.", float64(s.InBytes), in...)
-	w.sample(prefix+"_bytes_total", float64(s.OutBytes), out...)
-	w.metric(prefix+"_connections_per_second", "gauge", "IPVS connection rate (kernel estimate).", float64(s.CPS), l...)
-	w.metric(prefix+"_packets_per_second", "gauge", "IPVS packet rate (kernel estimate), by direction.", float64(s.InPPS), in...)
-	w.sample(prefix+"_packets_per_second", float64(s.OutPPS), out...)
-	w.metric(prefix+"_bytes_per_second", "gauge", "IPVS byte rate (kernel estimate), by direction.", float64(s.InBPS), in...)
-	w.sample(prefix+"_bytes_per_second", float64(s.OutBPS), out...)
+	e.counter(prefix+"_connections_total", "IPVS connections scheduled.", float64(s.Conns), l...)
+	e.counter(prefix+"_packets_total", "IPVS packets, by direction.", float64(s.InPkts), in...)
+	e.counter(prefix+"_packets_total", "IPVS packets, by direction.", float64(s.OutPkts), out...)
+	e.counter(prefix+"_bytes_total", "IPVS bytes, by direction.", float64(s.InBytes), in...)
+	e.counter(prefix+"_bytes_total", "IPVS bytes, by direction.", float64(s.OutBytes), out...)
+	e.gauge(prefix+"_connections_per_second", "IPVS connection rate (kernel estimate).", float64(s.CPS), l...)
+	e.gauge(prefix+"_packets_per_second", "IPVS packet rate (kernel estimate), by direction.", float64(s.InPPS), in...)
+	e.gauge(prefix+"_packets_per_second", "IPVS packet rate (kernel estimate), by direction.", float64(s.OutPPS), out...)
+	e.gauge(prefix+"_bytes_per_second", "IPVS byte rate (kernel estimate), by direction.", float64(s.InBPS), in...)
+	e.gauge(prefix+"_bytes_per_second", "IPVS byte rate (kernel estimate), by direction.", float64(s.OutBPS), out...)
+}
+
+// alertMetrics: each [[alert]] target's deliveries, and what became of
+// its events.
+func alertMetrics(e emitter, st *api.Status) {
+	for _, a := range st.Alerts {
+		for _, r := range []struct {
+			result string
+			n      int64
+		}{{"sent", a.Sent}, {"failed", a.Failed}, {"dropped", a.Dropped}, {"deduped", a.Deduped}, {"suppressed", a.Suppressed}} {
+			e.counter("lbd_alert_events_total", "Events per alert target by outcome: sent, failed after every retry, dropped (queue full), deduped, suppressed (left out of a digest).",
+				float64(r.n), "alert", a.Name, "type", a.Type, "result", r.result)
+		}
+		e.counter("lbd_alert_deliveries_total", "Successful deliveries per alert target (a digest is one).", float64(a.Deliveries), "alert", a.Name, "type", a.Type)
+		if !a.LastSent.IsZero() {
+			e.gauge("lbd_alert_last_sent_timestamp_seconds", "When the alert target last took a delivery.", float64(a.LastSent.UnixNano())/1e9, "alert", a.Name, "type", a.Type)
+		}
+	}
 }

@@ -3,9 +3,13 @@ package webui
 import (
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"lbd/api"
 )
@@ -22,51 +26,27 @@ func getMetrics(t *testing.T, h *harness, auth string) (int, string) {
 	}
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
-	if r.StatusCode == http.StatusOK && r.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
+	if r.StatusCode == http.StatusOK && !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8") {
 		t.Fatalf("content type %q", r.Header.Get("Content-Type"))
 	}
 	return r.StatusCode, string(b)
 }
 
-var sampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})? (-?[0-9.e+]+|NaN|[+-]Inf)$`)
-
-// checkExposition checks the text format: every sample line parses, every
-// family has HELP and TYPE once, before its samples, and its samples are
-// contiguous.
+// checkExposition parses the text with Prometheus's own parser (which
+// refuses a malformed line or a family split in two) and checks every lbd
+// family's prefix.
 func checkExposition(t *testing.T, text string) {
 	t.Helper()
-	typed := map[string]bool{}
-	done := map[string]bool{}
-	current := ""
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		switch {
-		case strings.HasPrefix(line, "# HELP "):
-			name := strings.Fields(line)[2]
-			if done[name] || typed[name] {
-				t.Fatalf("line %d: family %s declared twice", i+1, name)
-			}
-			if current != "" {
-				done[current] = true
-			}
-			current = name
-		case strings.HasPrefix(line, "# TYPE "):
-			f := strings.Fields(line)
-			if f[2] != current || (f[3] != "gauge" && f[3] != "counter") {
-				t.Fatalf("line %d: %q", i+1, line)
-			}
-			typed[current] = true
-		default:
-			m := sampleRe.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("line %d does not parse: %q", i+1, line)
-			}
-			if m[1] != current || !typed[current] {
-				t.Fatalf("line %d: sample of %s outside its family (%s)", i+1, m[1], current)
-			}
-			if !strings.HasPrefix(m[1], "lbd_") {
-				t.Fatalf("line %d: no lbd_ prefix", i+1)
-			}
-		}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, text)
+	}
+	if _, ok := fams["lbd_build_info"]; !ok {
+		t.Fatalf("no lbd_build_info")
+	}
+	if _, ok := fams["go_goroutines"]; !ok {
+		t.Fatalf("no Go collector metrics")
 	}
 }
 
@@ -79,12 +59,12 @@ func TestMetrics(t *testing.T) {
 	}
 	checkExposition(t, text)
 	for _, want := range []string{
-		`lbd_build_info{version="test",node="lvs-test"} 1`,
-		`lbd_vrrp_state{vrid="51",interface="eth0",state="master"} 1`,
-		`lbd_vrrp_state{vrid="51",interface="eth0",state="backup"} 0`,
+		`lbd_build_info{node="lvs-test",version="test"} 1`,
+		`lbd_vrrp_state{interface="eth0",state="master",vrid="51"} 1`,
+		`lbd_vrrp_state{interface="eth0",state="backup",vrid="51"} 0`,
 		`lbd_vrrp_transitions_total{vrid="51"} 2`,
-		`lbd_vrrp_dropped_packets_total{vrid="51",reason="bad_ttl"} 3`,
-		`lbd_vrrp_dropped_packets_total{vrid="51",reason="vrid_mismatch"} 1`,
+		`lbd_vrrp_dropped_packets_total{reason="bad_ttl",vrid="51"} 3`,
+		`lbd_vrrp_dropped_packets_total{reason="vrid_mismatch",vrid="51"} 1`,
 		`lbd_vrrp_adverts_sent_total{vrid="51"} 3600`,
 		`lbd_vrrp_priority{vrid="51"} 150`,
 		`lbd_reconcile_writes_total 12`,
@@ -93,15 +73,15 @@ func TestMetrics(t *testing.T) {
 		`lbd_config_edits_total 0`,
 		`lbd_service_healthy{service="web"} 1`,
 		`lbd_service_connections_total{service="web"} 1000`,
-		`lbd_service_bytes_per_second{service="web",direction="in"} 48000`,
-		`lbd_real_server_health{service="web",real_server="rs1",state="down"} 1`,
-		`lbd_real_server_health{service="web",real_server="rs1",state="up"} 0`,
-		`lbd_real_server_up{service="web",real_server="rs2"} 1`,
-		`lbd_real_server_weight{service="web",real_server="rs1"} 0`,
-		`lbd_real_server_weight{service="web",real_server="rs2"} 2`,
-		`lbd_real_server_active_connections{service="web",real_server="rs2"} 20`,
-		`lbd_real_server_packets_total{service="web",real_server="rs1",direction="in"} 0`,
-		`lbd_real_server_bytes_total{service="web",real_server="rs2",direction="out"} 0`,
+		`lbd_service_bytes_per_second{direction="in",service="web"} 48000`,
+		`lbd_real_server_health{real_server="rs1",service="web",state="down"} 1`,
+		`lbd_real_server_health{real_server="rs1",service="web",state="up"} 0`,
+		`lbd_real_server_up{real_server="rs2",service="web"} 1`,
+		`lbd_real_server_weight{real_server="rs1",service="web"} 0`,
+		`lbd_real_server_weight{real_server="rs2",service="web"} 2`,
+		`lbd_real_server_active_connections{real_server="rs2",service="web"} 20`,
+		`lbd_real_server_packets_total{direction="in",real_server="rs1",service="web"} 0`,
+		`lbd_real_server_bytes_total{direction="out",real_server="rs2",service="web"} 0`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("metrics lack %s", want)
@@ -120,12 +100,6 @@ func TestMetricsAuth(t *testing.T) {
 	code, text := getMetrics(t, h, "Bearer "+testToken)
 	if code != http.StatusOK || !strings.Contains(text, "lbd_vrrp_state") {
 		t.Fatalf("metrics with token: %d", code)
-	}
-}
-
-func TestEscapeLabel(t *testing.T) {
-	if got := escapeLabel("a\"b\\c\nd"); got != `a\"b\\c\nd` {
-		t.Fatalf("escapeLabel = %q", got)
 	}
 }
 
@@ -211,4 +185,84 @@ func TestMetricsSync(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetricNames lists every lbd metric family with its type, from a
+// status that has every area (VRRP, sync, services, real servers): a
+// renamed, retyped, added or removed metric fails here, so dashboards and
+// alerts never break silently. Update the list on purpose only.
+func TestMetricNames(t *testing.T) {
+	h := newHarness(t)
+	h.d.setSync(warmSync())
+	h.d.mu.Lock()
+	h.d.alerts = []api.AlertTarget{{Name: "ops", Type: "mail", Sent: 3, Deliveries: 2, Failed: 1, LastSent: time.Now()}}
+	h.d.mu.Unlock()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(statusCollector{status: h.d.Status})
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fams {
+		got = append(got, f.GetName()+" "+strings.ToLower(f.GetType().String()))
+	}
+	want := metricNamesList
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("metric families changed:\n got %q\nwant %q", got, want)
+	}
+}
+
+var metricNamesList = []string{
+	"lbd_alert_deliveries_total counter",
+	"lbd_alert_events_total counter",
+	"lbd_alert_last_sent_timestamp_seconds gauge",
+	"lbd_build_info gauge",
+	"lbd_config_edits_total counter",
+	"lbd_config_reload_failures_total counter",
+	"lbd_config_reloads_total counter",
+	"lbd_last_reconcile_timestamp_seconds gauge",
+	"lbd_real_server_active gauge",
+	"lbd_real_server_active_connections gauge",
+	"lbd_real_server_bytes_per_second gauge",
+	"lbd_real_server_bytes_total counter",
+	"lbd_real_server_configured_weight gauge",
+	"lbd_real_server_connections_per_second gauge",
+	"lbd_real_server_connections_total counter",
+	"lbd_real_server_drained gauge",
+	"lbd_real_server_health gauge",
+	"lbd_real_server_in_kernel gauge",
+	"lbd_real_server_inactive_connections gauge",
+	"lbd_real_server_packets_per_second gauge",
+	"lbd_real_server_packets_total counter",
+	"lbd_real_server_up gauge",
+	"lbd_real_server_weight gauge",
+	"lbd_reconcile_errors_total counter",
+	"lbd_reconcile_failing gauge",
+	"lbd_reconcile_writes_total counter",
+	"lbd_service_active gauge",
+	"lbd_service_bytes_per_second gauge",
+	"lbd_service_bytes_total counter",
+	"lbd_service_connections_per_second gauge",
+	"lbd_service_connections_total counter",
+	"lbd_service_healthy gauge",
+	"lbd_service_packets_per_second gauge",
+	"lbd_service_packets_total counter",
+	"lbd_service_quorum gauge",
+	"lbd_service_sorry_active gauge",
+	"lbd_service_up_weight gauge",
+	"lbd_start_time_seconds gauge",
+	"lbd_sync_connections gauge",
+	"lbd_sync_daemon_running gauge",
+	"lbd_sync_guard gauge",
+	"lbd_sync_warm gauge",
+	"lbd_vrrp_adverts_received_total counter",
+	"lbd_vrrp_adverts_sent_total counter",
+	"lbd_vrrp_dropped_packets_total counter",
+	"lbd_vrrp_effective_priority gauge",
+	"lbd_vrrp_last_transition_timestamp_seconds gauge",
+	"lbd_vrrp_master gauge",
+	"lbd_vrrp_priority gauge",
+	"lbd_vrrp_state gauge",
+	"lbd_vrrp_transitions_total counter",
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,6 +66,8 @@ type Options struct {
 	// StreamKeepalive is how often an idle event stream gets a keepalive
 	// and its credential is checked again. Default 25s.
 	StreamKeepalive time.Duration
+	// Listening, when set, is called once Serve listens (sd_notify READY).
+	Listening func(addr net.Addr)
 }
 
 // Server is the console. Create it with New.
@@ -77,6 +80,9 @@ type Server struct {
 	sessions *sessionStore
 	limiter  *loginLimiter
 	streams  *streamLimiter
+
+	metricsOnce sync.Once    // builds metricsHTTP (metrics.go)
+	metricsHTTP http.Handler // the Prometheus registry's handler
 }
 
 // New builds the console. It refuses when the running configuration has no
@@ -207,6 +213,9 @@ func (s *Server) Serve(ctx context.Context, listenAddr, tlsCert, tlsKey string) 
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	s.log.Info("console listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
+	if s.opts.Listening != nil {
+		s.opts.Listening(ln.Addr())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -78,7 +78,7 @@ func consoleRig(t *testing.T, body string, beforeStart func()) (path string, log
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { d.Run(ctx); done <- struct{}{} }()
-	go func() { superviseConsole(ctx, d, log, testConsoleRetry); done <- struct{}{} }()
+	go func() { superviseConsole(ctx, d, log, testConsoleRetry, &notifier{log: log}); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return path, logs, d
 }

@@ -8,6 +8,8 @@
 //	lbd passwd -config FILE            set the console password
 //	lbd token -config FILE             create an API token for lbctl
 //	lbd token -read-only -config FILE  create a read-only API token (scrapers, dashboards)
+//	lbd init -config FILE              write a starter configuration for this host
+//	lbd import keepalived|piranha FILE print an lbd.toml for a keepalived.conf or lvs.cf
 //	lbd -version                       print the version
 //
 // Signals: HUP reloads the file (an invalid file is refused and the running
@@ -23,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -52,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runPasswd(args[1:])
 		case "token":
 			return runToken(args[1:])
+		case "import":
+			return runImport(args[1:], stdout, stderr)
+		case "init":
+			return runInit(args[1:], os.Stdin, stdout, stderr, lookAtHost())
 		}
 	}
 	fs := flag.NewFlagSet("lbd", flag.ContinueOnError)
@@ -61,9 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	eventFile := fs.String("events", "", "`file` keeping the event log across restarts (default events-<hash>.jsonl beside the state file)")
+	logFormat := fs.String("log-format", "text", "log format: text (key=value) or json")
 	stateFile := fs.String("state", "", "`file` recording the IPVS services lbd manages (default /run/lbd/managed-<hash of the config path>.json)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: lbd [-config FILE] [-t] [-version] [-log-level L] [-log-format text|json]\n       lbd passwd -config FILE\n       lbd token -config FILE [-name NAME] [-read-only]\n       lbd import keepalived|piranha [-o FILE [-f]] FILE\n       lbd init [-config FILE] [-vip ADDR] [-real ADDR,...]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -94,7 +102,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lbd: bad -log-level %q\n", *logLevel)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		fmt.Fprintf(stderr, "lbd: bad -log-format %q (text or json)\n", *logFormat)
+		return 2
+	}
+	log := slog.New(handler)
 
 	cfg, err := config.Load(*configPath)
 	if err != nil {
@@ -102,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	log.Info("lbd starting", startupAttrs(cfg, *configPath)...)
 	warnConfigMode(log, *configPath)
 	// Once, at start-up: an interface this host lacks. IPVS the director
 	// checks itself (it fails without it when there are virtual servers,
@@ -125,6 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	sd := &notifier{log: log}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -134,14 +154,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				sd.send("RELOADING=1")
 				if err := d.Reload(ctx); err != nil {
 					log.Error("reload refused, running configuration kept", "err", oneLine(err))
+					sd.send("READY=1\nSTATUS=reload refused, running configuration kept: " + oneLine(err))
+				} else {
+					sd.send("READY=1\nSTATUS=running; configuration reloaded")
 				}
 			}
 		}
 	}()
 
-	startConsole(ctx, d, log)
+	go sd.watchdog(ctx, func() { d.Config() })
+	go func() {
+		<-ctx.Done()
+		sd.send("STOPPING=1")
+	}()
+	go superviseConsole(ctx, d, log, defaultConsoleRetry, sd)
 
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
@@ -151,17 +180,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// startConsole serves the web console and API. A console that cannot start
+// superviseConsole serves the web console and API. A console that cannot start
 // is logged as an ERROR but does not stop the director: balancing and
 // failover matter more than the screens. Without a usable password it
 // starts after the reload or edit that sets one (`lbd passwd`, then
 // SIGHUP); when it cannot listen or load its TLS certificate and key, it is
 // tried again with a bounded backoff, and at once after each reload or
 // edit, so a freed port, a restored certificate or a file repaired by hand
-// and reloaded brings it back without a restart.
-func startConsole(ctx context.Context, d *director.Director, log *slog.Logger) {
-	go superviseConsole(ctx, d, log, defaultConsoleRetry)
-}
+// and reloaded brings it back without a restart. systemd hears READY=1 when
+// the console listens, or when its first attempt failed (the director runs
+// without it; STATUS says why).
 
 // consoleRetry bounds the wait between attempts to start the console: it
 // starts at first and doubles up to most.
@@ -169,9 +197,7 @@ type consoleRetry struct{ first, most time.Duration }
 
 var defaultConsoleRetry = consoleRetry{first: time.Second, most: 30 * time.Second}
 
-// superviseConsole runs the console until ctx ends, restarting it when it
-// cannot start or stops.
-func superviseConsole(ctx context.Context, d *director.Director, log *slog.Logger, retry consoleRetry) {
+func superviseConsole(ctx context.Context, d *director.Director, log *slog.Logger, retry consoleRetry, sd *notifier) {
 	wait := retry.first
 	for ctx.Err() == nil {
 		// Subscribed before trying, so a reload that lands while this
@@ -179,8 +205,10 @@ func superviseConsole(ctx context.Context, d *director.Director, log *slog.Logge
 		// its buffer does not overflow.
 		events, unsubscribe := d.Subscribe()
 		var timer *time.Timer
-		srv, err := webui.New(d, webui.Options{Logger: log, Version: version})
+		srv, err := webui.New(d, webui.Options{Logger: log, Version: version,
+			Listening: func(addr net.Addr) { sd.readyOnce("running; console on " + addr.String()) }})
 		if err != nil {
+			sd.readyOnce("running without the console: " + err.Error())
 			// Only a new configuration can supply the password.
 			log.Error("console not started; it starts after the reload that fixes this", "err", err)
 		} else {
@@ -198,6 +226,7 @@ func superviseConsole(ctx context.Context, d *director.Director, log *slog.Logge
 				wait = retry.first // it ran fine for a while: a new failure
 			}
 			log.Error("console down, retrying; the director keeps running", "listen", cfg.Global.Listen, "err", err, "retry_in", wait.String())
+			sd.readyOnce("running without the console: " + err.Error())
 			timer = time.NewTimer(wait)
 			wait = min(2*wait, retry.most)
 			events, unsubscribe = d.Subscribe()
@@ -292,4 +321,20 @@ func oneLine(err error) string {
 		return s
 	}
 	return err.Error()
+}
+
+// startupAttrs says, in the start-up log line, what this director will run.
+func startupAttrs(cfg *config.Config, path string) []any {
+	attrs := []any{"version", version, "config", path, "node", cfg.Global.NodeName,
+		"virtual_servers", len(cfg.VirtualServers)}
+	if v := cfg.VRRP; v != nil {
+		attrs = append(attrs, "vrrp", fmt.Sprintf("vrid %d priority %d on %s", v.VRID, v.Priority, v.Interface))
+	} else {
+		attrs = append(attrs, "vrrp", "off")
+	}
+	sync := "off"
+	if s := cfg.Sync; s != nil && s.Enabled != nil && *s.Enabled {
+		sync = "on " + s.Interface
+	}
+	return append(attrs, "sync", sync, "console", cfg.Global.Listen)
 }
