@@ -228,21 +228,29 @@ func warmth(now time.Time, s config.SyncSettings, backup balancer.SyncDaemonStat
 // every warmTick while the director runs.
 func (d *Director) syncTick() {
 	d.mu.Lock()
-	cfg, rec, v := d.cfg, d.rec, d.vrrp
+	cfg, rec, vs := d.cfg, d.rec, slices.Clone(d.vrrps)
 	d.mu.Unlock()
-	if v == nil {
+	if len(vs) == 0 {
 		return
 	}
 	s, on := cfg.SyncSettings()
-	if !on || rec == nil {
-		v.inst.HoldPreemption("sync", "")
-		return
+	var backup balancer.SyncDaemonStatus
+	if on && rec != nil {
+		backup = backupStatus(rec.SyncStatus())
 	}
-	warm, why := warmth(time.Now(), s, backupStatus(rec.SyncStatus()), v.inst.Status())
-	if warm {
-		why = ""
+	for _, v := range vs {
+		if !on || rec == nil {
+			v.inst.HoldPreemption("sync", "")
+			continue
+		}
+		// Each instance on its own: a director that is master of one
+		// instance still learns the other's connections from its peer.
+		warm, why := warmth(time.Now(), s, backup, v.inst.Status())
+		if warm {
+			why = ""
+		}
+		v.inst.HoldPreemption("sync", why)
 	}
-	v.inst.HoldPreemption("sync", why)
 }
 
 const warmTick = 250 * time.Millisecond
@@ -257,7 +265,7 @@ func backupStatus(st balancer.SyncStatus) balancer.SyncDaemonStatus {
 }
 
 // syncStatus is the api view of connection sync (nil when off).
-func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, v *vrrpRunner, h *handover) *api.Sync {
+func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, vrrps []*vrrpRunner, h *handover) *api.Sync {
 	s, on := cfg.SyncSettings()
 	if !on || rec == nil {
 		return nil
@@ -273,13 +281,20 @@ func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, v *v
 			Role: ds.Want.Role.String(), Running: ds.Running, Since: ds.Since, Error: ds.Err,
 		})
 	}
-	var vs vrrp.Status
-	if v != nil {
-		vs = v.inst.Status()
-	} else {
-		vs.State = vrrp.Master // no VRRP: nothing to preempt
+	if len(vrrps) == 0 {
+		// No VRRP: nothing to preempt.
+		out.Warm, out.WarmReason = warmth(time.Now(), s, backupStatus(st), vrrp.Status{State: vrrp.Master})
 	}
-	out.Warm, out.WarmReason = warmth(time.Now(), s, backupStatus(st), vs)
+	for i, v := range vrrps {
+		// Warm when every instance is; else the first one that is not.
+		warm, why := warmth(time.Now(), s, backupStatus(st), v.inst.Status())
+		if len(vrrps) > 1 {
+			why = v.name + ": " + why
+		}
+		if i == 0 || out.Warm && !warm {
+			out.Warm, out.WarmReason = warm, why
+		}
+	}
 	if h != nil {
 		var gerr string
 		out.Guard, gerr = h.state()
@@ -312,7 +327,7 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 	if err := d.rec.SetSync(syncDaemons(s)); err != nil {
 		d.log.Error("sync daemons", "err", err)
 	}
-	if cfg.VRRP == nil {
+	if !cfg.HasVRRP() {
 		return // no failover to guard
 	}
 	h := d.handoverP.Load()
@@ -324,8 +339,10 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 			return
 		}
 		h = newHandover(g, d.log.With("part", "handover"))
-		if d.vrrp != nil {
-			h.vrrpState(d.vrrp.inst.Status().State == vrrp.Master)
+		if len(d.vrrps) == 1 {
+			h.vrrpState(d.vrrps[0].inst.Status().State == vrrp.Master)
+		} else if len(d.vrrps) > 1 {
+			h.vrrpState(d.roles.all())
 		}
 		d.handoverP.Store(h)
 	}
@@ -335,13 +352,17 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 // resignGracefully is a master's handover: hold new connections so no
 // handshake is left half-way here, then resign (the VIPs go), then release
 // the hold. resign does the VRRP part.
-func (d *Director) resignGracefully(resign func() error) error {
+func (d *Director) resignGracefully(vs []*vrrpRunner, resign func() error) error {
 	d.mu.Lock()
-	v, cfg := d.vrrp, d.cfg
+	cfg := d.cfg
 	d.mu.Unlock()
 	h := d.handoverP.Load()
 	s, on := cfg.SyncSettings()
-	if h == nil || v == nil || !on || v.inst.Status().State != vrrp.Master {
+	master := false
+	for _, v := range vs {
+		master = master || v.inst.Status().State == vrrp.Master
+	}
+	if h == nil || !on || !master {
 		return resign()
 	}
 	h.hold(true)
