@@ -54,6 +54,7 @@ func (d *Director) Status() api.Status {
 	st.Counters["health_check_failures"] = hs.Failures
 	for i, v := range vs {
 		vst := v.status()
+		vst.SyncGroup = cfg.SyncGroupOf(v.key)
 		if i == 0 {
 			st.VRRP = vst // the first (or only) instance, as before instances
 		}

@@ -35,7 +35,6 @@ func newVRRP(c vrrpSettings) (vrrpInstance, error) { return vrrp.New(c) }
 type vrrpRunner struct {
 	name   string // in logs and events: the instance's name, or "vrid N on IF" for an unnamed [vrrp]
 	key    string // the configured name ("" for an unnamed [vrrp])
-	group  string // its sync group, or ""
 	inputs any    // vrrpInputs it was started with
 	// penalty is service_penalty; vips the addresses it owns.
 	penalty int
@@ -59,7 +58,7 @@ func (r *vrrpRunner) status() *api.VRRP {
 		Priority: s.Priority, EffectivePriority: s.EffectivePriority,
 		AdvertInterval: s.AdvertInterval, MasterAdvertIntvl: s.MasterAdvertInterval,
 		LastTransition: s.LastTransition, Reason: s.Reason, Counters: s.Counters, VIPs: []string{},
-		Name: r.key, SyncGroup: r.group,
+		Name: r.key,
 	}
 	if s.MasterAddr.IsValid() {
 		out.MasterAddr = s.MasterAddr.String()
@@ -145,7 +144,6 @@ func (d *Director) startVRRP(cfg *config.Config, v *config.VRRP) *vrrpRunner {
 	r := &vrrpRunner{
 		name: s.Name, key: key, inst: inst, done: make(chan struct{}),
 		inputs: vrrpInputs(cfg, v), penalty: v.ServicePenalty, vips: s.VIPs,
-		group: cfg.SyncGroupOf(v.Name),
 	}
 	start := func(ctx context.Context) {
 		ctx, r.cancel = context.WithCancel(ctx)
@@ -166,22 +164,14 @@ func (d *Director) startVRRP(cfg *config.Config, v *config.VRRP) *vrrpRunner {
 }
 
 // vrrpInputs is everything instance v depends on, for change detection.
+// Its sync group is not: syncGroups follows group changes without a
+// restart.
 func vrrpInputs(c *config.Config, v *config.VRRP) any {
 	return struct {
-		V     config.VRRP
-		VIPs  []string
-		If    string
-		Group []string
-	}{*v, c.InstanceVIPs(v), c.Global.Interface, groupMembers(c, v.Name)}
-}
-
-func groupMembers(c *config.Config, name string) []string {
-	for _, g := range c.VRRPSyncGroups {
-		if slices.Contains(g.Instances, name) {
-			return append([]string{g.Name}, g.Instances...)
-		}
-	}
-	return nil
+		V    config.VRRP
+		VIPs []string
+		If   string
+	}{*v, c.InstanceVIPs(v), c.Global.Interface}
 }
 
 // vrrpSettings is the first instance's settings.
