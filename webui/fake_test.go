@@ -249,6 +249,13 @@ func (f *fakeDirector) Failover(ctx context.Context, holdoff time.Duration) erro
 	return nil
 }
 
+func (f *fakeDirector) FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error {
+	if name == "" {
+		return f.Failover(ctx, holdoff)
+	}
+	return fmt.Errorf("director: no VRRP instance %q", name)
+}
+
 func (f *fakeDirector) Events(since uint64) []api.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -148,33 +149,7 @@ func writeMetrics(st api.Status) []byte {
 		w.metric(name, "counter", help, float64(st.Counters[k]))
 	}
 
-	if v := st.VRRP; v != nil {
-		vrid := strconv.Itoa(v.VRID)
-		w.family("lbd_vrrp_state", "gauge", "VRRP state of the instance: 1 for the current state.")
-		for _, state := range vrrpStates {
-			w.sample("lbd_vrrp_state", b2f(v.State == state), "vrid", vrid, "interface", v.Interface, "state", state)
-		}
-		if !known(v.State, vrrpStates) {
-			w.sample("lbd_vrrp_state", 1, "vrid", vrid, "interface", v.Interface, "state", v.State)
-		}
-		w.metric("lbd_vrrp_master", "gauge", "1 while this director is VRRP master.", b2f(v.State == "master"), "vrid", vrid)
-		w.metric("lbd_vrrp_priority", "gauge", "Configured VRRP priority.", float64(v.Priority), "vrid", vrid)
-		w.metric("lbd_vrrp_effective_priority", "gauge", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), "vrid", vrid)
-		if !v.LastTransition.IsZero() {
-			w.metric("lbd_vrrp_last_transition_timestamp_seconds", "gauge", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, "vrid", vrid)
-		}
-		for _, k := range sortedKeys(v.Counters) {
-			n := float64(v.Counters[k])
-			switch reason, isDrop := dropReason(k); {
-			case isDrop:
-				w.metric("lbd_vrrp_dropped_packets_total", "counter", "VRRP packets dropped, by reason.", n, "vrid", vrid, "reason", reason)
-			case k == "transitions":
-				w.metric("lbd_vrrp_transitions_total", "counter", "VRRP state transitions.", n, "vrid", vrid)
-			default:
-				w.metric("lbd_vrrp_"+metricName(k)+"_total", "counter", "VRRP counter "+k+".", n, "vrid", vrid)
-			}
-		}
-	}
+	vrrpMetrics(w, st)
 
 	if sy := st.Sync; sy != nil {
 		syncMetrics(w, sy)
@@ -269,4 +244,44 @@ func statsMetrics(w *promWriter, prefix string, s api.Stats, l []string) {
 	w.sample(prefix+"_packets_per_second", float64(s.OutPPS), out...)
 	w.metric(prefix+"_bytes_per_second", "gauge", "IPVS byte rate (kernel estimate), by direction.", float64(s.InBPS), in...)
 	w.sample(prefix+"_bytes_per_second", float64(s.OutBPS), out...)
+}
+
+// vrrpMetrics writes the VRRP instances' metrics: one set per instance,
+// labelled by vrid, and by instance for a named [[vrrp_instance]] (an
+// unnamed [vrrp] keeps its labels as before instances).
+func vrrpMetrics(w *promWriter, st api.Status) {
+	insts := st.VRRPInstances
+	if len(insts) == 0 && st.VRRP != nil {
+		insts = []api.VRRP{*st.VRRP}
+	}
+	for _, v := range insts {
+		id := []string{"vrid", strconv.Itoa(v.VRID)}
+		if v.Name != "" {
+			id = append(id, "instance", v.Name)
+		}
+		w.family("lbd_vrrp_state", "gauge", "VRRP state of the instance: 1 for the current state.")
+		for _, state := range vrrpStates {
+			w.sample("lbd_vrrp_state", b2f(v.State == state), append(slices.Clone(id), "interface", v.Interface, "state", state)...)
+		}
+		if !known(v.State, vrrpStates) {
+			w.sample("lbd_vrrp_state", 1, append(slices.Clone(id), "interface", v.Interface, "state", v.State)...)
+		}
+		w.metric("lbd_vrrp_master", "gauge", "1 while this director is VRRP master.", b2f(v.State == "master"), id...)
+		w.metric("lbd_vrrp_priority", "gauge", "Configured VRRP priority.", float64(v.Priority), id...)
+		w.metric("lbd_vrrp_effective_priority", "gauge", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), id...)
+		if !v.LastTransition.IsZero() {
+			w.metric("lbd_vrrp_last_transition_timestamp_seconds", "gauge", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, id...)
+		}
+		for _, k := range sortedKeys(v.Counters) {
+			n := float64(v.Counters[k])
+			switch reason, isDrop := dropReason(k); {
+			case isDrop:
+				w.metric("lbd_vrrp_dropped_packets_total", "counter", "VRRP packets dropped, by reason.", n, append(slices.Clone(id), "reason", reason)...)
+			case k == "transitions":
+				w.metric("lbd_vrrp_transitions_total", "counter", "VRRP state transitions.", n, id...)
+			default:
+				w.metric("lbd_vrrp_"+metricName(k)+"_total", "counter", "VRRP counter "+k+".", n, id...)
+			}
+		}
+	}
 }

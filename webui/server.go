@@ -40,6 +40,9 @@ type Director interface {
 	// Reload re-reads the file (the SIGHUP path); config.Problems when invalid.
 	Reload(ctx context.Context) error
 	Failover(ctx context.Context, holdoff time.Duration) error
+	// FailoverInstance is Failover of one VRRP instance by name ("" =
+	// the only one; an error listing the names when there are several).
+	FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error
 	Events(since uint64) []api.Event
 	Subscribe() (events <-chan api.Event, cancel func())
 }
