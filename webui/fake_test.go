@@ -132,6 +132,20 @@ func (f *fakeDirector) Status() api.Status {
 		v := *f.vrrp
 		st.VRRP = &v
 	}
+	for i, v := range f.cfg.VRRPInstances {
+		// [[vrrp_instance]]: the first is master, the others backup.
+		state := "backup"
+		if i == 0 {
+			state = "master"
+		}
+		st.VRRPInstances = append(st.VRRPInstances, api.VRRP{
+			Name: v.Name, SyncGroup: f.cfg.SyncGroupOf(v.Name), State: state, VRID: v.VRID, Version: v.Version,
+			Interface: v.Interface, Priority: v.Priority, EffectivePriority: v.Priority, VIPs: slices.Clone(v.VIPs),
+		})
+	}
+	if len(st.VRRPInstances) > 0 {
+		st.VRRP = &st.VRRPInstances[0]
+	}
 	if f.sync != nil {
 		sy := *f.sync
 		sy.Daemons = slices.Clone(f.sync.Daemons)

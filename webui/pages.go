@@ -252,6 +252,28 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 	return d
 }
 
+// instanceDelete removes a [[vrrp_instance]] and its sync group
+// memberships (a group left empty goes too).
+func (s *Server) instanceDelete(c *gin.Context) {
+	name := c.Param("name")
+	s.applyAction(c, func(cfg *config.Config) error {
+		i, err := lookupInstance(cfg, name)
+		if err != nil {
+			return err
+		}
+		cfg.VRRPInstances = slices.Delete(cfg.VRRPInstances, i, i+1)
+		groups := cfg.VRRPSyncGroups[:0]
+		for _, g := range cfg.VRRPSyncGroups {
+			g.Instances = slices.DeleteFunc(g.Instances, func(m string) bool { return m == name })
+			if len(g.Instances) > 0 {
+				groups = append(groups, g)
+			}
+		}
+		cfg.VRRPSyncGroups = groups
+		return nil
+	}, "VRRP instance "+name+" deleted.", "/redundancy")
+}
+
 func (s *Server) serviceDelete(c *gin.Context) {
 	name := c.Param("vs")
 	s.applyAction(c, func(cfg *config.Config) error {
