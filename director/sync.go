@@ -100,6 +100,19 @@ type handover struct {
 	appliedQ   []flowguard.Target // what the guard holds; empty = no rules
 	appliedH   []flowguard.Target
 	err        string
+
+	// With several VRRP instances the quiet rule follows each VIP's own
+	// instance: owner maps a VIP to its instance (nil with one instance:
+	// the director-wide master flag above decides), inst says whether an
+	// instance is master and until when it is in its takeover window.
+	owner  map[netip.Addr]string
+	inst   map[string]instanceRole
+	closed bool // no rules are written after close
+}
+
+type instanceRole struct {
+	master     bool
+	quietUntil time.Time
 }
 
 func newHandover(g flowguard.Guard, log *slog.Logger) *handover {
@@ -133,6 +146,49 @@ func (h *handover) vrrpState(master bool) {
 	h.applyLocked()
 }
 
+// setOwners says which instance owns each VIP (nil: one instance).
+func (h *handover) setOwners(owner map[netip.Addr]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owner = owner
+	if h.inst == nil {
+		h.inst = map[string]instanceRole{}
+	}
+	h.applyLocked()
+}
+
+// instanceState is told every transition of one instance.
+func (h *handover) instanceState(name string, master bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inst == nil {
+		h.inst = map[string]instanceRole{}
+	}
+	r := h.inst[name]
+	if master && !r.master {
+		r.quietUntil = h.now().Add(h.quiet)
+		time.AfterFunc(h.quiet, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.applyLocked()
+		})
+	}
+	r.master = master
+	h.inst[name] = r
+	h.applyLocked()
+}
+
+// quietFor says whether target t gets the quiet rule now.
+func (h *handover) quietFor(t flowguard.Target, now time.Time) bool {
+	if name, ok := h.owner[t.Addr]; ok {
+		r := h.inst[name]
+		return !r.master || now.Before(r.quietUntil)
+	}
+	// One instance, or a target no instance owns (a fwmark service):
+	// the director-wide state.
+	return !h.master || now.Before(h.quietUntil)
+}
+
 // hold turns the resigning master's SYN hold on or off.
 func (h *handover) hold(on bool) {
 	h.mu.Lock()
@@ -155,9 +211,22 @@ func (h *handover) state() (string, string) {
 }
 
 func (h *handover) applyLocked() {
+	if h.closed {
+		return
+	}
 	var q, hd []flowguard.Target
-	if !h.master || h.now().Before(h.quietUntil) {
-		q = h.targets
+	now := h.now()
+	switch {
+	case h.owner == nil:
+		if !h.master || now.Before(h.quietUntil) {
+			q = h.targets
+		}
+	default:
+		for _, t := range h.targets {
+			if h.quietFor(t, now) {
+				q = append(q, t)
+			}
+		}
 	}
 	if h.holding {
 		hd = h.targets
@@ -192,6 +261,7 @@ func (h *handover) close() {
 	if h.timer != nil {
 		h.timer.Stop()
 	}
+	h.closed = true
 	if err := h.g.Close(); err != nil {
 		h.log.Warn("handover guard not removed", "err", err)
 	}
@@ -343,9 +413,22 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 			h.vrrpState(d.vrrps[0].inst.Status().State == vrrp.Master)
 		} else if len(d.vrrps) > 1 {
 			h.vrrpState(d.roles.all())
+			for _, v := range d.vrrps {
+				h.instanceState(v.name, v.inst.Status().State == vrrp.Master)
+			}
 		}
 		d.handoverP.Store(h)
 	}
+	var owner map[netip.Addr]string
+	if len(d.vrrps) > 1 {
+		owner = map[netip.Addr]string{}
+		for _, v := range d.vrrps {
+			for _, a := range v.vips {
+				owner[a] = v.name
+			}
+		}
+	}
+	h.setOwners(owner)
 	h.configure(guardTargets(table), s.TakeoverQuiet)
 }
 

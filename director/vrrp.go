@@ -241,6 +241,7 @@ func (d *Director) vrrpTransition(t vrrp.Transition) {
 	all := d.roles.update(t.Name, t.To == vrrp.Master)
 	if h := d.handoverP.Load(); h != nil {
 		h.vrrpState(all)
+		h.instanceState(t.Name, t.To == vrrp.Master)
 	}
 }
 

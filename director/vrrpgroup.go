@@ -101,11 +101,11 @@ func (g *syncGroups) applyLocked() {
 	}
 }
 
-// vrrpRoles tracks which instances are master, for the handover guard,
-// which guards as a master only while every instance is master (a
-// director with mixed roles keeps dropping unknown TCP segments rather
-// than resetting them). It is read by the transition callback, which must
-// not take d.mu.
+// vrrpRoles tracks which instances are master, for the handover guard's
+// targets that no instance owns (fwmark services): those are guarded as a
+// master's only while every instance is master (with mixed roles unknown
+// TCP segments to them are dropped rather than reset). It is read by the
+// transition callback, which must not take d.mu.
 type vrrpRoles struct {
 	mu     sync.Mutex
 	names  []string

@@ -7,12 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"lbd/balancer"
 	"lbd/config"
+	"lbd/flowguard"
 	"lbd/internal/testutil"
+	"lbd/vrrp"
 )
 
 const twoInstances = `
@@ -206,4 +210,56 @@ port = 80
 	if penalty(vs[0]) != 0 {
 		t.Fatalf("i1 penalised for a service on i2's VIP")
 	}
+}
+
+// With crossed instances the quiet guard follows each VIP's instance: the
+// VIP this director is master of is guarded only for takeover_quiet after
+// its takeover, the other one (backup) stays quiet.
+func TestSyncGuardPerInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := baseConfig + `
+[[virtual_server]]
+name = "mail"
+vip = "192.0.2.20"
+port = 25
+  [[virtual_server.real_server]]
+  name = "m1"
+  address = "192.0.2.21"
+
+[[vrrp_instance]]
+name = "i1"
+vrid = 51
+priority = 150
+vips = ["192.0.2.10"]
+
+[[vrrp_instance]]
+name = "i2"
+vrid = 52
+priority = 100
+vips = ["192.0.2.20"]
+
+[sync]
+takeover_quiet = "300ms"
+`
+		r := newSyncRig(t, src)
+		web := flowguard.Target{Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}
+		mail := flowguard.Target{Addr: netip.MustParseAddr("192.0.2.20"), Port: 25}
+		quiet := func(want ...flowguard.Target) func() bool {
+			return func() bool { return slices.Equal(r.guard.Quiet(), want) }
+		}
+		testutil.Eventually(t, 5*time.Second, "both quiet while backup", quiet(web, mail))
+		r.d.vrrpTransition(vrrp.Transition{Name: "i1", From: vrrp.Backup, To: vrrp.Master})
+		if !quiet(web, mail)() {
+			t.Fatalf("quiet right after the takeover = %v, want both", r.guard.Quiet())
+		}
+		time.Sleep(400 * time.Millisecond)
+		synctest.Wait()
+		if !quiet(mail)() {
+			t.Fatalf("quiet after takeover_quiet = %v, want only mail (i2 is backup)", r.guard.Quiet())
+		}
+		r.d.vrrpTransition(vrrp.Transition{Name: "i1", From: vrrp.Master, To: vrrp.Backup})
+		if !quiet(web, mail)() {
+			t.Fatalf("quiet after i1 left master = %v, want both", r.guard.Quiet())
+		}
+	})
 }
