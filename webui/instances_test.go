@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"lbd/api"
 )
 
 // instancesConfig is testConfig with two [[vrrp_instance]] in a sync group
@@ -86,5 +88,34 @@ func TestRedundancyInstances(t *testing.T) {
 	}
 	if r := c.get("/redundancy/instance/nope"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown instance: %d", r.StatusCode)
+	}
+}
+
+// Every instance gets its own series, labelled by instance; an unnamed
+// [vrrp] keeps its labels.
+func TestVRRPMetricsPerInstance(t *testing.T) {
+	w := newPromWriter()
+	vrrpMetrics(w, api.Status{VRRPInstances: []api.VRRP{
+		{Name: "web", VRID: 51, Interface: "eth0", State: "master", Priority: 150, EffectivePriority: 150, Counters: map[string]int{"transitions": 2}},
+		{Name: "mail", VRID: 52, Interface: "eth0", State: "backup", Priority: 100, EffectivePriority: 100},
+	}})
+	text := string(w.bytes())
+	checkExposition(t, text)
+	for _, want := range []string{
+		`lbd_vrrp_state{vrid="51",instance="web",interface="eth0",state="master"} 1`,
+		`lbd_vrrp_state{vrid="52",instance="mail",interface="eth0",state="backup"} 1`,
+		`lbd_vrrp_master{vrid="51",instance="web"} 1`,
+		`lbd_vrrp_master{vrid="52",instance="mail"} 0`,
+		`lbd_vrrp_priority{vrid="52",instance="mail"} 100`,
+		`lbd_vrrp_transitions_total{vrid="51",instance="web"} 2`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	w = newPromWriter()
+	vrrpMetrics(w, api.Status{VRRP: &api.VRRP{VRID: 51, Interface: "eth0", State: "master"}})
+	if text := string(w.bytes()); !strings.Contains(text, `lbd_vrrp_master{vrid="51"} 1`+"\n") {
+		t.Errorf("unnamed [vrrp] metrics:\n%s", text)
 	}
 }
