@@ -13,6 +13,12 @@ import (
 	"lbd/internal/vmtest"
 )
 
+// aaAdvert is the instances' advert interval: longer than the stateful
+// lab's, as each director runs two instances, so a stall of the emulated
+// CPU on a loaded host does not make a backup take over a live master
+// (whose client would then follow the backup's gratuitous ARP).
+const aaAdvert = 500 * time.Millisecond
+
 // TestActiveActiveSync runs the DR pair with two crossed VRRP instances,
 // each director master of one VIP and backup of the other, with connection
 // sync on: both sync daemons run on both directors while the roles are
@@ -42,7 +48,7 @@ func TestActiveActiveSync(t *testing.T) {
 			vip  netip.Addr
 		}{{"one", 51, p1, vip1}, {"two", 52, p2, vip2}} {
 			fmt.Fprintf(&b, "[[vrrp_instance]]\nname = %q\nvrid = %d\npriority = %d\nadvert_interval = %q\nvips = [%q]\n\n",
-				in.name, in.vrid, in.prio, stAdvert, in.vip)
+				in.name, in.vrid, in.prio, aaAdvert, in.vip)
 		}
 		return b.String()
 	}
@@ -69,6 +75,10 @@ func TestActiveActiveSync(t *testing.T) {
 	}
 
 	// Held connections through A's VIP are learned by B, master of vip2.
+	if ok, why := crossed(); !ok {
+		t.Fatalf("roles changed before the traffic: %s", why)
+	}
+	s.waitServed(t, s.a)
 	ld := s.startLoad(t)
 	ld.waitSynced(t, s.b)
 	time.Sleep(time.Second)
