@@ -33,7 +33,9 @@ type Status struct {
 	ConfigVersion string    `json:"config_version"` // hash of the running config
 	ConfigPath    string    `json:"config_path"`
 	Started       time.Time `json:"started"`
-	VRRP          *VRRP     `json:"vrrp,omitempty"` // nil when no [vrrp]
+	VRRP          *VRRP     `json:"vrrp,omitempty"` // nil when no [vrrp]; with [[vrrp_instance]] the first instance
+	// VRRPInstances lists every VRRP instance, the lone [vrrp] included.
+	VRRPInstances []VRRP    `json:"vrrp_instances,omitempty"`
 	Sync          *Sync     `json:"sync,omitempty"` // nil when connection sync is off
 	Services      []Service `json:"services"`
 	// LastReconcile is the last time the IPVS table was verified.
@@ -64,6 +66,10 @@ type AlertTarget struct {
 
 // VRRP is this director's redundancy state.
 type VRRP struct {
+	// Name is the [[vrrp_instance]] name ("" for an unnamed [vrrp]);
+	// SyncGroup its [[vrrp_sync_group]], if any.
+	Name              string         `json:"name,omitempty"`
+	SyncGroup         string         `json:"sync_group,omitempty"`
 	State             string         `json:"state"` // init | backup | master | fault
 	VRID              int            `json:"vrid"`
 	Version           int            `json:"version"`
@@ -205,6 +211,8 @@ type WeightRequest struct {
 // FailoverRequest asks the master to resign and hold back from preempting.
 type FailoverRequest struct {
 	Holdoff time.Duration `json:"holdoff_ns"`
+	// Instance names the VRRP instance to resign; required with several.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Error is every non-2xx answer's body.

@@ -66,9 +66,12 @@ func applyDefaults(c *Config, present map[string]bool) {
 	defaultConsole(&c.Console, has("console"))
 	if c.VRRP != nil {
 		defaultVRRP(c.VRRP, &c.Global, has("vrrp"))
-		if c.Sync == nil {
-			c.Sync = &Sync{}
-		}
+	}
+	for i := range c.VRRPInstances {
+		defaultVRRP(&c.VRRPInstances[i], &c.Global, has(indexKey("vrrp_instance", i)))
+	}
+	if c.HasVRRP() && c.Sync == nil {
+		c.Sync = &Sync{}
 	}
 	if c.Sync != nil {
 		defaultSync(c.Sync, c, has("sync"))
@@ -145,10 +148,11 @@ func defaultVRRP(v *VRRP, g *Global, has presence) {
 }
 
 func defaultSync(s *Sync, c *Config, has presence) {
-	setBool(&s.Enabled, has, "enabled", c.VRRP != nil)
+	setBool(&s.Enabled, has, "enabled", c.HasVRRP())
 	iface, id := c.Global.Interface, 0
-	if c.VRRP != nil {
-		iface, id = c.VRRP.Interface, c.VRRP.VRID
+	if in := c.Instances(); len(in) > 0 {
+		// With several instances, the first one's.
+		iface, id = in[0].Interface, in[0].VRID
 		if iface == "" {
 			iface = c.Global.Interface
 		}

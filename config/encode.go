@@ -172,7 +172,7 @@ func subHeader(header, name string) string {
 // implied reports whether a table of type t that is left out of the file
 // is created with its defaults anyway, so an empty one need not be written.
 func (e *encoder) implied(t reflect.Type) bool {
-	return t == reflect.TypeFor[Sync]() && e.c.VRRP != nil
+	return t == reflect.TypeFor[Sync]() && e.c.HasVRRP()
 }
 
 // defaulter returns the function filling the defaults of a struct of type

@@ -257,12 +257,21 @@ command = ["/bin/true", "--team", "ops"]
 // one: the keys exclude each other, so one document cannot hold both.
 var maximalGroup6 = strings.Replace(maximal, `group = "239.0.0.81"`, `group6 = "ff05::81"`, 1)
 
+// maximalInstances is maximal with its [vrrp] written as a named
+// [[vrrp_instance]] in a sync group ([vrrp] and [[vrrp_instance]] exclude
+// each other).
+var maximalInstances = strings.NewReplacer(
+	"[vrrp]\n", "[[vrrp_instance]]\nname = \"i1\"\n",
+	"[[vrrp.track_interface]]", "[[vrrp_instance.track_interface]]",
+	"[sync]\n", "[[vrrp_sync_group]]\nname = \"g1\"\ninstances = [\"i1\"]\n\n[sync]\n",
+).Replace(maximal)
+
 func TestRoundTripMaximal(t *testing.T) {
 	if maximalGroup6 == maximal {
 		t.Fatal("maximalGroup6 does not replace sync.group")
 	}
 	var data []byte
-	for _, src := range []string{maximal, maximalGroup6} {
+	for _, src := range []string{maximal, maximalGroup6, maximalInstances} {
 		data = append(data, roundTrip(t, mustParse(t, src))...)
 	}
 

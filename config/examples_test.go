@@ -116,3 +116,38 @@ func TestExampleServicesToml(t *testing.T) {
 		}
 	}
 }
+
+// The active-active example pair is crossed: the same instances and VIPs
+// on both, each director with the higher priority for a different one.
+func TestExampleActiveActive(t *testing.T) {
+	a, err := Load(filepath.Join(configsDir(t), "active-active-lvs1.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(filepath.Join(configsDir(t), "active-active-lvs2.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia, ib := a.Instances(), b.Instances()
+	if len(ia) < 2 || len(ia) != len(ib) {
+		t.Fatalf("instances: %d and %d, want the same two or more", len(ia), len(ib))
+	}
+	masters := map[string]string{}
+	for i := range ia {
+		x, y := ia[i], ib[i]
+		if x.Name != y.Name || x.VRID != y.VRID || len(x.VIPs) == 0 || x.VIPs[0] != y.VIPs[0] {
+			t.Errorf("instance %d differs beyond priority: %+v / %+v", i, x, y)
+		}
+		switch {
+		case x.Priority > y.Priority:
+			masters[x.Name] = "lvs1"
+		case y.Priority > x.Priority:
+			masters[x.Name] = "lvs2"
+		default:
+			t.Errorf("instance %s: equal priorities", x.Name)
+		}
+	}
+	if n := len(masters); n < 2 || masters[ia[0].Name] == masters[ia[1].Name] {
+		t.Errorf("not crossed: masters %v", masters)
+	}
+}

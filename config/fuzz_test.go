@@ -21,7 +21,7 @@ import (
 //
 //	go test -fuzz FuzzParse -fuzztime 60s ./config/
 func FuzzParse(f *testing.F) {
-	for _, file := range []string{"../configs/lbd.toml", "../configs/vrrp-only.toml"} {
+	for _, file := range []string{"../configs/lbd.toml", "../configs/vrrp-only.toml", "../configs/active-active-lvs1.toml"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -30,6 +30,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(maximal))
 	f.Add([]byte(maximalGroup6))
+	f.Add([]byte(maximalInstances))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.toml", data)
 		if err != nil {

@@ -28,13 +28,55 @@ func (vs *VirtualServer) FindRealServer(name string) *RealServer {
 	return nil
 }
 
+// HasVRRP reports whether any VRRP instance is configured ([vrrp] or
+// [[vrrp_instance]]).
+func (c *Config) HasVRRP() bool { return c.VRRP != nil || len(c.VRRPInstances) > 0 }
+
+// Instances returns the VRRP instances: [vrrp] alone, or every
+// [[vrrp_instance]] in file order. The results point into c.
+func (c *Config) Instances() []*VRRP {
+	if c.VRRP != nil {
+		return []*VRRP{c.VRRP}
+	}
+	out := make([]*VRRP, 0, len(c.VRRPInstances))
+	for i := range c.VRRPInstances {
+		out = append(out, &c.VRRPInstances[i])
+	}
+	return out
+}
+
+// SyncGroupOf returns the name of the sync group instance name belongs to,
+// or "".
+func (c *Config) SyncGroupOf(name string) string {
+	for _, g := range c.VRRPSyncGroups {
+		for _, m := range g.Instances {
+			if m == name {
+				return g.Name
+			}
+		}
+	}
+	return ""
+}
+
 // VIPs returns the addresses the VRRP instance owns: vrrp.vips as written
 // when set, else every virtual server's VIP, in config order without
-// duplicates.
+// duplicates. With [[vrrp_instance]] it is the first instance's (see
+// InstanceVIPs).
 func (c *Config) VIPs() []string {
+	var v *VRRP
+	if in := c.Instances(); len(in) > 0 {
+		v = in[0]
+	}
+	return c.InstanceVIPs(v)
+}
+
+// InstanceVIPs returns the addresses instance v (nil: none) owns: its vips
+// as written when set, else every virtual server's VIP (an instance without
+// vips is only valid alone), in config order without duplicates.
+func (c *Config) InstanceVIPs(v *VRRP) []string {
 	var in []string
-	if c.VRRP != nil && len(c.VRRP.VIPs) > 0 {
-		in = c.VRRP.VIPs
+	if v != nil && len(v.VIPs) > 0 {
+		in = v.VIPs
 	} else {
 		for _, vs := range c.VirtualServers {
 			if vs.VIP != "" {

@@ -10,9 +10,14 @@ import "time"
 
 // Config is one director's whole configuration: one TOML file.
 type Config struct {
-	Global         Global          `toml:"global"`
-	Console        Console         `toml:"console"`
-	VRRP           *VRRP           `toml:"vrrp,omitempty"`
+	Global  Global  `toml:"global"`
+	Console Console `toml:"console"`
+	VRRP    *VRRP   `toml:"vrrp,omitempty"`
+	// VRRPInstances are several VRRP instances (active-active: each
+	// director master of some VIPs); mutually exclusive with VRRP.
+	VRRPInstances []VRRP `toml:"vrrp_instance,omitempty"`
+	// VRRPSyncGroups make instances fail over together.
+	VRRPSyncGroups []VRRPSyncGroup `toml:"vrrp_sync_group,omitempty"`
 	Sync           *Sync           `toml:"sync,omitempty"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
 	Alerts         []Alert         `toml:"alert,omitempty"`
@@ -63,6 +68,9 @@ type Console struct {
 
 // VRRP configures the redundancy instance (piranha's REDUNDANCY screen).
 type VRRP struct {
+	// Name identifies a [[vrrp_instance]] (required and unique there); in
+	// [vrrp] it is optional.
+	Name           string   `toml:"name,omitempty"`
 	VRID           int      `toml:"vrid"`            // 1..255
 	Priority       int      `toml:"priority"`        // 1..255; 255 = address owner
 	AdvertInterval Duration `toml:"advert_interval"` // default 1s; v3 0.01s..40.95s in 10ms steps, v2 whole seconds
@@ -90,6 +98,15 @@ type VRRP struct {
 	// new state appended as arguments.
 	Notify        []string `toml:"notify,omitempty"`
 	NotifyTimeout Duration `toml:"notify_timeout"` // default 10s
+}
+
+// VRRPSyncGroup is keepalived's sync group: instances that fail over
+// together. While a member is in Fault (its interface or a weight-0
+// tracked interface down) the others are held in Fault too, so the
+// peer director takes all of them.
+type VRRPSyncGroup struct {
+	Name      string   `toml:"name"`
+	Instances []string `toml:"instances"`
 }
 
 // Sync configures the kernel's IPVS connection synchronization with the

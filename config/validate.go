@@ -210,10 +210,14 @@ func validate(c *Config, col *collector, present map[string]bool) {
 	v.global(&c.Global)
 	v.console(&c.Console)
 	if c.VRRP != nil {
-		v.vrrp(c.VRRP)
+		v.vrrp("vrrp", c.VRRP)
+		if c.VRRP.Name != "" {
+			v.name("vrrp.name", c.VRRP.Name)
+		}
 	}
+	v.vrrpInstances(c)
 	if c.Sync != nil {
-		v.sync(c.Sync, c.VRRP != nil)
+		v.sync(c.Sync, c.HasVRRP())
 	}
 	v.virtualServers(c.VirtualServers)
 	v.alerts(c.Alerts)
@@ -323,8 +327,8 @@ func fileProblem(path string, err error) string {
 	return err.Error()
 }
 
-func (v *validator) vrrp(r *VRRP) {
-	const k = "vrrp"
+// vrrp checks one instance: [vrrp] (k = "vrrp") or a [[vrrp_instance]].
+func (v *validator) vrrp(k string, r *VRRP) {
 	if !v.present[k+".vrid"] {
 		v.addf(k+".vrid", "is required (%d..%d, the same on both directors)", MinVRID, MaxVRID)
 	} else {
@@ -349,7 +353,7 @@ func (v *validator) vrrp(r *VRRP) {
 	}
 	switch {
 	case r.Interface == "":
-		v.addf(k+".interface", "is required (set vrrp.interface or global.interface)")
+		v.addf(k+".interface", "is required (set %s.interface or global.interface)", strings.SplitN(k, "[", 2)[0])
 	case v.present[k+".interface"]:
 		v.ifname(k+".interface", r.Interface)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,9 @@ type Director struct {
 	// noIPVS: the probe at start-up found no IPVS in the kernel (a
 	// configuration without virtual servers runs VRRP only).
 	noIPVS  bool
-	vrrp    *vrrpRunner
+	vrrps   []*vrrpRunner // one per configured instance, in config order
+	groups  syncGroups
+	roles   vrrpRoles
 	runCtx  context.Context // set by Run; instances started later use it
 	pending []func(context.Context)
 
@@ -346,11 +349,16 @@ func (d *Director) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			d.mu.Lock()
-			v := d.vrrp
+			vs := slices.Clone(d.vrrps)
 			d.mu.Unlock()
-			if v != nil {
+			if len(vs) > 0 {
 				// A master holds new connections before it resigns.
-				_ = d.resignGracefully(func() error { v.stop(); return nil })
+				_ = d.resignGracefully(vs, func() error {
+					for _, v := range vs {
+						v.stop()
+					}
+					return nil
+				})
 			}
 			if h := d.handoverP.Swap(nil); h != nil {
 				h.close()
@@ -529,15 +537,36 @@ func (d *Director) Events(since uint64) []api.Event { return d.events.since(sinc
 func (d *Director) Subscribe() (<-chan api.Event, func()) { return d.events.subscribe() }
 
 // Failover makes a VRRP master resign and hold back from preempting for
-// holdoff (planned maintenance).
+// holdoff (planned maintenance). With several instances it needs one's
+// name: see FailoverInstance.
 func (d *Director) Failover(ctx context.Context, holdoff time.Duration) error {
+	return d.FailoverInstance(ctx, "", holdoff)
+}
+
+// FailoverInstance is Failover of the instance called name; "" means the
+// only instance.
+func (d *Director) FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error {
 	d.mu.Lock()
-	v := d.vrrp
+	vs := slices.Clone(d.vrrps)
 	d.mu.Unlock()
-	if v == nil {
+	if len(vs) == 0 {
 		return errors.New("director: no [vrrp] configured: nothing to fail over")
 	}
-	if err := d.resignGracefully(func() error { return v.inst.Resign(holdoff) }); err != nil {
+	var v *vrrpRunner
+	var names []string
+	for _, r := range vs {
+		names = append(names, r.key)
+		if r.key == name || name == "" && len(vs) == 1 {
+			v = r
+		}
+	}
+	switch {
+	case v == nil && name == "":
+		return fmt.Errorf("director: %d VRRP instances: name the one to fail over (%s)", len(vs), strings.Join(names, ", "))
+	case v == nil:
+		return fmt.Errorf("director: no VRRP instance %q (instances: %s)", name, strings.Join(names, ", "))
+	}
+	if err := d.resignGracefully([]*vrrpRunner{v}, func() error { return v.inst.Resign(holdoff) }); err != nil {
 		return fmt.Errorf("director: failover: %w", err)
 	}
 	d.events.add("vrrp", v.name, fmt.Sprintf("failover requested: resigning, holding back %s", holdoff))

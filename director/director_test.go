@@ -332,6 +332,7 @@ type fakeVRRP struct {
 	cfg     vrrpSettings
 	penalty map[string]int
 	holds   map[string]string
+	faults  map[string]string
 	resign  time.Duration
 	state   vrrp.State
 	master  netip.Addr
@@ -371,6 +372,19 @@ func (f *fakeVRRP) SetPenalty(src string, n int) {
 	f.penalty[src] = n
 }
 func (f *fakeVRRP) Resign(h time.Duration) error { f.resign = h; return nil }
+func (f *fakeVRRP) SetFault(src, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faults == nil {
+		f.faults = map[string]string{}
+	}
+	f.faults[src] = why
+}
+func (f *fakeVRRP) fault(src string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.faults[src]
+}
 func (f *fakeVRRP) HoldPreemption(src, why string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -3,6 +3,7 @@ package director
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"lbd/api"
@@ -16,7 +17,7 @@ import (
 // statistics, health and VRRP state.
 func (d *Director) Status() api.Status {
 	d.mu.Lock()
-	cfg, version, p, rec, v, noIPVS := d.cfg, d.version, d.plan, d.rec, d.vrrp, d.noIPVS
+	cfg, version, p, rec, vs, noIPVS := d.cfg, d.version, d.plan, d.rec, slices.Clone(d.vrrps), d.noIPVS
 	d.mu.Unlock()
 
 	st := api.Status{
@@ -51,10 +52,15 @@ func (d *Director) Status() api.Status {
 	hs := d.hc.Stats()
 	st.Counters["health_checks"] = hs.Checks
 	st.Counters["health_check_failures"] = hs.Failures
-	if v != nil {
-		st.VRRP = v.status()
+	for i, v := range vs {
+		vst := v.status()
+		vst.SyncGroup = cfg.SyncGroupOf(v.key)
+		if i == 0 {
+			st.VRRP = vst // the first (or only) instance, as before instances
+		}
+		st.VRRPInstances = append(st.VRRPInstances, *vst)
 	}
-	st.Sync = d.syncStatus(cfg, rec, v, d.handoverP.Load())
+	st.Sync = d.syncStatus(cfg, rec, vs, d.handoverP.Load())
 	st.Alerts = d.alertStatus()
 	for _, vs := range cfg.VirtualServers {
 		st.Services = append(st.Services, d.serviceStatus(vs, p.services[vs.Name], kernel))
@@ -128,6 +134,9 @@ func describeChange(before, after *config.Config) string {
 	}
 	if !reflect.DeepEqual(before.VRRP, after.VRRP) {
 		parts = append(parts, "redundancy settings changed")
+	}
+	if !reflect.DeepEqual(before.VRRPInstances, after.VRRPInstances) || !reflect.DeepEqual(before.VRRPSyncGroups, after.VRRPSyncGroups) {
+		parts = append(parts, "VRRP instances changed")
 	}
 	if !reflect.DeepEqual(before.Sync, after.Sync) {
 		parts = append(parts, "connection sync settings changed")

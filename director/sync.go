@@ -100,6 +100,19 @@ type handover struct {
 	appliedQ   []flowguard.Target // what the guard holds; empty = no rules
 	appliedH   []flowguard.Target
 	err        string
+
+	// With several VRRP instances the quiet rule follows each VIP's own
+	// instance: owner maps a VIP to its instance (nil with one instance:
+	// the director-wide master flag above decides), inst says whether an
+	// instance is master and until when it is in its takeover window.
+	owner  map[netip.Addr]string
+	inst   map[string]instanceRole
+	closed bool // no rules are written after close
+}
+
+type instanceRole struct {
+	master     bool
+	quietUntil time.Time
 }
 
 func newHandover(g flowguard.Guard, log *slog.Logger) *handover {
@@ -133,6 +146,49 @@ func (h *handover) vrrpState(master bool) {
 	h.applyLocked()
 }
 
+// setOwners says which instance owns each VIP (nil: one instance).
+func (h *handover) setOwners(owner map[netip.Addr]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owner = owner
+	if h.inst == nil {
+		h.inst = map[string]instanceRole{}
+	}
+	h.applyLocked()
+}
+
+// instanceState is told every transition of one instance.
+func (h *handover) instanceState(name string, master bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inst == nil {
+		h.inst = map[string]instanceRole{}
+	}
+	r := h.inst[name]
+	if master && !r.master {
+		r.quietUntil = h.now().Add(h.quiet)
+		time.AfterFunc(h.quiet, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.applyLocked()
+		})
+	}
+	r.master = master
+	h.inst[name] = r
+	h.applyLocked()
+}
+
+// quietFor says whether target t gets the quiet rule now.
+func (h *handover) quietFor(t flowguard.Target, now time.Time) bool {
+	if name, ok := h.owner[t.Addr]; ok {
+		r := h.inst[name]
+		return !r.master || now.Before(r.quietUntil)
+	}
+	// One instance, or a target no instance owns (a fwmark service):
+	// the director-wide state.
+	return !h.master || now.Before(h.quietUntil)
+}
+
 // hold turns the resigning master's SYN hold on or off.
 func (h *handover) hold(on bool) {
 	h.mu.Lock()
@@ -155,9 +211,22 @@ func (h *handover) state() (string, string) {
 }
 
 func (h *handover) applyLocked() {
+	if h.closed {
+		return
+	}
 	var q, hd []flowguard.Target
-	if !h.master || h.now().Before(h.quietUntil) {
-		q = h.targets
+	now := h.now()
+	switch {
+	case h.owner == nil:
+		if !h.master || now.Before(h.quietUntil) {
+			q = h.targets
+		}
+	default:
+		for _, t := range h.targets {
+			if h.quietFor(t, now) {
+				q = append(q, t)
+			}
+		}
 	}
 	if h.holding {
 		hd = h.targets
@@ -192,6 +261,7 @@ func (h *handover) close() {
 	if h.timer != nil {
 		h.timer.Stop()
 	}
+	h.closed = true
 	if err := h.g.Close(); err != nil {
 		h.log.Warn("handover guard not removed", "err", err)
 	}
@@ -228,21 +298,29 @@ func warmth(now time.Time, s config.SyncSettings, backup balancer.SyncDaemonStat
 // every warmTick while the director runs.
 func (d *Director) syncTick() {
 	d.mu.Lock()
-	cfg, rec, v := d.cfg, d.rec, d.vrrp
+	cfg, rec, vs := d.cfg, d.rec, slices.Clone(d.vrrps)
 	d.mu.Unlock()
-	if v == nil {
+	if len(vs) == 0 {
 		return
 	}
 	s, on := cfg.SyncSettings()
-	if !on || rec == nil {
-		v.inst.HoldPreemption("sync", "")
-		return
+	var backup balancer.SyncDaemonStatus
+	if on && rec != nil {
+		backup = backupStatus(rec.SyncStatus())
 	}
-	warm, why := warmth(time.Now(), s, backupStatus(rec.SyncStatus()), v.inst.Status())
-	if warm {
-		why = ""
+	for _, v := range vs {
+		if !on || rec == nil {
+			v.inst.HoldPreemption("sync", "")
+			continue
+		}
+		// Each instance on its own: a director that is master of one
+		// instance still learns the other's connections from its peer.
+		warm, why := warmth(time.Now(), s, backup, v.inst.Status())
+		if warm {
+			why = ""
+		}
+		v.inst.HoldPreemption("sync", why)
 	}
-	v.inst.HoldPreemption("sync", why)
 }
 
 const warmTick = 250 * time.Millisecond
@@ -257,7 +335,7 @@ func backupStatus(st balancer.SyncStatus) balancer.SyncDaemonStatus {
 }
 
 // syncStatus is the api view of connection sync (nil when off).
-func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, v *vrrpRunner, h *handover) *api.Sync {
+func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, vrrps []*vrrpRunner, h *handover) *api.Sync {
 	s, on := cfg.SyncSettings()
 	if !on || rec == nil {
 		return nil
@@ -273,13 +351,20 @@ func (d *Director) syncStatus(cfg *config.Config, rec *balancer.Reconciler, v *v
 			Role: ds.Want.Role.String(), Running: ds.Running, Since: ds.Since, Error: ds.Err,
 		})
 	}
-	var vs vrrp.Status
-	if v != nil {
-		vs = v.inst.Status()
-	} else {
-		vs.State = vrrp.Master // no VRRP: nothing to preempt
+	if len(vrrps) == 0 {
+		// No VRRP: nothing to preempt.
+		out.Warm, out.WarmReason = warmth(time.Now(), s, backupStatus(st), vrrp.Status{State: vrrp.Master})
 	}
-	out.Warm, out.WarmReason = warmth(time.Now(), s, backupStatus(st), vs)
+	for i, v := range vrrps {
+		// Warm when every instance is; else the first one that is not.
+		warm, why := warmth(time.Now(), s, backupStatus(st), v.inst.Status())
+		if len(vrrps) > 1 {
+			why = v.name + ": " + why
+		}
+		if i == 0 || out.Warm && !warm {
+			out.Warm, out.WarmReason = warm, why
+		}
+	}
 	if h != nil {
 		var gerr string
 		out.Guard, gerr = h.state()
@@ -312,7 +397,7 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 	if err := d.rec.SetSync(syncDaemons(s)); err != nil {
 		d.log.Error("sync daemons", "err", err)
 	}
-	if cfg.VRRP == nil {
+	if !cfg.HasVRRP() {
 		return // no failover to guard
 	}
 	h := d.handoverP.Load()
@@ -324,24 +409,43 @@ func (d *Director) configureSync(cfg *config.Config, table balancer.Table) {
 			return
 		}
 		h = newHandover(g, d.log.With("part", "handover"))
-		if d.vrrp != nil {
-			h.vrrpState(d.vrrp.inst.Status().State == vrrp.Master)
+		if len(d.vrrps) == 1 {
+			h.vrrpState(d.vrrps[0].inst.Status().State == vrrp.Master)
+		} else if len(d.vrrps) > 1 {
+			h.vrrpState(d.roles.all())
+			for _, v := range d.vrrps {
+				h.instanceState(v.name, v.inst.Status().State == vrrp.Master)
+			}
 		}
 		d.handoverP.Store(h)
 	}
+	var owner map[netip.Addr]string
+	if len(d.vrrps) > 1 {
+		owner = map[netip.Addr]string{}
+		for _, v := range d.vrrps {
+			for _, a := range v.vips {
+				owner[a] = v.name
+			}
+		}
+	}
+	h.setOwners(owner)
 	h.configure(guardTargets(table), s.TakeoverQuiet)
 }
 
 // resignGracefully is a master's handover: hold new connections so no
 // handshake is left half-way here, then resign (the VIPs go), then release
 // the hold. resign does the VRRP part.
-func (d *Director) resignGracefully(resign func() error) error {
+func (d *Director) resignGracefully(vs []*vrrpRunner, resign func() error) error {
 	d.mu.Lock()
-	v, cfg := d.vrrp, d.cfg
+	cfg := d.cfg
 	d.mu.Unlock()
 	h := d.handoverP.Load()
 	s, on := cfg.SyncSettings()
-	if h == nil || v == nil || !on || v.inst.Status().State != vrrp.Master {
+	master := false
+	for _, v := range vs {
+		master = master || v.inst.Status().State == vrrp.Master
+	}
+	if h == nil || !on || !master {
 		return resign()
 	}
 	h.hold(true)

@@ -3,11 +3,13 @@ package director
 import (
 	"context"
 	"fmt"
-	"lbd/alert"
+
 	"net/netip"
 	"reflect"
+	"slices"
 	"time"
 
+	"lbd/alert"
 	"lbd/api"
 	"lbd/config"
 	"lbd/vrrp"
@@ -19,6 +21,7 @@ type vrrpInstance interface {
 	Run(ctx context.Context) error
 	Status() vrrp.Status
 	SetPenalty(source string, n int)
+	SetFault(source, why string)
 	Resign(holdoff time.Duration) error
 	HoldPreemption(source, why string)
 }
@@ -32,10 +35,15 @@ func newVRRP(c vrrpSettings) (vrrpInstance, error) { return vrrp.New(c) }
 // vrrpRunner is a running instance with its own lifetime: a reload that
 // changes [vrrp] stops it (a master resigns) and starts a new one.
 type vrrpRunner struct {
-	name   string
-	inst   vrrpInstance
-	cancel context.CancelFunc
-	done   chan struct{}
+	name   string // in logs and events: the instance's name, or "vrid N on IF" for an unnamed [vrrp]
+	key    string // the configured name ("" for an unnamed [vrrp])
+	inputs any    // vrrpInputs it was started with
+	// penalty is service_penalty; vips the addresses it owns.
+	penalty int
+	vips    []netip.Addr
+	inst    vrrpInstance
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func (r *vrrpRunner) stop() {
@@ -52,6 +60,7 @@ func (r *vrrpRunner) status() *api.VRRP {
 		Priority: s.Priority, EffectivePriority: s.EffectivePriority,
 		AdvertInterval: s.AdvertInterval, MasterAdvertIntvl: s.MasterAdvertInterval,
 		LastTransition: s.LastTransition, Reason: s.Reason, Counters: s.Counters, VIPs: []string{},
+		Name: r.key,
 	}
 	if s.MasterAddr.IsValid() {
 		out.MasterAddr = s.MasterAddr.String()
@@ -74,38 +83,70 @@ func stateName(s vrrp.State) string {
 	return "init"
 }
 
-// configureVRRP starts, restarts or stops the instance when [vrrp] (or the
-// VIPs it owns) changed. d.mu is held.
+// configureVRRP starts, restarts or stops instances whose configuration
+// (or the VIPs they own) changed; unchanged instances keep running
+// untouched. d.mu is held.
 func (d *Director) configureVRRP(old, cfg *config.Config) {
-	if old != nil && reflect.DeepEqual(vrrpInputs(old), vrrpInputs(cfg)) && (d.vrrp != nil) == (cfg.VRRP != nil) {
-		return
+	want := cfg.Instances()
+	running := map[string]*vrrpRunner{}
+	for _, r := range d.vrrps {
+		running[r.key] = r
 	}
-	if d.vrrp != nil {
-		d.vrrp.stop()
-		d.vrrp = nil
+	next := make([]*vrrpRunner, len(want))
+	for i, v := range want {
+		if r := running[v.Name]; r != nil && old != nil && reflect.DeepEqual(r.inputs, vrrpInputs(cfg, v)) {
+			next[i] = r
+			delete(running, v.Name)
+		}
 	}
-	if cfg.VRRP == nil {
-		return
+	// Stop the changed and removed instances first: a VIP moving to
+	// another instance is released before it is taken.
+	for _, r := range d.vrrps {
+		if running[r.key] == r {
+			r.stop()
+			d.groups.forget(r.key)
+		}
 	}
-	s, err := d.vrrpSettings(cfg)
+	d.vrrps = d.vrrps[:0]
+	for i, v := range want {
+		if next[i] == nil {
+			next[i] = d.startVRRP(cfg, v)
+		}
+		if next[i] != nil {
+			d.vrrps = append(d.vrrps, next[i])
+		}
+	}
+	d.groups.configure(cfg.VRRPSyncGroups, d.vrrps)
+	d.roles.configure(d.vrrps)
+	d.updatePenalty()
+}
+
+// startVRRP creates the instance for v and starts it (at once when the
+// director runs, else when Run starts); nil when it cannot be created.
+func (d *Director) startVRRP(cfg *config.Config, v *config.VRRP) *vrrpRunner {
+	s, err := d.instanceSettings(cfg, v)
 	if err != nil {
-		d.log.Error("VRRP not started", "err", err)
-		d.events.add("vrrp", "", "not started: "+err.Error())
-		return
+		d.log.Error("VRRP not started", "instance", v.Name, "err", err)
+		d.events.add("vrrp", v.Name, "not started: "+err.Error())
+		return nil
 	}
+	key := v.Name
+	s.OnOwnFault = func(cause string) { d.groups.ownFault(key, cause) }
 	inst, err := d.opt.NewVRRP(s)
 	if err != nil {
 		d.log.Error("VRRP not started", "err", err)
 		d.events.add("vrrp", s.Name, "not started: "+err.Error())
-		return
+		return nil
 	}
 	if _, on := cfg.SyncSettings(); on && d.rec != nil {
 		// Not warm until the sync tick says so: no preemption (and no
 		// owner start as master) before the table is learned.
 		inst.HoldPreemption("sync", "starting: connection table not learned yet")
 	}
-	r := &vrrpRunner{name: s.Name, inst: inst, done: make(chan struct{})}
-	d.vrrp = r
+	r := &vrrpRunner{
+		name: s.Name, key: key, inst: inst, done: make(chan struct{}),
+		inputs: vrrpInputs(cfg, v), penalty: v.ServicePenalty, vips: s.VIPs,
+	}
 	start := func(ctx context.Context) {
 		ctx, r.cancel = context.WithCancel(ctx)
 		go func() {
@@ -121,22 +162,33 @@ func (d *Director) configureVRRP(old, cfg *config.Config) {
 	} else {
 		d.pending = append(d.pending, start)
 	}
-	d.updatePenalty()
+	return r
 }
 
-// vrrpInputs is everything the instance depends on, for change detection.
-func vrrpInputs(c *config.Config) any {
+// vrrpInputs is everything instance v depends on, for change detection.
+// Its sync group is not: syncGroups follows group changes without a
+// restart.
+func vrrpInputs(c *config.Config, v *config.VRRP) any {
 	return struct {
-		V    *config.VRRP
+		V    config.VRRP
 		VIPs []string
 		If   string
-	}{c.VRRP, c.VIPs(), c.Global.Interface}
+	}{*v, c.InstanceVIPs(v), c.Global.Interface}
 }
 
+// vrrpSettings is the first instance's settings.
 func (d *Director) vrrpSettings(cfg *config.Config) (vrrpSettings, error) {
-	v := cfg.VRRP // resolved: every setting given, none left to vrrp's zero-value defaults
+	return d.instanceSettings(cfg, cfg.Instances()[0])
+}
+
+func (d *Director) instanceSettings(cfg *config.Config, v *config.VRRP) (vrrpSettings, error) {
+	// v is resolved: every setting given, none left to vrrp's zero-value defaults.
+	name := v.Name
+	if name == "" {
+		name = fmt.Sprintf("vrid %d on %s", v.VRID, v.Interface)
+	}
 	s := vrrpSettings{
-		Name:           fmt.Sprintf("vrid %d on %s", v.VRID, v.Interface),
+		Name:           name,
 		VRID:           v.VRID,
 		Priority:       v.Priority,
 		AdvertInterval: v.AdvertInterval.Duration,
@@ -156,7 +208,7 @@ func (d *Director) vrrpSettings(cfg *config.Config) (vrrpSettings, error) {
 	for _, t := range v.TrackInterfaces {
 		s.TrackInterfaces = append(s.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight})
 	}
-	for _, a := range cfg.VIPs() {
+	for _, a := range cfg.InstanceVIPs(v) {
 		// A VIP may carry a prefix length ("192.0.2.10/24"); the instance
 		// owns the address.
 		ip, err := parseVIP(a)
@@ -189,26 +241,41 @@ func (d *Director) vrrpTransition(t vrrp.Transition) {
 	}
 	d.events.add("vrrp", t.Name, msg)
 	d.alert(alert.VRRP, t.Name, msg)
+	all := d.roles.update(t.Name, t.To == vrrp.Master)
 	if h := d.handoverP.Load(); h != nil {
-		h.vrrpState(t.To == vrrp.Master)
+		h.vrrpState(all)
+		h.instanceState(t.Name, t.To == vrrp.Master)
 	}
 }
 
-// updatePenalty lowers the VRRP priority while any virtual service is below
-// its quorum, so a director that cannot serve hands the VIP over. d.mu is
-// held.
+// updatePenalty lowers an instance's priority while a virtual service on
+// its VIPs is below its quorum, so a director that cannot serve hands the
+// VIPs over. A lone instance counts every service (fwmark ones too), as
+// [vrrp] always did; with several, a fwmark service (no VIP) counts for
+// every instance. d.mu is held.
 func (d *Director) updatePenalty() {
-	if d.vrrp == nil || d.cfg == nil || d.cfg.VRRP == nil {
+	if len(d.vrrps) == 0 || d.cfg == nil {
 		return
 	}
-	penalty := 0
-	if d.cfg.VRRP.ServicePenalty > 0 {
-		for _, sp := range d.plan.services {
-			if !sp.healthy {
-				penalty = d.cfg.VRRP.ServicePenalty
-				break
+	for _, r := range d.vrrps {
+		penalty := 0
+		if r.penalty > 0 {
+			for _, vs := range d.cfg.VirtualServers {
+				sp, ok := d.plan.services[vs.Name]
+				if !ok || sp.healthy {
+					continue
+				}
+				if len(d.vrrps) == 1 || vs.Fwmark != 0 || ownsVIP(r.vips, vs.VIP) {
+					penalty = r.penalty
+					break
+				}
 			}
 		}
+		r.inst.SetPenalty("services", penalty)
 	}
-	d.vrrp.inst.SetPenalty("services", penalty)
+}
+
+func ownsVIP(vips []netip.Addr, vip string) bool {
+	a, err := netip.ParseAddr(vip)
+	return err == nil && slices.Contains(vips, a.Unmap())
 }

@@ -68,6 +68,9 @@ type stLab struct {
 	token   string
 	a, b    *stDirector
 	w       *stWatch
+	// vrrp, when set, renders d's VRRP tables instead of the one [vrrp]
+	// owning vips (active-active: several [[vrrp_instance]]).
+	vrrp func(d *stDirector) string
 }
 
 // stVS is a virtual server of the lab's files (scheduler rr).
@@ -191,8 +194,12 @@ func (s *stLab) config(d *stDirector) string {
 	for _, v := range s.vips {
 		vips = append(vips, strconv.Quote(v.String()))
 	}
-	fmt.Fprintf(&b, "\n[vrrp]\nvrid = 51\npriority = %d\nadvert_interval = %q\nvips = [%s]\n",
-		d.prio, stAdvert, strings.Join(vips, ", "))
+	if s.vrrp != nil {
+		b.WriteString("\n" + s.vrrp(d))
+	} else {
+		fmt.Fprintf(&b, "\n[vrrp]\nvrid = 51\npriority = %d\nadvert_interval = %q\nvips = [%s]\n",
+			d.prio, stAdvert, strings.Join(vips, ", "))
+	}
 	fmt.Fprintf(&b, "\n[sync]\nrefresh_period = %q\n", stRefresh)
 	return b.String()
 }

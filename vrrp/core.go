@@ -29,6 +29,13 @@ type core struct {
 	held func() string
 	// transitioned is told every state change, after the change is done.
 	transitioned func(Transition)
+	// forced says why the director holds the instance in Fault
+	// (SetFault: a sync group member is in Fault), "" when it does not.
+	forced func() string
+	// ownFault is told every change of the instance's own fault cause
+	// (its interface, tracked links, address; not forced), "" when none.
+	ownFault     func(cause string)
+	lastOwnFault string
 
 	state      State
 	localAddr  netip.Addr // our primary address: advert source, tie-breaker
@@ -101,6 +108,8 @@ func newCore(p params, sys system, log *slog.Logger) *core {
 	return &core{
 		p: p, sys: sys, log: log,
 		penalty:        func() int { return 0 },
+		forced:         func() string { return "" },
+		ownFault:       func(string) {},
 		held:           func() string { return "" },
 		transitioned:   func(Transition) {},
 		links:          map[string]bool{},
@@ -182,8 +191,17 @@ func (c *core) resolveLocal() {
 	c.localAddr = a
 }
 
-// faultCause says why the instance cannot take part ("" if it can).
+// faultCause says why the instance cannot take part ("" if it can): its
+// own cause first, then the director's.
 func (c *core) faultCause() string {
+	if why := c.ownFaultCause(); why != "" {
+		return why
+	}
+	return c.forced()
+}
+
+// ownFaultCause is faultCause without the director's forced fault.
+func (c *core) ownFaultCause() string {
 	if !c.links[c.p.iface] {
 		return "interface " + c.p.iface + " down"
 	}
@@ -204,6 +222,10 @@ func (c *core) faultCause() string {
 
 // reevaluate enters or leaves Fault after a change of links or addresses.
 func (c *core) reevaluate(now time.Time, why string) {
+	if own := c.ownFaultCause(); own != c.lastOwnFault {
+		c.lastOwnFault = own
+		c.ownFault(own)
+	}
 	cause := c.faultCause()
 	switch {
 	case cause != "" && c.state != Fault:

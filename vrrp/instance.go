@@ -62,6 +62,7 @@ type Instance struct {
 	status    Status
 	penalties map[string]int
 	holds     map[string]string // HoldPreemption: source -> why
+	faults    map[string]string // SetFault: source -> why
 	running   chan struct{}     // non-nil while Run runs; closed when it returns
 	notifyErr atomic.Int64
 
@@ -91,10 +92,15 @@ func newInstance(cfg Config, p params, sys system) *Instance {
 		wake:      make(chan struct{}, 1),
 		penalties: map[string]int{},
 		holds:     map[string]string{},
+		faults:    map[string]string{},
 	}
 	in.core = newCore(p, sys, log)
 	in.core.penalty = in.penaltySum
 	in.core.held = in.heldWhy
+	in.core.forced = in.faultWhy
+	if cfg.OnOwnFault != nil {
+		in.core.ownFault = cfg.OnOwnFault
+	}
 	in.core.clock = time.Now
 	in.publish()
 	return in
@@ -197,6 +203,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		case cmd := <-in.cmds:
 			cmd(time.Now())
 		case <-in.wake:
+			c.reevaluate(time.Now(), "forced fault lifted")
 		case <-timer.C:
 			// An advert already queued is read before the timer acts: a
 			// master that is merely late must not lose the election.
@@ -416,6 +423,34 @@ func (in *Instance) HoldPreemption(source, why string) {
 		in.holds[source] = why
 	}
 	in.mu.Unlock()
+}
+
+// SetFault holds the instance in Fault on behalf of source while why is
+// not empty (a sync group: another member is in Fault); why = "" lifts it.
+// A master gives its VIPs up as it would for a link down. It does not
+// block: the instance acts on it in its own goroutine.
+func (in *Instance) SetFault(source, why string) {
+	in.mu.Lock()
+	if why == "" {
+		delete(in.faults, source)
+	} else {
+		in.faults[source] = why
+	}
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (in *Instance) faultWhy() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.faults) == 0 {
+		return ""
+	}
+	srcs := slices.Sorted(maps.Keys(in.faults))
+	return in.faults[srcs[0]]
 }
 
 func (in *Instance) heldWhy() string {

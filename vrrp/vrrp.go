@@ -131,6 +131,11 @@ type Config struct {
 	// OnTransition is called from the instance's goroutine on every
 	// transition; it must not block.
 	OnTransition func(Transition)
+	// OnOwnFault is called from the instance's goroutine whenever the
+	// instance's own fault cause changes (its interface or a weight-0
+	// tracked link down, no address; not a SetFault), with "" when it
+	// is gone; it must not block. Sync groups follow it.
+	OnOwnFault func(cause string)
 }
 
 // Transition is one state change.

@@ -328,12 +328,18 @@ func (s *Server) apiFailover(c *gin.Context) {
 		badRequest(c, "holdoff_ns must not be negative")
 		return
 	}
-	if err := s.d.Failover(c, req.Holdoff); err != nil {
+	if err := s.d.FailoverInstance(c, req.Instance, req.Holdoff); err != nil {
 		c.JSON(http.StatusConflict, api.Error{Error: err.Error()})
 		return
 	}
-	s.log.Info("failover requested over the API", "source", source(c), "holdoff", req.Holdoff)
-	v := s.d.Status().VRRP
+	s.log.Info("failover requested over the API", "source", source(c), "holdoff", req.Holdoff, "instance", req.Instance)
+	st := s.d.Status()
+	v := st.VRRP
+	for i := range st.VRRPInstances {
+		if req.Instance != "" && st.VRRPInstances[i].Name == req.Instance {
+			v = &st.VRRPInstances[i]
+		}
+	}
 	if v == nil {
 		v = &api.VRRP{}
 	}

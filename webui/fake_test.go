@@ -136,6 +136,20 @@ func (f *fakeDirector) Status() api.Status {
 		st.VRRP = &v
 	}
 	st.Alerts = f.alerts
+	for i, v := range f.cfg.VRRPInstances {
+		// [[vrrp_instance]]: the first is master, the others backup.
+		state := "backup"
+		if i == 0 {
+			state = "master"
+		}
+		st.VRRPInstances = append(st.VRRPInstances, api.VRRP{
+			Name: v.Name, SyncGroup: f.cfg.SyncGroupOf(v.Name), State: state, VRID: v.VRID, Version: v.Version,
+			Interface: v.Interface, Priority: v.Priority, EffectivePriority: v.Priority, VIPs: slices.Clone(v.VIPs),
+		})
+	}
+	if len(st.VRRPInstances) > 0 {
+		st.VRRP = &st.VRRPInstances[0]
+	}
 	if f.sync != nil {
 		sy := *f.sync
 		sy.Daemons = slices.Clone(f.sync.Daemons)
@@ -254,6 +268,13 @@ func (f *fakeDirector) Failover(ctx context.Context, holdoff time.Duration) erro
 	f.vrrp.Reason = fmt.Sprintf("resigned by operator, holding back %s", holdoff)
 	f.addEventLocked("vrrp", "vrid 51", "failover requested")
 	return nil
+}
+
+func (f *fakeDirector) FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error {
+	if name == "" {
+		return f.Failover(ctx, holdoff)
+	}
+	return fmt.Errorf("director: no VRRP instance %q", name)
 }
 
 func (f *fakeDirector) Events(since uint64) []api.Event {

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,33 +150,41 @@ func directorMetrics(e emitter, st *api.Status) {
 }
 
 func vrrpMetrics(e emitter, st *api.Status) {
-	v := st.VRRP
-	if v == nil {
-		return
+	insts := st.VRRPInstances
+	if len(insts) == 0 && st.VRRP != nil {
+		insts = []api.VRRP{*st.VRRP}
 	}
-	vrid := strconv.Itoa(v.VRID)
-	const stateHelp = "VRRP state of the instance: 1 for the current state."
-	for _, state := range vrrpStates {
-		e.gauge("lbd_vrrp_state", stateHelp, b2f(v.State == state), "vrid", vrid, "interface", v.Interface, "state", state)
-	}
-	if !known(v.State, vrrpStates) {
-		e.gauge("lbd_vrrp_state", stateHelp, 1, "vrid", vrid, "interface", v.Interface, "state", v.State)
-	}
-	e.gauge("lbd_vrrp_master", "1 while this director is VRRP master.", b2f(v.State == "master"), "vrid", vrid)
-	e.gauge("lbd_vrrp_priority", "Configured VRRP priority.", float64(v.Priority), "vrid", vrid)
-	e.gauge("lbd_vrrp_effective_priority", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), "vrid", vrid)
-	if !v.LastTransition.IsZero() {
-		e.gauge("lbd_vrrp_last_transition_timestamp_seconds", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, "vrid", vrid)
-	}
-	for _, k := range sortedKeys(v.Counters) {
-		n := float64(v.Counters[k])
-		switch reason, isDrop := dropReason(k); {
-		case isDrop:
-			e.counter("lbd_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", n, "vrid", vrid, "reason", reason)
-		case k == "transitions":
-			e.counter("lbd_vrrp_transitions_total", "VRRP state transitions.", n, "vrid", vrid)
-		default:
-			e.counter("lbd_vrrp_"+metricName(k)+"_total", "VRRP counter "+k+".", n, "vrid", vrid)
+	for _, v := range insts {
+		// vrrp_instance, not instance: Prometheus gives every target an
+		// instance label of its own.
+		id := []string{"vrid", strconv.Itoa(v.VRID)}
+		if v.Name != "" {
+			id = append(id, "vrrp_instance", v.Name)
+		}
+		with := func(kv ...string) []string { return append(slices.Clone(id), kv...) }
+		const stateHelp = "VRRP state of the instance: 1 for the current state."
+		for _, state := range vrrpStates {
+			e.gauge("lbd_vrrp_state", stateHelp, b2f(v.State == state), with("interface", v.Interface, "state", state)...)
+		}
+		if !known(v.State, vrrpStates) {
+			e.gauge("lbd_vrrp_state", stateHelp, 1, with("interface", v.Interface, "state", v.State)...)
+		}
+		e.gauge("lbd_vrrp_master", "1 while this director is VRRP master.", b2f(v.State == "master"), id...)
+		e.gauge("lbd_vrrp_priority", "Configured VRRP priority.", float64(v.Priority), id...)
+		e.gauge("lbd_vrrp_effective_priority", "VRRP priority after tracking penalties.", float64(v.EffectivePriority), id...)
+		if !v.LastTransition.IsZero() {
+			e.gauge("lbd_vrrp_last_transition_timestamp_seconds", "When the VRRP state last changed (Unix time).", float64(v.LastTransition.UnixNano())/1e9, id...)
+		}
+		for _, k := range sortedKeys(v.Counters) {
+			n := float64(v.Counters[k])
+			switch reason, isDrop := dropReason(k); {
+			case isDrop:
+				e.counter("lbd_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", n, with("reason", reason)...)
+			case k == "transitions":
+				e.counter("lbd_vrrp_transitions_total", "VRRP state transitions.", n, id...)
+			default:
+				e.counter("lbd_vrrp_"+metricName(k)+"_total", "VRRP counter "+k+".", n, id...)
+			}
 		}
 	}
 }
@@ -291,3 +300,7 @@ func alertMetrics(e emitter, st *api.Status) {
 		}
 	}
 }
+
+// vrrpMetrics writes the VRRP instances' metrics: one set per instance,
+// labelled by vrid, and by instance for a named [[vrrp_instance]] (an
+// unnamed [vrrp] keeps its labels as before instances).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"lbd/api"
 	"lbd/config"
 )
 
@@ -242,4 +243,82 @@ func configAddrOf(cfg *config.Config, name string) string {
 		return configAddr(vs)
 	}
 	return ""
+}
+
+// The VRRP instances ([[vrrp_instance]]) are edited one by one, with the
+// redundancy screen's fields and a name.
+
+var instanceFields = append([]string{"name"}, vrrpFields[1:]...) // no "enabled"
+
+func instancePrefix(i int) string { return fmt.Sprintf("vrrp_instance[%d].", i) }
+
+// instanceData is the instance screen's page data.
+type instanceData struct {
+	New  bool
+	Name string
+	St   *api.VRRP // live state; nil when new or not running
+}
+
+func lookupInstance(cfg *config.Config, name string) (int, error) {
+	names := make([]string, 0, len(cfg.VRRPInstances))
+	for i := range cfg.VRRPInstances {
+		if cfg.VRRPInstances[i].Name == name {
+			return i, nil
+		}
+		names = append(names, cfg.VRRPInstances[i].Name)
+	}
+	return -1, &notFoundError{What: "VRRP instance", Name: name, Suggestion: config.Suggest(name, names)}
+}
+
+var redundancyCrumb = []crumb{{"/redundancy", "Redundancy"}}
+
+var instanceAddScreen = &editScreen{
+	tmpl: "instance", fields: instanceFields,
+	object: func(_ *gin.Context, cfg *config.Config, _ *form, saving bool) (any, string, error) {
+		i := len(cfg.VRRPInstances)
+		if !saving {
+			v := blankVRRP()
+			for _, o := range cfg.VRRPInstances {
+				// Suggest the next free VRID.
+				v.VRID = max(v.VRID, min(o.VRID+1, config.MaxVRID))
+			}
+			return v, instancePrefix(i), nil
+		}
+		cfg.VRRPInstances = append(cfg.VRRPInstances, config.VRRP{})
+		return &cfg.VRRPInstances[i], instancePrefix(i), nil
+	},
+	page: func(_ *Server, _ *gin.Context, _ *config.Config) (*page, error) {
+		return &page{Title: "Add a VRRP instance", Nav: "redundancy", Here: "Add instance",
+			Data: instanceData{New: true}, Breadcrumb: redundancyCrumb}, nil
+	},
+	saved: func(_ *gin.Context, f *form) (string, string) {
+		return "VRRP instance " + f.V("name") + " added.", "/redundancy"
+	},
+}
+
+var instanceScreen = &editScreen{
+	tmpl: "instance", fields: instanceFields,
+	object: func(c *gin.Context, cfg *config.Config, _ *form, _ bool) (any, string, error) {
+		i, err := lookupInstance(cfg, c.Param("name"))
+		if err != nil {
+			return nil, "", err
+		}
+		return &cfg.VRRPInstances[i], instancePrefix(i), nil
+	},
+	page: func(s *Server, c *gin.Context, cfg *config.Config) (*page, error) {
+		name := c.Param("name")
+		if _, err := lookupInstance(cfg, name); err != nil {
+			return nil, err
+		}
+		d := instanceData{Name: name}
+		for _, v := range s.d.Status().VRRPInstances {
+			if v.Name == name {
+				d.St = &v
+			}
+		}
+		return &page{Title: "VRRP instance " + name, Nav: "redundancy", Here: name, Data: d, Breadcrumb: redundancyCrumb}, nil
+	},
+	saved: func(_ *gin.Context, f *form) (string, string) {
+		return "VRRP instance " + f.V("name") + " saved.", "/redundancy"
+	},
 }

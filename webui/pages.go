@@ -86,11 +86,16 @@ func (s *Server) failoverPost(c *gin.Context) {
 		}
 		holdoff = d
 	}
-	if err := s.d.Failover(c, holdoff); err != nil {
+	inst := c.PostForm("instance")
+	if err := s.d.FailoverInstance(c, inst, holdoff); err != nil {
 		s.sessions.setFlash(se.id, flash{"error", "Failover refused: " + err.Error()})
 	} else {
-		s.log.Info("failover requested from the console", "source", source(c), "holdoff", holdoff)
-		s.sessions.setFlash(se.id, flash{"ok", "This director resigned mastership; it will not take it back for " + holdoff.String() + "."})
+		s.log.Info("failover requested from the console", "source", source(c), "holdoff", holdoff, "instance", inst)
+		what := "This director resigned mastership"
+		if inst != "" {
+			what = "This director resigned mastership of instance " + inst
+		}
+		s.sessions.setFlash(se.id, flash{"ok", what + "; it will not take it back for " + holdoff.String() + "."})
 	}
 	c.Redirect(http.StatusSeeOther, back)
 }
@@ -140,11 +145,21 @@ func rsURL(vs, rs string) string {
 type redundancyData struct {
 	VRRP *api.VRRP
 	Sync *api.Sync
+	// Instances lists every [[vrrp_instance]] (nil with a lone [vrrp]):
+	// the screen then shows them in a table and edits them one by one.
+	Instances []api.VRRP
 }
 
 func (s *Server) redundancyData() redundancyData {
 	st := s.d.Status()
-	return redundancyData{VRRP: st.VRRP, Sync: st.Sync}
+	d := redundancyData{VRRP: st.VRRP, Sync: st.Sync}
+	if cfg, _ := s.d.Config(); cfg != nil && len(cfg.VRRPInstances) > 0 {
+		d.Instances = st.VRRPInstances
+		if d.Instances == nil {
+			d.Instances = []api.VRRP{}
+		}
+	}
+	return d
 }
 
 // --- virtual servers ---
@@ -241,6 +256,28 @@ func (s *Server) serviceData(cfg *config.Config, i int) serviceData {
 		})
 	}
 	return d
+}
+
+// instanceDelete removes a [[vrrp_instance]] and its sync group
+// memberships (a group left empty goes too).
+func (s *Server) instanceDelete(c *gin.Context) {
+	name := c.Param("name")
+	s.applyAction(c, func(cfg *config.Config) error {
+		i, err := lookupInstance(cfg, name)
+		if err != nil {
+			return err
+		}
+		cfg.VRRPInstances = slices.Delete(cfg.VRRPInstances, i, i+1)
+		groups := cfg.VRRPSyncGroups[:0]
+		for _, g := range cfg.VRRPSyncGroups {
+			g.Instances = slices.DeleteFunc(g.Instances, func(m string) bool { return m == name })
+			if len(g.Instances) > 0 {
+				groups = append(groups, g)
+			}
+		}
+		cfg.VRRPSyncGroups = groups
+		return nil
+	}, "VRRP instance "+name+" deleted.", "/redundancy")
 }
 
 func (s *Server) serviceDelete(c *gin.Context) {

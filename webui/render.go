@@ -104,9 +104,19 @@ var funcs = template.FuncMap{
 		}
 		return v
 	},
+	"instances": func(p *page, list []api.VRRP, back string, edit bool) instanceTable {
+		return instanceTable{Instances: list, CSRF: p.CSRF, Back: back, Edit: edit}
+	},
 	"act": func(p *page, url, label, class, id, back, confirm string) actionData {
 		return actionData{URL: url, Label: label, Class: class, ID: id, Back: back, Confirm: confirm, CSRF: p.CSRF, Version: p.Version}
 	},
+}
+
+// instanceTable is the "vrrpinstances" template's argument.
+type instanceTable struct {
+	Instances  []api.VRRP
+	CSRF, Back string
+	Edit       bool
 }
 
 // actionData is a one-button form (drain, delete, ...).
@@ -171,6 +181,12 @@ func (s *Server) fill(c *gin.Context, p *page) {
 		p.Node = st.Node
 		if st.VRRP != nil {
 			p.Role = st.VRRP.State
+		}
+		for _, v := range st.VRRPInstances {
+			// Several instances in different states: no one role.
+			if v.State != p.Role {
+				p.Role = "mixed"
+			}
 		}
 		if p.Version == "" {
 			p.Version = st.ConfigVersion

@@ -41,6 +41,9 @@ type Director interface {
 	// Reload re-reads the file (the SIGHUP path); config.Problems when invalid.
 	Reload(ctx context.Context) error
 	Failover(ctx context.Context, holdoff time.Duration) error
+	// FailoverInstance is Failover of one VRRP instance by name ("" =
+	// the only one; an error listing the names when there are several).
+	FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error
 	Events(since uint64) []api.Event
 	Subscribe() (events <-chan api.Event, cancel func())
 	// History is the recent figures of a virtual server (rs == "") or a
@@ -263,6 +266,11 @@ func (s *Server) routes() *gin.Engine {
 	p.POST("/global", s.csrf, s.editPost(globalScreen))
 	p.GET("/redundancy", s.editPage(redundancyScreen))
 	p.POST("/redundancy", s.csrf, s.editPost(redundancyScreen))
+	p.GET("/redundancy/add-instance", s.editPage(instanceAddScreen))
+	p.POST("/redundancy/add-instance", s.csrf, s.editPost(instanceAddScreen))
+	p.GET("/redundancy/instance/:name", s.editPage(instanceScreen))
+	p.POST("/redundancy/instance/:name", s.csrf, s.editPost(instanceScreen))
+	p.POST("/redundancy/instance/:name/delete", s.csrf, s.instanceDelete)
 	p.GET("/services", s.servicesPage)
 	p.GET("/services/add", s.editPage(serviceAddScreen))
 	p.POST("/services/add", s.csrf, s.editPost(serviceAddScreen))

@@ -342,25 +342,36 @@ FILE:LINE: message and exits 1.`,
 func (a *app) failoverCmd() *cobra.Command {
 	var holdoff time.Duration
 	cmd := &cobra.Command{
-		Use:   "failover",
+		Use:   "failover [INSTANCE]",
 		Short: "Make this director (the master) hand the VIPs to the backup",
 		Long: `Ask this director, if it is the VRRP master, to resign (it sends priority 0
 adverts so the backup takes over at once) and not to preempt back for
---holdoff, for planned maintenance.`,
-		Args:              cobra.NoArgs,
+--holdoff, for planned maintenance.
+
+With several VRRP instances ([[vrrp_instance]]), name the one to resign;
+without a name the command fails and lists them.`,
+		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: a.action(func(ctx context.Context, c *apiclient.Client, _ []string) error {
+		RunE: a.action(func(ctx context.Context, c *apiclient.Client, args []string) error {
 			if holdoff < 0 {
 				return usageErr("--holdoff must not be negative")
 			}
-			v, err := c.Failover(ctx, holdoff)
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			v, err := c.FailoverInstance(ctx, name, holdoff)
 			if err != nil {
 				return err
 			}
 			if a.json() {
 				return writeJSON(a.stdout, v)
 			}
-			fmt.Fprintf(a.stdout, "vrid %d on %s: now %s; not preempting for %v\n", v.VRID, v.Interface, strings.ToUpper(v.State), holdoff)
+			who := ""
+			if v.Name != "" {
+				who = v.Name + ": "
+			}
+			fmt.Fprintf(a.stdout, "%svrid %d on %s: now %s; not preempting for %v\n", who, v.VRID, v.Interface, strings.ToUpper(v.State), holdoff)
 			return nil
 		}),
 	}

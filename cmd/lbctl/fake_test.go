@@ -35,12 +35,13 @@ type fakeLBD struct {
 	drainStep int
 	// enableAfterGets re-enables a drained server after this many GETs
 	// (someone else undid the drain).
-	enableAfterGets int
-	gets            int
-	failoverHoldoff time.Duration
-	noStream        bool          // GET /events/stream is 404, as on an old lbd
-	noReplay        bool          // the stream ignores ?since=
-	delay           time.Duration // answer every request this late
+	enableAfterGets  int
+	gets             int
+	failoverHoldoff  time.Duration
+	failoverInstance string
+	noStream         bool          // GET /events/stream is 404, as on an old lbd
+	noReplay         bool          // the stream ignores ?since=
+	delay            time.Duration // answer every request this late
 }
 
 func newFake(t *testing.T) *fakeLBD {
@@ -266,6 +267,19 @@ func (f *fakeLBD) handleFailover(w http.ResponseWriter, r *http.Request) {
 	var req api.FailoverRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeJSONStatus(w, 400, api.Error{Error: "bad body: " + err.Error()})
+		return
+	}
+	f.failoverInstance = req.Instance
+	if req.Instance != "" {
+		for i := range f.status.VRRPInstances {
+			if v := &f.status.VRRPInstances[i]; v.Name == req.Instance {
+				f.failoverHoldoff = req.Holdoff
+				v.State = "backup"
+				writeJSONStatus(w, 200, v)
+				return
+			}
+		}
+		writeJSONStatus(w, 409, api.Error{Error: "no VRRP instance " + req.Instance})
 		return
 	}
 	if f.status.VRRP == nil || f.status.VRRP.State != "master" {

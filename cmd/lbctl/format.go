@@ -133,12 +133,25 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "director\t%s (lbd %s, up %s)\n", st.Node, st.Version, api.Duration(now.Sub(st.Started)))
 	fmt.Fprintf(tw, "config\t%s (version %s)\n", st.ConfigPath, shortVersion(st.ConfigVersion))
-	if v := st.VRRP; v != nil {
+	insts := st.VRRPInstances
+	if len(insts) == 0 && st.VRRP != nil {
+		insts = []api.VRRP{*st.VRRP}
+	}
+	if len(insts) == 0 {
+		fmt.Fprintf(tw, "role\tstandalone (no [vrrp])\n")
+	}
+	for _, v := range insts {
+		// A lone unnamed [vrrp] reads as before instances; a named
+		// instance says which.
+		label, sub := "role", "vrrp"
+		if v.Name != "" {
+			label, sub = "role "+v.Name, "  vrrp"
+		}
 		role := strings.ToUpper(v.State) + " since " + api.Ago(v.LastTransition, now)
 		if v.Reason != "" {
 			role += ": " + v.Reason
 		}
-		fmt.Fprintf(tw, "role\t%s\n", role)
+		fmt.Fprintf(tw, "%s\t%s\n", label, role)
 		prio := strconv.Itoa(v.Priority)
 		if v.EffectivePriority != v.Priority {
 			prio = fmt.Sprintf("%d (configured %d)", v.EffectivePriority, v.Priority)
@@ -147,9 +160,10 @@ func renderStatus(w io.Writer, st *api.Status, now time.Time) error {
 		if v.MasterAddr != "" {
 			line += ", master " + v.MasterAddr
 		}
-		fmt.Fprintf(tw, "vrrp\t%s\n", line)
-	} else {
-		fmt.Fprintf(tw, "role\tstandalone (no [vrrp])\n")
+		if v.SyncGroup != "" {
+			line += ", sync group " + v.SyncGroup
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", sub, line)
 	}
 	if st.Sync != nil {
 		fmt.Fprintf(tw, "sync\t%s\n", syncLine(st.Sync, now))

@@ -58,6 +58,13 @@ func (h hostChecks) missingInterfaces(cfg *config.Config) []string {
 			add(fmt.Sprintf("vrrp.track_interface[%d]", i), ti.Name)
 		}
 	}
+	for j, v := range cfg.VRRPInstances {
+		k := fmt.Sprintf("vrrp_instance[%d]", j)
+		add(k+".interface", v.Interface)
+		for i, ti := range v.TrackInterfaces {
+			add(fmt.Sprintf("%s.track_interface[%d]", k, i), ti.Name)
+		}
+	}
 	if s, on := cfg.SyncSettings(); on {
 		add("sync.interface", s.Interface)
 	}

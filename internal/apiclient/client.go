@@ -292,8 +292,14 @@ func (c *Client) Check(ctx context.Context, toml []byte) (*api.CheckResult, erro
 
 // Failover asks the master to resign and not preempt for holdoff.
 func (c *Client) Failover(ctx context.Context, holdoff time.Duration) (*api.VRRP, error) {
+	return c.FailoverInstance(ctx, "", holdoff)
+}
+
+// FailoverInstance is Failover of the VRRP instance called name ("" = the
+// only one).
+func (c *Client) FailoverInstance(ctx context.Context, name string, holdoff time.Duration) (*api.VRRP, error) {
 	var v api.VRRP
-	return &v, c.do(ctx, http.MethodPost, "/failover", api.FailoverRequest{Holdoff: holdoff}, nil, &v)
+	return &v, c.do(ctx, http.MethodPost, "/failover", api.FailoverRequest{Holdoff: holdoff, Instance: name}, nil, &v)
 }
 
 // Events returns the events after sequence number since, oldest first.
