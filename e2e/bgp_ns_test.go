@@ -373,3 +373,57 @@ func (l *bgpLab) noARP(t *testing.T) {
 		t.Fatalf("%s answered ARP for the VIP", mac)
 	}
 }
+
+// startBIRD runs BIRD 2 in the router's namespace: one bgp protocol per
+// director, the kernel protocol merging equal paths into one ECMP route.
+func (l *bgpLab) startBIRD(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "router id %s;\nprotocol device {}\n", l.router.IPv4.Addr())
+	b.WriteString("protocol kernel { ipv4 { export all; }; merge paths on; }\n")
+	for i, d := range []*netlab.Host{l.d1, l.d2} {
+		fmt.Fprintf(&b, "protocol bgp d%d { local %s as 65000; neighbor %s as 65001; ipv4 { import all; export none; }; }\n",
+			i+1, l.router.IPv4.Addr(), d.IPv4.Addr())
+	}
+	conf := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := l.router.Cmd("bird", "-f", "-c", conf, "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
+	out := &testutil.Buffer{}
+	c.Stdout, c.Stderr = out, out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	t.Cleanup(func() {
+		c.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("bird said:\n%s", out.String())
+		}
+	})
+}
+
+func TestBGPWithBIRD(t *testing.T) {
+	l := newBGPLab(t, "bgb", "bird")
+	l.startBIRD(t)
+	l.serve(t, 8081)
+	stop2 := l.serve(t, 8082)
+	d1 := l.startDirector(t, l.d1, 8081)
+	l.startDirector(t, l.d2, 8082)
+
+	took := l.waitHops(t, 30*time.Second, l.d1, l.d2)
+	t.Logf("ECMP route with both directors %v after start", took)
+	stop2()
+	took = l.waitHops(t, 10*time.Second, l.d1)
+	t.Logf("d2 withdrawn %v after its real server stopped", took)
+	l.serve(t, 8082)
+	l.waitHops(t, 10*time.Second, l.d1, l.d2)
+	start := time.Now()
+	d1.stop(syscall.SIGTERM)
+	l.waitHops(t, 10*time.Second, l.d2)
+	t.Logf("d1 gone from the route %v after SIGTERM (hold time 90s)", time.Since(start))
+}
