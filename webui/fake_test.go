@@ -41,6 +41,7 @@ type fakeDirector struct {
 	failovers []time.Duration
 	lastSrc   string
 	noIPVS    bool // Status says the kernel has no IPVS (VRRP only)
+	bgp       *api.BGP // Status's BGP block
 }
 
 func newFakeDirector(t testing.TB, toml string) *fakeDirector {
@@ -127,6 +128,10 @@ func (f *fakeDirector) Status() api.Status {
 	}
 	if f.noIPVS {
 		st.LastReconcile, st.IPVSUnavailable = time.Time{}, true
+	}
+	if f.bgp != nil {
+		b := *f.bgp
+		st.BGP = &b
 	}
 	if f.vrrp != nil {
 		v := *f.vrrp
