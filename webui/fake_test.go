@@ -40,7 +40,7 @@ type fakeDirector struct {
 	calls     int   // Apply calls, refused ones included
 	failovers []time.Duration
 	lastSrc   string
-	noIPVS    bool // Status says the kernel has no IPVS (VRRP only)
+	noIPVS    bool     // Status says the kernel has no IPVS (VRRP only)
 	bgp       *api.BGP // Status's BGP block
 }
 
