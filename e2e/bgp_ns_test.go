@@ -113,13 +113,13 @@ address = %q
 
 type bgpDirector struct {
 	token string // API token when started with a console
-	t    *testing.T
-	h    *netlab.Host
-	bin  string
-	conf string
-	out  *testutil.Buffer
-	cmd  *exec.Cmd
-	done chan struct{}
+	t     *testing.T
+	h     *netlab.Host
+	bin   string
+	conf  string
+	out   *testutil.Buffer
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
 func (l *bgpLab) startDirector(t *testing.T, h *netlab.Host, checkPort int, console bool) *bgpDirector {
