@@ -271,7 +271,7 @@ func TestRoundTripMaximal(t *testing.T) {
 		t.Fatal("maximalGroup6 does not replace sync.group")
 	}
 	var data []byte
-	for _, src := range []string{maximal, maximalGroup6, maximalInstances} {
+	for _, src := range []string{maximal, maximalGroup6, maximalInstances, maximalBGP} {
 		data = append(data, roundTrip(t, mustParse(t, src))...)
 	}
 

@@ -219,6 +219,9 @@ func validate(c *Config, col *collector, present map[string]bool) {
 	if c.Sync != nil {
 		v.sync(c.Sync, c.HasVRRP())
 	}
+	if c.BGP != nil {
+		v.bgp(c)
+	}
 	v.virtualServers(c.VirtualServers)
 	v.alerts(c.Alerts)
 }

@@ -20,6 +20,7 @@ import (
 	"lbd/alert"
 	"lbd/api"
 	"lbd/balancer"
+	"lbd/bgp"
 	"lbd/config"
 	"lbd/flowguard"
 	"lbd/healthcheck"
@@ -55,6 +56,10 @@ type Options struct {
 	// OpenGuard opens the handover guard (nftables) used with connection
 	// sync; nil means flowguard.Open.
 	OpenGuard func() (flowguard.Guard, error)
+	// NewSpeaker starts the BGP speaker; nil = the real one (GoBGP).
+	NewSpeaker func(bgp.Config) (bgp.Speaker, error)
+	// newLoopbackVIPs replaces the BGP VIP holder (lo) in tests.
+	newLoopbackVIPs func() (vipHolder, error)
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
@@ -97,6 +102,7 @@ type Director struct {
 
 	alerts  alerter
 	history history
+	bgp     *bgpState // nil without [bgp]
 
 	// handover guards failovers while sync is on (nil: no guard). Set
 	// with d.mu held; read without it by the VRRP transition callback.
@@ -140,6 +146,12 @@ func New(opt Options) (*Director, error) {
 	}
 	if opt.newStatic == nil {
 		opt.newStatic = openStatic
+	}
+	if opt.NewSpeaker == nil {
+		opt.NewSpeaker = newSpeaker
+	}
+	if opt.newLoopbackVIPs == nil {
+		opt.newLoopbackVIPs = openLoopbackVIPs
 	}
 	d := &Director{
 		opt:          opt,
@@ -279,6 +291,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	d.configureSync(cfg, p.table)
 	d.configureStaticVIPs(cfg)
 	d.configureAlerts(cfg)
+	d.configureBGP(cfg)
 	return nil
 }
 
@@ -304,6 +317,7 @@ func (d *Director) applyPlan(p plan) {
 		d.saveManaged()
 	}
 	d.updatePenalty()
+	d.updateBGP()
 }
 
 func (d *Director) healthOf(id string) (healthcheck.State, bool) {
@@ -348,6 +362,9 @@ func (d *Director) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Routers first: the VIPs are withdrawn, and the routers told,
+			// while this director still serves what they send meanwhile.
+			d.stopBGP()
 			d.mu.Lock()
 			vs := slices.Clone(d.vrrps)
 			d.mu.Unlock()

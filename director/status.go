@@ -62,6 +62,9 @@ func (d *Director) Status() api.Status {
 	}
 	st.Sync = d.syncStatus(cfg, rec, vs, d.handoverP.Load())
 	st.Alerts = d.alertStatus()
+	d.mu.Lock()
+	st.BGP = d.bgpStatus()
+	d.mu.Unlock()
 	for _, vs := range cfg.VirtualServers {
 		st.Services = append(st.Services, d.serviceStatus(vs, p.services[vs.Name], kernel))
 	}
@@ -137,6 +140,9 @@ func describeChange(before, after *config.Config) string {
 	}
 	if !reflect.DeepEqual(before.VRRPInstances, after.VRRPInstances) || !reflect.DeepEqual(before.VRRPSyncGroups, after.VRRPSyncGroups) {
 		parts = append(parts, "VRRP instances changed")
+	}
+	if !reflect.DeepEqual(before.BGP, after.BGP) {
+		parts = append(parts, "BGP settings changed")
 	}
 	if !reflect.DeepEqual(before.Sync, after.Sync) {
 		parts = append(parts, "connection sync settings changed")

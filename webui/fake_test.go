@@ -43,7 +43,8 @@ type fakeDirector struct {
 	calls     int   // Apply calls, refused ones included
 	failovers []time.Duration
 	lastSrc   string
-	noIPVS    bool // Status says the kernel has no IPVS (VRRP only)
+	noIPVS    bool     // Status says the kernel has no IPVS (VRRP only)
+	bgp       *api.BGP // Status's BGP block
 }
 
 func newFakeDirector(t testing.TB, toml string) *fakeDirector {
@@ -130,6 +131,10 @@ func (f *fakeDirector) Status() api.Status {
 	}
 	if f.noIPVS {
 		st.LastReconcile, st.IPVSUnavailable = time.Time{}, true
+	}
+	if f.bgp != nil {
+		b := *f.bgp
+		st.BGP = &b
 	}
 	if f.vrrp != nil {
 		v := *f.vrrp
@@ -255,6 +260,10 @@ func (f *fakeDirector) Reload(ctx context.Context) error {
 	f.counters["reloads"]++
 	f.addEventLocked("reload", f.path, "reloaded")
 	return nil
+}
+
+func (f *fakeDirector) SetMaintenance(context.Context, bool) error {
+	return errors.New("director: no [bgp] configured")
 }
 
 func (f *fakeDirector) Failover(ctx context.Context, holdoff time.Duration) error {

@@ -63,6 +63,7 @@ var metricAreas = []func(e emitter, st *api.Status){
 	serviceMetrics,
 	realServerMetrics,
 	alertMetrics,
+	bgpMetrics,
 }
 
 func (statusCollector) Describe(chan<- *prometheus.Desc) {}
@@ -248,6 +249,9 @@ func realServerMetrics(e emitter, st *api.Status) {
 	}
 }
 
+// bgpMetrics writes the BGP state (only with [bgp]): every series comes
+// from api.Status.BGP, so a rewrite of the exposition keeps the data.
+
 // dropReason recognises VRRP drop counters ("drop_bad_ttl", "dropped_auth").
 func dropReason(k string) (string, bool) {
 	for _, p := range []string{"dropped_", "drops_", "drop_"} {
@@ -304,3 +308,19 @@ func alertMetrics(e emitter, st *api.Status) {
 // vrrpMetrics writes the VRRP instances' metrics: one set per instance,
 // labelled by vrid, and by instance for a named [[vrrp_instance]] (an
 // unnamed [vrrp] keeps its labels as before instances).
+
+// bgpMetrics: only with [bgp].
+func bgpMetrics(e emitter, st *api.Status) {
+	b := st.BGP
+	if b == nil {
+		return
+	}
+	e.gauge("lbd_bgp_maintenance", "1 while this director is in BGP maintenance (every VIP withdrawn).", b2f(b.Maintenance))
+	for _, s := range b.Sessions {
+		e.gauge("lbd_bgp_session_established", "1 while the BGP session with the router is established.", b2f(s.State == "established"), "neighbor", s.Neighbor)
+		e.gauge("lbd_bgp_prefixes_sent", "Prefixes (VIPs) the router has from this director now.", float64(s.PrefixesSent), "neighbor", s.Neighbor)
+	}
+	for _, v := range b.VIPs {
+		e.gauge("lbd_bgp_vip_announced", "1 while the VIP is announced to the routers; 0 while withdrawn (below quorum, maintenance, stopping).", b2f(v.Announced), "vip", v.VIP)
+	}
+}

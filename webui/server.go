@@ -44,6 +44,9 @@ type Director interface {
 	// FailoverInstance is Failover of one VRRP instance by name ("" =
 	// the only one; an error listing the names when there are several).
 	FailoverInstance(ctx context.Context, name string, holdoff time.Duration) error
+	// SetMaintenance withdraws (on) or announces again (off) every BGP
+	// VIP of this director; an error without [bgp].
+	SetMaintenance(ctx context.Context, on bool) error
 	Events(since uint64) []api.Event
 	Subscribe() (events <-chan api.Event, cancel func())
 	// History is the recent figures of a virtual server (rs == "") or a
@@ -304,6 +307,7 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/services/:vs/real/:rs/enable", s.apiRealDrain(false))
 	a.POST("/services/:vs/real/:rs/weight", s.apiRealWeight)
 	a.POST("/failover", s.apiFailover)
+	a.POST("/bgp/maintenance", s.apiMaintenance)
 	a.GET("/events", s.apiEvents)
 	a.GET("/events/stream", s.apiEventStream)
 

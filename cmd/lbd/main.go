@@ -138,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *eventFile == "" {
 		*eventFile = filepath.Join(filepath.Dir(*stateFile), "events-"+strings.TrimSuffix(strings.TrimPrefix(filepath.Base(*stateFile), "managed-"), ".json")+".jsonl")
 	}
-	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, EventFile: *eventFile, HoldVIPs: true})
+	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, EventFile: *eventFile, HoldVIPs: true, OpenKernel: openKernel})
 	if err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
 		return 1
