@@ -199,6 +199,8 @@ func TestMetricNames(t *testing.T) {
 	h.d.setSync(warmSync())
 	h.d.mu.Lock()
 	h.d.alerts = []api.AlertTarget{{Name: "ops", Type: "mail", Sent: 3, Deliveries: 2, Failed: 1, LastSent: time.Now()}}
+	h.d.bgp = &api.BGP{LocalASN: 65001, Sessions: []api.BGPSession{{Neighbor: "10.1.0.1", ASN: 65000, State: "established"}},
+		VIPs: []api.BGPVIP{{VIP: "192.0.2.10", Announced: true}}}
 	h.d.mu.Unlock()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(statusCollector{status: h.d.Status})
@@ -220,6 +222,10 @@ var metricNamesList = []string{
 	"lbd_alert_deliveries_total counter",
 	"lbd_alert_events_total counter",
 	"lbd_alert_last_sent_timestamp_seconds gauge",
+	"lbd_bgp_maintenance gauge",
+	"lbd_bgp_prefixes_sent gauge",
+	"lbd_bgp_session_established gauge",
+	"lbd_bgp_vip_announced gauge",
 	"lbd_build_info gauge",
 	"lbd_config_edits_total counter",
 	"lbd_config_reload_failures_total counter",
