@@ -18,9 +18,12 @@ const (
 
 	defaultVRRPVersion    = 3
 	defaultAdvertInterval = time.Second
-	defaultGARPCount      = 5
-	defaultGARPInterval   = 100 * time.Millisecond
-	defaultNotifyTimeout  = 10 * time.Second
+	// DefaultLearnedIntervalFactor: max_learned_interval is this many
+	// advert intervals unless set.
+	DefaultLearnedIntervalFactor = 3
+	defaultGARPCount             = 5
+	defaultGARPInterval          = 100 * time.Millisecond
+	defaultNotifyTimeout         = 10 * time.Second
 
 	defaultSyncGroup         = "224.0.0.81" // the kernel's
 	defaultSyncPort          = 8848         // the kernel's
@@ -153,6 +156,8 @@ func defaultConsole(c *Console, has presence) {
 func defaultVRRP(v *VRRP, g *Global, has presence) {
 	setInt(&v.Version, has, "version", defaultVRRPVersion)
 	setDuration(&v.AdvertInterval, has, "advert_interval", defaultAdvertInterval)
+	_, v3Max, _, _ := AdvertIntervalRange(3)
+	setDuration(&v.MaxLearnedInterval, has, "max_learned_interval", min(DefaultLearnedIntervalFactor*v.AdvertInterval.Duration, max(v3Max, v.AdvertInterval.Duration)))
 	setString(&v.Interface, has, "interface", g.Interface)
 	setBool(&v.Preempt, has, "preempt", true)
 	setInt(&v.GARPCount, has, "garp_count", defaultGARPCount)

@@ -264,6 +264,8 @@ var maximalInstances = strings.NewReplacer(
 	"[vrrp]\n", "[[vrrp_instance]]\nname = \"i1\"\n",
 	"[[vrrp.track_interface]]", "[[vrrp_instance.track_interface]]",
 	"[sync]\n", "[[vrrp_sync_group]]\nname = \"g1\"\ninstances = [\"i1\"]\n\n[sync]\n",
+	// Multicast with an allowlist instead of unicast peers.
+	"unicast_peers = [\"10.9.0.2\", \"10.9.0.3\"]\n", "allowed_peers = [\"10.9.0.2\", \"10.9.0.3\"]\nmax_learned_interval = \"7s\"\n",
 ).Replace(maximal)
 
 func TestRoundTripMaximal(t *testing.T) {

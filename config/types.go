@@ -82,9 +82,16 @@ type VRRP struct {
 	UnicastPeers []string `toml:"unicast_peers,omitempty"`
 	// UnicastSource is the source address for unicast adverts; default the
 	// interface's primary address.
-	UnicastSource string   `toml:"unicast_source,omitempty"`
-	Preempt       *bool    `toml:"preempt,omitempty"` // default true
-	PreemptDelay  Duration `toml:"preempt_delay"`
+	UnicastSource string `toml:"unicast_source,omitempty"`
+	// AllowedPeers, in multicast mode, are the only sources whose adverts
+	// count; any other is dropped as foreign (a stray or hostile router
+	// on the segment). Empty: any source (RFC 5798).
+	AllowedPeers []string `toml:"allowed_peers,omitempty"`
+	// MaxLearnedInterval bounds the advert interval a v3 backup adopts
+	// from the master; default 3 x advert_interval.
+	MaxLearnedInterval Duration `toml:"max_learned_interval"`
+	Preempt            *bool    `toml:"preempt,omitempty"` // default true
+	PreemptDelay       Duration `toml:"preempt_delay"`
 	// AuthPass is VRRPv2 simple-text authentication: INSECURE, interop only.
 	AuthPass        string           `toml:"auth_pass,omitempty"`
 	TrackInterfaces []TrackInterface `toml:"track_interface,omitempty"`

@@ -380,6 +380,15 @@ func (v *validator) vrrp(k string, r *VRRP) {
 	if r.UnicastSource != "" {
 		v.addr(k+".unicast_source", r.UnicastSource)
 	}
+	for i, s := range r.AllowedPeers {
+		v.addr(indexKey(k+".allowed_peers", i), s)
+	}
+	if len(r.AllowedPeers) > 0 && len(r.UnicastPeers) > 0 {
+		v.addf(k+".allowed_peers", "is for multicast mode; with unicast_peers only those peers are heard already")
+	}
+	if ml := r.MaxLearnedInterval.Duration; v.present[k+".max_learned_interval"] && versionOK && (ml < r.AdvertInterval.Duration || ml > hi) {
+		v.addf(k+".max_learned_interval", "%v is out of range (advert_interval %v..%v)", ml, r.AdvertInterval.Duration, hi)
+	}
 	if r.PreemptDelay.Duration < 0 || r.PreemptDelay.Duration > maxPreemptDl {
 		v.addf(k+".preempt_delay", "%v is out of range (0s..%v)", r.PreemptDelay, maxPreemptDl)
 	}

@@ -126,6 +126,11 @@ func TestOmittedSettingsReachLibrariesAsTheirDefaults(t *testing.T) {
 			"vrrp's defaults are %d, %v, %v, %v", s.Version, s.AdvertInterval, s.GARPInterval, s.NotifyTimeout,
 			vrrp.DefaultVersion, vrrp.DefaultAdvertInterval, vrrp.DefaultGARPInterval, vrrp.DefaultNotifyTimeout)
 	}
+	if config.DefaultLearnedIntervalFactor != vrrp.DefaultLearnedIntervalFactor ||
+		s.MaxLearnedInterval != time.Duration(vrrp.DefaultLearnedIntervalFactor)*vrrp.DefaultAdvertInterval {
+		t.Errorf("max learned interval from omitted settings %v (factor %d); vrrp's default factor is %d",
+			s.MaxLearnedInterval, config.DefaultLearnedIntervalFactor, vrrp.DefaultLearnedIntervalFactor)
+	}
 	if s.Interface != "eth0" || !s.Preempt || s.GARPCount != 5 {
 		t.Errorf("vrrp settings: interface %q, preempt %v, garp count %d; want eth0 (global.interface), true, 5",
 			s.Interface, s.Preempt, s.GARPCount)
@@ -233,7 +238,8 @@ func TestVRRPRangesAgree(t *testing.T) {
 		for _, ai := range values {
 			probes = append(probes, vrrpProbe{fmt.Sprintf("v%d advert %v", version, ai),
 				fmt.Sprintf("version = %d\nadvert_interval = %q", version, ai),
-				func(c *vrrp.Config) { c.Version, c.AdvertInterval = version, ai }})
+				// The learned bound follows the interval: vrrp's own default.
+				func(c *vrrp.Config) { c.Version, c.AdvertInterval, c.MaxLearnedInterval = version, ai, 0 }})
 		}
 	}
 	for _, w := range []int{-1, 0, config.MaxTrackWeight, config.MaxTrackWeight + 1} {

@@ -224,6 +224,14 @@ func (d *Director) instanceSettings(cfg *config.Config, v *config.VRRP) (vrrpSet
 		}
 		s.UnicastPeers = append(s.UnicastPeers, ip)
 	}
+	for _, a := range v.AllowedPeers {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return s, fmt.Errorf("allowed peer %q: %w", a, err)
+		}
+		s.AllowedPeers = append(s.AllowedPeers, ip)
+	}
+	s.MaxLearnedInterval = v.MaxLearnedInterval.Duration
 	if v.UnicastSource != "" {
 		ip, err := netip.ParseAddr(v.UnicastSource)
 		if err != nil {

@@ -102,7 +102,8 @@ func validate(cfg *Config) (params, error) {
 		peers = append(peers, a.WithZone(""))
 	}
 	if cfg.MaxLearnedInterval == 0 {
-		cfg.MaxLearnedInterval = DefaultLearnedIntervalFactor * cfg.AdvertInterval
+		// At most what v3 can advertise, at least our own interval.
+		cfg.MaxLearnedInterval = min(DefaultLearnedIntervalFactor*cfg.AdvertInterval, max(maxV3Centis*10*time.Millisecond, cfg.AdvertInterval))
 	}
 	if cfg.MaxLearnedInterval < cfg.AdvertInterval {
 		return bad("max learned interval %v is below the advert interval %v", cfg.MaxLearnedInterval, cfg.AdvertInterval)
