@@ -17,6 +17,7 @@
 //	POST /services/{vs}/real/{rs}/enable -> RealServer
 //	POST /services/{vs}/real/{rs}/weight body: WeightRequest -> RealServer
 //	POST /failover                       body: FailoverRequest -> VRRP
+//	POST /bgp/maintenance                body: MaintenanceRequest -> BGP
 //	GET  /events?since=SEQ               []Event (oldest first)
 //	GET  /events/stream                  text/event-stream of Event
 package api
@@ -35,6 +36,7 @@ type Status struct {
 	Started       time.Time `json:"started"`
 	VRRP          *VRRP     `json:"vrrp,omitempty"` // nil when no [vrrp]
 	Sync          *Sync     `json:"sync,omitempty"` // nil when connection sync is off
+	BGP           *BGP      `json:"bgp,omitempty"`  // nil when no [bgp]
 	Services      []Service `json:"services"`
 	// LastReconcile is the last time the IPVS table was verified.
 	LastReconcile time.Time `json:"last_reconcile"`
@@ -89,6 +91,43 @@ type Sync struct {
 	// reset, until the old master's last sync messages arrive) or "hold"
 	// (resigning: new connections wait until the peer has taken over).
 	Guard string `json:"guard,omitempty"`
+}
+
+// BGP is this director's announcement of its VIPs to the routers.
+type BGP struct {
+	LocalASN uint32 `json:"local_asn"`
+	// Maintenance: every VIP withdrawn on the operator's request
+	// (lbctl maintenance on) until turned off.
+	Maintenance bool         `json:"maintenance"`
+	Stopping    bool         `json:"stopping,omitempty"`
+	Error       string       `json:"error,omitempty"` // why the speaker is not running
+	Sessions    []BGPSession `json:"sessions"`
+	VIPs        []BGPVIP     `json:"vips"`
+}
+
+// BGPSession is one router's session.
+type BGPSession struct {
+	Neighbor string `json:"neighbor"`
+	ASN      uint32 `json:"asn"`
+	State    string `json:"state"` // idle | connect | active | opensent | openconfirm | established
+	// Since is when the session last came up (established) or went down.
+	Since        time.Time `json:"since"`
+	PrefixesSent int       `json:"prefixes_sent"`
+	LastError    string    `json:"last_error,omitempty"`
+	BFD          string    `json:"bfd,omitempty"` // BFD session state when BFD is on
+}
+
+// BGPVIP is one VIP: announced, or withdrawn and why ("below quorum:
+// web", "maintenance", "stopping", "no active virtual service").
+type BGPVIP struct {
+	VIP       string `json:"vip"`
+	Announced bool   `json:"announced"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// MaintenanceRequest turns this director's BGP maintenance on or off.
+type MaintenanceRequest struct {
+	On bool `json:"on"`
 }
 
 // SyncDaemon is one role of the kernel's sync daemon.

@@ -31,6 +31,10 @@ const (
 	defaultSyncTakeoverQuiet = 4 * time.Second
 
 	defaultScheduler = "wlc"
+	// With [bgp] every director must pick the same real server for a
+	// flow: Maglev hashing on address and port, skipping a real server at
+	// weight 0 (see bgpSchedulerFits).
+	defaultBGPScheduler = "mh"
 	defaultProtocol  = "tcp"
 	defaultQuorum    = 1
 	defaultOnFailure = "quiesce"
@@ -39,6 +43,10 @@ const (
 	// moves it.
 	defaultOnFailureUDP = "remove"
 	defaultWeight       = 1
+
+	defaultBGPPort         = 179
+	defaultBGPHoldTime     = 90 * time.Second // RFC 4271's suggestion, FRR's and GoBGP's
+	defaultBGPConnectRetry = 5 * time.Second  // a restarted router is found again soon
 
 	defaultCheckInterval = 2 * time.Second
 	defaultCheckTimeout  = time.Second
@@ -73,10 +81,15 @@ func applyDefaults(c *Config, present map[string]bool) {
 	if c.Sync != nil {
 		defaultSync(c.Sync, c, has("sync"))
 	}
+	if c.BGP != nil {
+		for i := range c.BGP.Neighbors {
+			defaultBGPNeighbor(&c.BGP.Neighbors[i], has(indexKey("bgp.neighbor", i)))
+		}
+	}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
 		base := indexKey("virtual_server", i)
-		defaultVirtualServer(vs, &c.Global, has(base))
+		defaultVirtualServer(vs, &c.Global, c.BGP != nil, has(base))
 		if vs.HealthCheck != nil {
 			defaultHealthCheck(vs.HealthCheck, vs, &c.Global, has(joinKey(base, "health_check")))
 		}
@@ -167,7 +180,16 @@ func defaultSync(s *Sync, c *Config, has presence) {
 	setDuration(&s.TakeoverQuiet, has, "takeover_quiet", defaultSyncTakeoverQuiet)
 }
 
-func defaultVirtualServer(vs *VirtualServer, g *Global, has presence) {
+// defaultBGPNeighbor fills a [[bgp.neighbor]]'s defaults.
+func defaultBGPNeighbor(n *BGPNeighbor, has presence) {
+	setInt(&n.Port, has, "port", defaultBGPPort)
+	setDuration(&n.HoldTime, has, "hold_time", defaultBGPHoldTime)
+	setDuration(&n.ConnectRetry, has, "connect_retry", defaultBGPConnectRetry)
+}
+
+// defaultVirtualServer fills vs's defaults; bgp says the config has [bgp],
+// where the scheduler defaults to mh with mh-fallback and mh-port.
+func defaultVirtualServer(vs *VirtualServer, g *Global, bgp bool, has presence) {
 	setString(&vs.Protocol, has, "protocol", defaultProtocol)
 	if !has("family") {
 		vs.Family = "inet"
@@ -175,7 +197,16 @@ func defaultVirtualServer(vs *VirtualServer, g *Global, has presence) {
 			vs.Family = "inet6"
 		}
 	}
-	setString(&vs.Scheduler, has, "scheduler", defaultScheduler)
+	if bgp {
+		setString(&vs.Scheduler, has, "scheduler", defaultBGPScheduler)
+		// An empty array is no array (the canonical form leaves it out):
+		// mh without flags cannot be asked for in BGP mode.
+		if vs.Scheduler == defaultBGPScheduler && len(vs.SchedulerFlags) == 0 {
+			vs.SchedulerFlags = []string{"mh-fallback", "mh-port"}
+		}
+	} else {
+		setString(&vs.Scheduler, has, "scheduler", defaultScheduler)
+	}
 	if vs.Family == "inet6" {
 		setInt(&vs.PersistenceNetmask, has, "persistence_netmask", 128)
 	} else {

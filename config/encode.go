@@ -183,8 +183,10 @@ func (e *encoder) defaulter(t reflect.Type, parent any) func(any, presence) {
 		return func(p any, has presence) { defaultVRRP(p.(*VRRP), &e.c.Global, has) }
 	case reflect.TypeFor[Sync]():
 		return func(p any, has presence) { defaultSync(p.(*Sync), e.c, has) }
+	case reflect.TypeFor[BGPNeighbor]():
+		return func(p any, has presence) { defaultBGPNeighbor(p.(*BGPNeighbor), has) }
 	case reflect.TypeFor[VirtualServer]():
-		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, has) }
+		return func(p any, has presence) { defaultVirtualServer(p.(*VirtualServer), &e.c.Global, e.c.BGP != nil, has) }
 	case reflect.TypeFor[HealthCheck]():
 		if vs, ok := parent.(*VirtualServer); ok {
 			return func(p any, has presence) { defaultHealthCheck(p.(*HealthCheck), vs, &e.c.Global, has) }

@@ -226,7 +226,7 @@ func TestRoundTripMaximal(t *testing.T) {
 		t.Fatal("maximalGroup6 does not replace sync.group")
 	}
 	var data []byte
-	for _, src := range []string{maximal, maximalGroup6} {
+	for _, src := range []string{maximal, maximalGroup6, maximalBGP} {
 		data = append(data, roundTrip(t, mustParse(t, src))...)
 	}
 

@@ -36,3 +36,19 @@ func AdvertIntervalRange(version int) (min, max, step time.Duration, ok bool) {
 	}
 	return 0, 0, 0, false
 }
+
+// BGP ranges (RFC 4271, RFC 6793, RFC 2385): the hold time is whole
+// seconds in 16 bits and, when not 0, at least 3s; GoBGP cannot run a
+// session without keepalives (it takes a hold time of 0 for "default"), so
+// lbd refuses 0. AS 23456 (AS_TRANS) stands in for 4-byte ASNs on 2-byte
+// speakers and is nobody's. A TCP MD5 key is at most 80 bytes
+// (TCP_MD5SIG_MAXKEYLEN).
+const (
+	MinBGPHoldTime     = 3 * time.Second
+	MaxBGPHoldTime     = 65535 * time.Second
+	MinBGPConnectRetry = time.Second
+	MaxBGPConnectRetry = time.Hour
+	ASTrans            = 23456
+	MaxBGPPasswordLen  = 80
+	MaxBGPCommunities  = 64
+)

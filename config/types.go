@@ -14,6 +14,7 @@ type Config struct {
 	Console        Console         `toml:"console"`
 	VRRP           *VRRP           `toml:"vrrp,omitempty"`
 	Sync           *Sync           `toml:"sync,omitempty"`
+	BGP            *BGP            `toml:"bgp,omitempty"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
 
 	// Path is the file the config was read from (not part of the TOML).
@@ -132,6 +133,53 @@ type Sync struct {
 	// master's last sync messages arrive. Default 4s (the kernel sends a
 	// partly filled sync message within 3s).
 	TakeoverQuiet Duration `toml:"takeover_quiet"`
+}
+
+// BGP makes the director active-active: it holds every VIP without
+// answering ARP or neighbour discovery for it and announces each VIP as a
+// /32 (/128) route, next hop its own address, to the routers listed as
+// neighbours, which spread the flows over every director that announces it
+// (ECMP). A VIP is withdrawn while one of its virtual services is below
+// its quorum, in maintenance and before lbd stops. It cannot be combined
+// with [vrrp]. In BGP mode a virtual server's scheduler defaults to mh
+// with mh-fallback and mh-port, the only one that sends a flow to the same
+// real server whichever director receives it.
+type BGP struct {
+	LocalASN uint32 `toml:"local_asn"` // required: 1..4294967295
+	// RouterID is an IPv4 address; default the first IPv4 address of
+	// global.interface, found when the speaker starts.
+	RouterID string `toml:"router_id,omitempty"`
+	// VIPs announced; empty means every virtual server's VIP. Each must be
+	// a virtual server's VIP.
+	VIPs []string `toml:"vips,omitempty"`
+	// Communities ("65001:100", "no-export", "no-advertise") attached to
+	// every announced route.
+	Communities []string `toml:"communities,omitempty"`
+	// MED and LocalPref are sent when set; local_pref only reaches iBGP
+	// neighbours (asn = local_asn).
+	MED       *uint32       `toml:"med,omitempty"`
+	LocalPref *uint32       `toml:"local_pref,omitempty"`
+	Neighbors []BGPNeighbor `toml:"neighbor"`
+}
+
+// BGPNeighbor is a router lbd announces the VIPs to. lbd only dials out:
+// the router must accept a session from this director's address. IPv4 VIPs
+// go to IPv4 neighbours, IPv6 VIPs to IPv6 neighbours.
+type BGPNeighbor struct {
+	Address string `toml:"address"`
+	ASN     uint32 `toml:"asn"`  // 1..4294967295; = local_asn for iBGP
+	Port    int    `toml:"port"` // default 179
+	// HoldTime is proposed to the router (the session uses the smaller of
+	// both); default 90s, whole seconds from 3s to 65535s.
+	HoldTime Duration `toml:"hold_time"`
+	// ConnectRetry is the wait between two attempts to open the session;
+	// default 5s.
+	ConnectRetry Duration `toml:"connect_retry"`
+	// Password turns on TCP MD5 signatures (RFC 2385), as on the router.
+	Password string `toml:"password,omitempty"`
+	// BFD runs single-hop BFD (RFC 5881) with the router, which must run it
+	// too: the session drops within about a second of the path failing.
+	BFD bool `toml:"bfd,omitempty"`
 }
 
 // TrackInterface is an interface whose link state the VRRP instance follows:

@@ -215,6 +215,9 @@ func validate(c *Config, col *collector, present map[string]bool) {
 	if c.Sync != nil {
 		v.sync(c.Sync, c.VRRP != nil)
 	}
+	if c.BGP != nil {
+		v.bgp(c)
+	}
 	v.virtualServers(c.VirtualServers)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"lbd/api"
 	"lbd/balancer"
+	"lbd/bgp"
 	"lbd/config"
 	"lbd/flowguard"
 	"lbd/healthcheck"
@@ -53,6 +54,10 @@ type Options struct {
 	// OpenGuard opens the handover guard (nftables) used with connection
 	// sync; nil means flowguard.Open.
 	OpenGuard func() (flowguard.Guard, error)
+	// NewSpeaker starts the BGP speaker; nil = the real one (GoBGP).
+	NewSpeaker func(bgp.Config) (bgp.Speaker, error)
+	// newLoopbackVIPs replaces the BGP VIP holder (lo) in tests.
+	newLoopbackVIPs func() (vipHolder, error)
 	// StateFile records the IPVS services lbd manages across restarts;
 	// "" keeps no record (a service dropped while lbd was down stays).
 	StateFile string
@@ -87,6 +92,8 @@ type Director struct {
 	staticVIPs  []netip.Addr
 
 	hc *healthcheck.Scheduler
+
+	bgp *bgpState // nil without [bgp]
 
 	// handover guards failovers while sync is on (nil: no guard). Set
 	// with d.mu held; read without it by the VRRP transition callback.
@@ -130,6 +137,12 @@ func New(opt Options) (*Director, error) {
 	}
 	if opt.newStatic == nil {
 		opt.newStatic = openStatic
+	}
+	if opt.NewSpeaker == nil {
+		opt.NewSpeaker = newSpeaker
+	}
+	if opt.newLoopbackVIPs == nil {
+		opt.newLoopbackVIPs = openLoopbackVIPs
 	}
 	d := &Director{
 		opt:          opt,
@@ -262,6 +275,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	d.configureVRRP(old, cfg)
 	d.configureSync(cfg, p.table)
 	d.configureStaticVIPs(cfg)
+	d.configureBGP(cfg)
 	return nil
 }
 
@@ -286,6 +300,7 @@ func (d *Director) applyPlan(p plan) {
 		d.saveManaged()
 	}
 	d.updatePenalty()
+	d.updateBGP()
 }
 
 func (d *Director) healthOf(id string) (healthcheck.State, bool) {
@@ -328,6 +343,9 @@ func (d *Director) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Routers first: the VIPs are withdrawn, and the routers told,
+			// while this director still serves what they send meanwhile.
+			d.stopBGP()
 			d.mu.Lock()
 			v := d.vrrp
 			d.mu.Unlock()

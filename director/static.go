@@ -25,7 +25,7 @@ func openStatic(iface string, log *slog.Logger) (vipHolder, error) {
 // director. With [vrrp], the elected master holds them instead. d.mu is
 // held.
 func (d *Director) configureStaticVIPs(cfg *config.Config) {
-	if !d.opt.HoldVIPs || cfg.VRRP != nil || cfg.Global.Interface == "" || len(cfg.VirtualServers) == 0 {
+	if !d.opt.HoldVIPs || cfg.VRRP != nil || cfg.BGP != nil || cfg.Global.Interface == "" || len(cfg.VirtualServers) == 0 {
 		if d.static != nil {
 			// VRRP takes over (it cleans up stale VIPs at start) or
 			// there is nothing to hold: leave the addresses as they are.

@@ -55,6 +55,9 @@ func (d *Director) Status() api.Status {
 		st.VRRP = v.status()
 	}
 	st.Sync = d.syncStatus(cfg, rec, v, d.handoverP.Load())
+	d.mu.Lock()
+	st.BGP = d.bgpStatus()
+	d.mu.Unlock()
 	for _, vs := range cfg.VirtualServers {
 		st.Services = append(st.Services, d.serviceStatus(vs, p.services[vs.Name], kernel))
 	}
@@ -127,6 +130,9 @@ func describeChange(before, after *config.Config) string {
 	}
 	if !reflect.DeepEqual(before.VRRP, after.VRRP) {
 		parts = append(parts, "redundancy settings changed")
+	}
+	if !reflect.DeepEqual(before.BGP, after.BGP) {
+		parts = append(parts, "BGP settings changed")
 	}
 	if !reflect.DeepEqual(before.Sync, after.Sync) {
 		parts = append(parts, "connection sync settings changed")
