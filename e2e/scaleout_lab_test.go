@@ -62,12 +62,14 @@ const (
 type soLab struct {
 	tb      testing.TB
 	speaker string        // "lbd" or "frr"
+	bfd     bool          // lbd's neighbours with bfd = true, FRR's bfdd on the router
 	hold    time.Duration // BGP hold time on both ends of every session
 	client  *netlab.Host
 	router  *netlab.Host
 	frrDir  string // the router's FRR configs and vty sockets
 	bgpd    *vmtest.Proc
 	zebra   *vmtest.Proc
+	bfdd    *vmtest.Proc
 	nl      *netlink.Handle // in the router
 	dirs    []*soDirector
 	rs      []*realServer
@@ -82,15 +84,20 @@ type soDirector struct {
 	frr *vmtest.Proc
 }
 
-// newSOLab builds the lab and starts the router; speaker is "lbd" or
-// "frr", hold the BGP hold time.
+// newSOLab builds the lab and starts the router; speaker is "lbd",
+// "lbd+bfd" (BFD on every session) or "frr", hold the BGP hold time of
+// the directors.
 func newSOLab(tb testing.TB, speaker string, hold time.Duration) *soLab {
 	tb.Helper()
+	bfd := false
+	if speaker == "lbd+bfd" {
+		speaker, bfd = "lbd", true
+	}
 	vmtest.Require(tb)
 	netlab.Require(tb, "zebra", "bgpd", "vtysh")
 	vmtest.Binary(tb, "lbd")
 	lan := netlab.NewLAN(tb, "so", 5)
-	l := &soLab{tb: tb, speaker: speaker, hold: hold, router: lan.Hosts[0],
+	l := &soLab{tb: tb, speaker: speaker, bfd: bfd, hold: hold, router: lan.Hosts[0],
 		vip: netip.AddrFrom4([4]byte{10, 200, 0, 1})}
 	for _, h := range lan.Hosts[1:3] {
 		l.dirs = append(l.dirs, &soDirector{Host: h})
@@ -158,7 +165,12 @@ func (l *soLab) startRouter() {
 	fmt.Fprintf(&c, "frr defaults traditional\nhostname router\n")
 	fmt.Fprintf(&c, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n bgp log-neighbor-changes\n", soRouterASN, l.router.IPv4.Addr())
 	fmt.Fprintf(&c, " neighbor DIRECTORS peer-group\n neighbor DIRECTORS remote-as %d\n", soDirectorASN)
-	fmt.Fprintf(&c, " neighbor DIRECTORS %s\n neighbor DIRECTORS timers connect 1\n", bgpTimers(l.hold))
+	// No hold time here: FRR's default (180s) is above every director's,
+	// so the directors' choice decides, as the lower one of a session does.
+	fmt.Fprintf(&c, " neighbor DIRECTORS timers connect 1\n")
+	if l.bfd {
+		fmt.Fprintf(&c, " neighbor DIRECTORS bfd\n")
+	}
 	for _, d := range l.dirs {
 		fmt.Fprintf(&c, " neighbor %s peer-group DIRECTORS\n", d.IPv4.Addr())
 	}
@@ -166,6 +178,11 @@ func (l *soLab) startRouter() {
 	writeFile(tb, filepath.Join(l.frrDir, "bgpd.conf"), c.String())
 	l.zebra = vmtest.Start(tb, "zebra in router", l.router.Cmd("zebra", frrArgs(l.frrDir, "zebra")...))
 	l.bgpd = vmtest.Start(tb, "bgpd in router", l.router.Cmd("bgpd", frrArgs(l.frrDir, "bgpd")...))
+	if l.bfd {
+		writeFile(tb, filepath.Join(l.frrDir, "bfdd.conf"), "hostname router\n")
+		args := append(frrArgs(l.frrDir, "bfdd"), "--bfdctl", filepath.Join(l.frrDir, "bfdd.sock"))
+		l.bfdd = vmtest.Start(tb, "bfdd in router", l.router.Cmd("bfdd", args...))
+	}
 }
 
 // vtysh runs a show command on the router.
@@ -184,8 +201,8 @@ func (l *soLab) lbdConfig() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "[global]\ninterface = \"eth0\"\nforwarding = \"dr\"\nresync_interval = \"1s\"\n\n")
 	if l.speaker == "lbd" {
-		fmt.Fprintf(&s, "[bgp]\nlocal_asn = %d\n\n[[bgp.neighbor]]\naddress = %q\nasn = %d\nhold_time = %q\n\n",
-			soDirectorASN, l.router.IPv4.Addr(), soRouterASN, l.hold)
+		fmt.Fprintf(&s, "[bgp]\nlocal_asn = %d\n\n[[bgp.neighbor]]\naddress = %q\nasn = %d\nhold_time = %q\nbfd = %v\n\n",
+			soDirectorASN, l.router.IPv4.Addr(), soRouterASN, l.hold, l.bfd)
 	}
 	fmt.Fprintf(&s, "[[virtual_server]]\nname = \"web\"\nvip = %q\nport = %d\n", l.vip, soPort)
 	if l.speaker != "lbd" {
@@ -275,12 +292,7 @@ func (l *soLab) nextHops() ([]netip.Addr, error) {
 // exactly the directors dirs, and returns when it saw that.
 func (l *soLab) waitNextHops(timeout time.Duration, dirs ...*soDirector) time.Time {
 	l.tb.Helper()
-	return l.waitNextHopsWhile(timeout, func() {}, dirs...)
-}
 
-// waitNextHopsWhile is waitNextHops calling also before every look.
-func (l *soLab) waitNextHopsWhile(timeout time.Duration, also func(), dirs ...*soDirector) time.Time {
-	l.tb.Helper()
 	var want []netip.Addr
 	for _, d := range dirs {
 		want = append(want, d.IPv4.Addr())
@@ -293,7 +305,6 @@ func (l *soLab) waitNextHopsWhile(timeout time.Duration, also func(), dirs ...*s
 				l.tb.Fatalf("lbd in %s exited:\n%s", d.Name, strings.Join(d.lbd.Lines(), "\n"))
 			}
 		}
-		also()
 		hops, err := l.nextHops()
 		seen = time.Now()
 		if err != nil {
@@ -354,7 +365,7 @@ func (d *soDirector) kill(tb testing.TB) {
 type soResult struct {
 	held, moved int           // held connections, those on the killed director
 	survived    int           // held connections alive at the end
-	sessionDown time.Duration // kill → the router ended the BGP session (hold timer)
+	downReason  string        // why the router ended the session, as it logged it
 	withdrawn   time.Duration // kill → the router's kernel route lost the dead next hop
 	recovered   time.Duration // kill → every surviving connection answered again
 	movedSeen   int           // moved connections found in the survivor's table
@@ -362,8 +373,8 @@ type soResult struct {
 }
 
 func (r soResult) String() string {
-	return fmt.Sprintf("%d of %d established connections survived (%d were on the killed director, %d of them found on the survivor); after the kill: BGP session down %v, kernel route withdrawn %v, every connection answering again %v",
-		r.survived, r.held, r.moved, r.movedSeen, r.sessionDown.Round(time.Millisecond), r.withdrawn.Round(time.Millisecond), r.recovered.Round(time.Millisecond))
+	return fmt.Sprintf("%d of %d established connections survived (%d were on the killed director, %d of them found on the survivor); the router ended the session (%s), after the kill: kernel route withdrawn %v, every connection answering again %v",
+		r.survived, r.held, r.moved, r.movedSeen, r.downReason, r.withdrawn.Round(time.Millisecond), r.recovered.Round(time.Millisecond))
 }
 
 // failover holds n connections through the VIP with a request every
@@ -378,7 +389,7 @@ func (l *soLab) failover(n int) soResult {
 	// again).
 	timeout := 2*l.hold + 30*time.Second
 	tr := startTraffic(tb, trafficOptions{Dial: l.client.Dial, Target: netip.AddrPortFrom(l.vip, soPort),
-		Held: n, HeldEvery: 200 * time.Millisecond, HeldTimeout: timeout, Fresh: 1, FreshTimeout: timeout})
+		Held: n, HeldEvery: 200 * time.Millisecond, HeldTimeout: timeout, Fresh: 1, FreshPause: 50 * time.Millisecond})
 	time.Sleep(500 * time.Millisecond)
 	onVictim := victim.conns(tb, l.client.IPv4.Addr())
 	var moved []int
@@ -388,25 +399,17 @@ func (l *soLab) failover(n int) soResult {
 		}
 	}
 
-	// The router logs the session's end (bgp log-neighbor-changes) as it
-	// happens; its output is read as it comes.
+	// The router logs why it ended the session (bgp log-neighbor-changes:
+	// hold timer or BFD). FRR buffers its log for up to a few seconds, so
+	// the line says why, not when.
 	down := regexp.MustCompile(`ADJCHANGE: neighbor ` + regexp.QuoteMeta(victim.IPv4.Addr().String()) + `\b.* Down`)
 	mark := l.bgpd.Mark()
 	killed := time.Now()
 	victim.kill(tb)
-	var sessionDown time.Time
-	withdrawn := l.waitNextHopsWhile(timeout, func() {
-		if sessionDown.IsZero() {
-			if _, ok := l.bgpd.WaitLine(mark, 0, down.MatchString); ok {
-				sessionDown = time.Now()
-			}
-		}
-	}, survivor)
-	if sessionDown.IsZero() {
-		if _, ok := l.bgpd.WaitLine(mark, 5*time.Second, down.MatchString); !ok {
-			tb.Fatalf("the router never logged the end of its session with %s", victim.Name)
-		}
-		sessionDown = time.Now()
+	withdrawn := l.waitNextHops(timeout, survivor)
+	downLine, ok := l.bgpd.WaitLine(mark, 10*time.Second, down.MatchString)
+	if !ok {
+		tb.Fatalf("the router never logged the end of its session with %s", victim.Name)
 	}
 
 	// Every held connection has answered after the route changed, or failed.
@@ -425,7 +428,13 @@ func (l *soLab) failover(n int) soResult {
 	onSurvivor := survivor.conns(tb, l.client.IPv4.Addr())
 	rep := tr.stop()
 	res := soResult{held: n, moved: len(moved), survived: rep.survivors(), report: rep,
-		withdrawn: withdrawn.Sub(killed), recovered: recovered.Sub(killed), sessionDown: sessionDown.Sub(killed)}
+		withdrawn: withdrawn.Sub(killed), recovered: recovered.Sub(killed)}
+	res.downReason = strings.TrimSpace(downLine[strings.Index(downLine, " Down ")+len(" Down "):])
+	for _, line := range l.bgpd.Lines()[mark:] {
+		if strings.Contains(line, victim.IPv4.Addr().String()) && strings.Contains(line, "Hold Timer Expired") {
+			res.downReason = "hold timer expired"
+		}
+	}
 	for _, p := range moved {
 		if _, ok := onSurvivor[p]; ok {
 			res.movedSeen++
