@@ -35,9 +35,9 @@ const (
 	// flow: Maglev hashing on address and port, skipping a real server at
 	// weight 0 (see bgpSchedulerFits).
 	defaultBGPScheduler = "mh"
-	defaultProtocol  = "tcp"
-	defaultQuorum    = 1
-	defaultOnFailure = "quiesce"
+	defaultProtocol     = "tcp"
+	defaultQuorum       = 1
+	defaultOnFailure    = "quiesce"
 	// A udp flow whose client keeps its port (a resolver) is refreshed by
 	// every datagram and never leaves a quiesced real server: only removal
 	// moves it.

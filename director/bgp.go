@@ -353,7 +353,6 @@ func (d *Director) SetMaintenance(ctx context.Context, on bool) error {
 	return nil
 }
 
-
 // stopBGP withdraws everything before lbd exits and waits (bounded) until
 // the routers were sent the withdrawal.
 func (d *Director) stopBGP() {

@@ -202,4 +202,3 @@ func TestBGPMaintenanceWithoutBGP(t *testing.T) {
 		t.Error("status has a BGP block without [bgp]")
 	}
 }
-

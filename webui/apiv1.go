@@ -322,6 +322,25 @@ func (s *Server) apiFailover(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
+// apiMaintenance turns BGP maintenance on or off and answers the BGP
+// status.
+func (s *Server) apiMaintenance(c *gin.Context) {
+	var req api.MaintenanceRequest
+	if !readJSON(c, &req) {
+		return
+	}
+	if err := s.d.SetMaintenance(c, req.On); err != nil {
+		c.JSON(http.StatusConflict, api.Error{Error: err.Error()})
+		return
+	}
+	s.log.Info("BGP maintenance set over the API", "source", source(c), "on", req.On)
+	b := s.d.Status().BGP
+	if b == nil {
+		b = &api.BGP{}
+	}
+	c.JSON(http.StatusOK, b)
+}
+
 func (s *Server) apiEvents(c *gin.Context) {
 	var since uint64
 	if v := c.Query("since"); v != "" {

@@ -236,6 +236,10 @@ func (f *fakeDirector) Reload(ctx context.Context) error {
 	return nil
 }
 
+func (f *fakeDirector) SetMaintenance(context.Context, bool) error {
+	return errors.New("director: no [bgp] configured")
+}
+
 func (f *fakeDirector) Failover(ctx context.Context, holdoff time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

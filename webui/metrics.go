@@ -179,6 +179,9 @@ func writeMetrics(st api.Status) []byte {
 	if sy := st.Sync; sy != nil {
 		syncMetrics(w, sy)
 	}
+	if b := st.BGP; b != nil {
+		bgpMetrics(w, b)
+	}
 
 	for _, sv := range st.Services {
 		l := []string{"service", sv.Name}
@@ -232,6 +235,28 @@ func syncMetrics(w *promWriter, sy *api.Sync) {
 	}
 	if sy.Guard != "" && !known(sy.Guard, syncGuardStates) {
 		w.sample("lbd_sync_guard", 1, "state", sy.Guard)
+	}
+}
+
+// bgpMetrics writes the BGP state (only with [bgp]): every series comes
+// from api.Status.BGP, so a rewrite of the exposition keeps the data.
+func bgpMetrics(w *promWriter, b *api.BGP) {
+	w.metric("lbd_bgp_maintenance", "gauge", "1 while this director is in BGP maintenance (every VIP withdrawn).", b2f(b.Maintenance))
+	if len(b.Sessions) > 0 {
+		w.family("lbd_bgp_session_established", "gauge", "1 while the BGP session with the router is established.")
+		for _, s := range b.Sessions {
+			w.sample("lbd_bgp_session_established", b2f(s.State == "established"), "neighbor", s.Neighbor)
+		}
+		w.family("lbd_bgp_prefixes_sent", "gauge", "Prefixes (VIPs) the router has from this director now.")
+		for _, s := range b.Sessions {
+			w.sample("lbd_bgp_prefixes_sent", float64(s.PrefixesSent), "neighbor", s.Neighbor)
+		}
+	}
+	if len(b.VIPs) > 0 {
+		w.family("lbd_bgp_vip_announced", "gauge", "1 while the VIP is announced to the routers; 0 while withdrawn (below quorum, maintenance, stopping).")
+		for _, v := range b.VIPs {
+			w.sample("lbd_bgp_vip_announced", b2f(v.Announced), "vip", v.VIP)
+		}
 	}
 }
 

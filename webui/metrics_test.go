@@ -212,3 +212,25 @@ func TestMetricsSync(t *testing.T) {
 		})
 	}
 }
+
+func TestBGPMetrics(t *testing.T) {
+	out := string(writeMetrics(api.Status{BGP: &api.BGP{LocalASN: 65001, Maintenance: true,
+		Sessions: []api.BGPSession{{Neighbor: "10.1.0.1", ASN: 65000, State: "established", PrefixesSent: 1}, {Neighbor: "10.1.1.1", State: "active"}},
+		VIPs:     []api.BGPVIP{{VIP: "192.0.2.10", Announced: true}, {VIP: "192.0.2.20", Reason: "below quorum: dns"}},
+	}}))
+	for _, want := range []string{
+		"lbd_bgp_maintenance 1\n",
+		`lbd_bgp_session_established{neighbor="10.1.0.1"} 1` + "\n",
+		`lbd_bgp_session_established{neighbor="10.1.1.1"} 0` + "\n",
+		`lbd_bgp_prefixes_sent{neighbor="10.1.0.1"} 1` + "\n",
+		`lbd_bgp_vip_announced{vip="192.0.2.10"} 1` + "\n",
+		`lbd_bgp_vip_announced{vip="192.0.2.20"} 0` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(writeMetrics(api.Status{})), "lbd_bgp_") {
+		t.Error("lbd_bgp_ series without [bgp]")
+	}
+}

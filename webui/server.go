@@ -40,6 +40,9 @@ type Director interface {
 	// Reload re-reads the file (the SIGHUP path); config.Problems when invalid.
 	Reload(ctx context.Context) error
 	Failover(ctx context.Context, holdoff time.Duration) error
+	// SetMaintenance withdraws (on) or announces again (off) every BGP
+	// VIP of this director; an error without [bgp].
+	SetMaintenance(ctx context.Context, on bool) error
 	Events(since uint64) []api.Event
 	Subscribe() (events <-chan api.Event, cancel func())
 }
@@ -281,6 +284,7 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/services/:vs/real/:rs/enable", s.apiRealDrain(false))
 	a.POST("/services/:vs/real/:rs/weight", s.apiRealWeight)
 	a.POST("/failover", s.apiFailover)
+	a.POST("/bgp/maintenance", s.apiMaintenance)
 	a.GET("/events", s.apiEvents)
 	a.GET("/events/stream", s.apiEventStream)
 

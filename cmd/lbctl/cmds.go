@@ -41,7 +41,11 @@ picture ` + "`ipvsadm -Ln --rate`" + ` gives, with names and health).`,
 			if a.json() {
 				return writeJSON(a.stdout, st)
 			}
-			return renderStatus(a.stdout, st, time.Now())
+			if err := renderStatus(a.stdout, st, time.Now()); err != nil || st.BGP == nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout)
+			return renderBGP(a.stdout, st.BGP, time.Now())
 		}),
 	}
 }

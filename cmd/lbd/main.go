@@ -114,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *stateFile == "" {
 		*stateFile = defaultStateFile(*configPath)
 	}
-	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, HoldVIPs: true})
+	d, err := director.New(director.Options{Config: cfg, Logger: log, Version: version, StateFile: *stateFile, HoldVIPs: true, OpenKernel: openKernel})
 	if err != nil {
 		fmt.Fprintf(stderr, "lbd: %v\n", err)
 		return 1

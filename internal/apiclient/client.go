@@ -296,6 +296,13 @@ func (c *Client) Failover(ctx context.Context, holdoff time.Duration) (*api.VRRP
 	return &v, c.do(ctx, http.MethodPost, "/failover", api.FailoverRequest{Holdoff: holdoff}, nil, &v)
 }
 
+// Maintenance turns this director's BGP maintenance on (every VIP
+// withdrawn) or off, and returns the BGP status.
+func (c *Client) Maintenance(ctx context.Context, on bool) (*api.BGP, error) {
+	var b api.BGP
+	return &b, c.do(ctx, http.MethodPost, "/bgp/maintenance", api.MaintenanceRequest{On: on}, nil, &b)
+}
+
 // Events returns the events after sequence number since, oldest first.
 func (c *Client) Events(ctx context.Context, since uint64) ([]api.Event, error) {
 	var ev []api.Event

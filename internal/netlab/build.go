@@ -68,3 +68,36 @@ func removeStaleBuildDirs() {
 		}
 	}
 }
+
+// BuildBinaryTags is BuildBinary with build tags (comma-separated), for a
+// test build of a daemon (lbd's -tags fakeipvs). Built once per test
+// process and tag set.
+func BuildBinaryTags(t testing.TB, pkg, tags string) string {
+	t.Helper()
+	builds.Lock()
+	defer builds.Unlock()
+	key := pkg + " " + tags
+	if p, ok := builds.paths[key]; ok {
+		return p
+	}
+	if msg, ok := builds.errs[key]; ok {
+		t.Fatal(msg)
+	}
+	if builds.dir == "" {
+		removeStaleBuildDirs()
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("netlab-bin-%d", os.Getpid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("netlab: %v", err)
+		}
+		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]string{}
+	}
+	out := filepath.Join(builds.dir, path.Base(pkg)+"-"+strings.ReplaceAll(tags, ",", "-"))
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		builds.errs[key] = fmt.Sprintf("netlab: go build -tags %s %s: %v\n%s", tags, pkg, err, b)
+		t.Fatal(builds.errs[key])
+	}
+	builds.paths[key] = out
+	return out
+}
