@@ -67,7 +67,14 @@ func TestScaleOutECMP(t *testing.T) {
 		}
 		byServer[r.server]++
 	}
-	after := l.dirConnections()
+	// The kernel sums its per-CPU counters into what it reports every 2s
+	// (the rate estimator): wait until all the connections show.
+	var after []uint64
+	vmtest.Eventually(t, 20*time.Second, 200*time.Millisecond, "IPVS counters", func() (bool, string) {
+		after = l.dirConnections()
+		n := after[0] + after[1] - before[0] - before[1]
+		return n >= fresh, fmt.Sprintf("%d of %d new connections counted: %v before, %v now", n, fresh, before, after)
+	})
 	t.Logf("%d new connections: by director %v (before %v), by real server %v", fresh, after, before, byServer)
 	for i, d := range l.dirs {
 		if after[i] <= before[i] {
