@@ -430,9 +430,13 @@ func (l *soLab) failover(n int) soResult {
 	res := soResult{held: n, moved: len(moved), survived: rep.survivors(), report: rep,
 		withdrawn: withdrawn.Sub(killed), recovered: recovered.Sub(killed)}
 	res.downReason = strings.TrimSpace(downLine[strings.Index(downLine, " Down ")+len(" Down "):])
+	// The notification it sent says why: "(Hold Timer Expired)",
+	// "(Cease/BFD Down)".
 	for _, line := range l.bgpd.Lines()[mark:] {
-		if strings.Contains(line, victim.IPv4.Addr().String()) && strings.Contains(line, "Hold Timer Expired") {
-			res.downReason = "hold timer expired"
+		if strings.Contains(line, "NOTIFICATION: sent to neighbor "+victim.IPv4.Addr().String()+" ") {
+			if i, j := strings.LastIndex(line, "("), strings.LastIndex(line, ")"); 0 <= i && i < j {
+				res.downReason = line[i+1 : j]
+			}
 		}
 	}
 	for _, p := range moved {
