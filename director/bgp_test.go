@@ -202,3 +202,38 @@ func TestBGPMaintenanceWithoutBGP(t *testing.T) {
 		t.Error("status has a BGP block without [bgp]")
 	}
 }
+
+// A reload changes the neighbours in place (same speaker), a new VIP is
+// announced, and removing [bgp] withdraws everything and stops the
+// speaker.
+func TestBGPReload(t *testing.T) {
+	r := newBGPRig(t, bgpConfig)
+	r.waitAnnounced(t, "192.0.2.10/32", "192.0.2.20/32")
+	first := r.fake()
+	path := r.d.path
+	next := strings.Replace(bgpConfig, "[[virtual_server]]\nname = \"web\"", "[[bgp.neighbor]]\naddress = \"10.1.1.1\"\nasn = 65000\n[[virtual_server]]\nname = \"web\"", 1)
+	next = strings.Replace(next, `vip = "192.0.2.20"`, `vip = "192.0.2.30"`, 1)
+	if err := os.WriteFile(path, []byte(next), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.waitAnnounced(t, "192.0.2.10/32", "192.0.2.30/32")
+	if r.fake() != first {
+		t.Error("a neighbour change restarted the speaker")
+	}
+	if n := len(r.d.Status().BGP.Sessions); n != 2 {
+		t.Errorf("%d sessions after adding a neighbour, want 2", n)
+	}
+	noBGP := next[:strings.Index(next, "[bgp]")] + next[strings.Index(next, "[[virtual_server]]"):]
+	if err := os.WriteFile(path, []byte(noBGP), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !first.Closed() || len(first.Routes()) != 0 || r.d.Status().BGP != nil {
+		t.Errorf("after removing [bgp]: speaker closed %v, routes %v", first.Closed(), first.Routes())
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"lbd/internal/netlab"
 	"lbd/internal/testutil"
 )
@@ -110,20 +112,41 @@ address = %q
 }
 
 type bgpDirector struct {
-	t    *testing.T
-	h    *netlab.Host
-	bin  string
-	conf string
-	out  *testutil.Buffer
-	cmd  *exec.Cmd
-	done chan struct{}
+	token string // API token when started with a console
+	t     *testing.T
+	h     *netlab.Host
+	bin   string
+	conf  string
+	out   *testutil.Buffer
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
-func (l *bgpLab) startDirector(t *testing.T, h *netlab.Host, checkPort int) *bgpDirector {
+func (l *bgpLab) startDirector(t *testing.T, h *netlab.Host, checkPort int, console bool) *bgpDirector {
 	t.Helper()
 	d := &bgpDirector{t: t, h: h, bin: l.bin, conf: filepath.Join(t.TempDir(), "lbd.toml"), out: &testutil.Buffer{}}
-	if err := os.WriteFile(d.conf, []byte(l.config(h, checkPort)), 0o600); err != nil {
+	conf := l.config(h, checkPort)
+	if console {
+		// The password only has to exist; lbctl uses a token.
+		hash, err := bcrypt.GenerateFromPassword([]byte("e2e-password"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf += fmt.Sprintf("\n[console]\npassword_hash = %q\n", hash)
+	}
+	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if console {
+		out, err := h.Run(d.bin, "token", "-config", d.conf, "-name", "e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Run mixes stderr's advice in: the token is stdout's one line.
+		d.token = strings.Fields(out)[0]
+		if !strings.HasPrefix(d.token, "e2e.") {
+			t.Fatalf("lbd token printed %q", out)
+		}
 	}
 	d.cmd = h.Cmd(d.bin, "-config", d.conf, "-state", filepath.Join(t.TempDir(), "state.json"))
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
@@ -139,6 +162,12 @@ func (l *bgpLab) startDirector(t *testing.T, h *netlab.Host, checkPort int) *bgp
 		}
 	})
 	return d
+}
+
+// lbctl runs lbctl in the director's namespace against its console.
+func (d *bgpDirector) lbctl(args ...string) (string, error) {
+	bin := netlab.BuildBinary(d.t, "lbd/cmd/lbctl")
+	return d.h.Run(bin, append([]string{"--url", "http://127.0.0.1:3636", "--token", d.token}, args...)...)
 }
 
 // stop signals lbd and waits for it to exit; it returns when it did.
@@ -316,8 +345,8 @@ func TestBGPWithFRR(t *testing.T) {
 	r := l.startFRR(t)
 	l.serve(t, 8081)
 	stop2 := l.serve(t, 8082)
-	d1 := l.startDirector(t, l.d1, 8081)
-	l.startDirector(t, l.d2, 8082)
+	d1 := l.startDirector(t, l.d1, 8081, true)
+	l.startDirector(t, l.d2, 8082, false)
 
 	took := l.waitHops(t, 30*time.Second, l.d1, l.d2)
 	t.Logf("ECMP route with both directors %v after start", took)
@@ -333,6 +362,27 @@ func TestBGPWithFRR(t *testing.T) {
 	l.serve(t, 8082)
 	took = l.waitHops(t, 10*time.Second, l.d1, l.d2)
 	t.Logf("d2 announced again %v after its real server came back", took)
+
+	// lbctl maintenance drains d1 from the router and brings it back.
+	var lastErr error
+	testutil.Eventually(t, 20*time.Second, "d1's console answering lbctl bgp", func() bool {
+		_, lastErr = d1.lbctl("bgp")
+		return lastErr == nil
+	})
+	if out, err := d1.lbctl("maintenance", "on"); err != nil || !strings.Contains(out, "MAINTENANCE") {
+		t.Fatalf("lbctl maintenance on: %v\n%s", err, out)
+	}
+	l.waitHops(t, 10*time.Second, l.d2)
+	if out, _ := d1.lbctl("bgp"); !strings.Contains(out, bgpVIP+"  no") || !strings.Contains(out, "maintenance") {
+		t.Errorf("lbctl bgp in maintenance:\n%s", out)
+	}
+	if out, err := d1.lbctl("maintenance", "off"); err != nil {
+		t.Fatalf("lbctl maintenance off: %v\n%s", err, out)
+	}
+	l.waitHops(t, 10*time.Second, l.d1, l.d2)
+	if out, _ := d1.lbctl("bgp"); !strings.Contains(out, "established") || !strings.Contains(out, bgpVIP+"  yes") {
+		t.Errorf("lbctl bgp:\n%s", out)
+	}
 
 	// The router restarts: sessions come back, both routes reinstalled.
 	r.stop()
@@ -412,8 +462,8 @@ func TestBGPWithBIRD(t *testing.T) {
 	l.startBIRD(t)
 	l.serve(t, 8081)
 	stop2 := l.serve(t, 8082)
-	d1 := l.startDirector(t, l.d1, 8081)
-	l.startDirector(t, l.d2, 8082)
+	d1 := l.startDirector(t, l.d1, 8081, false)
+	l.startDirector(t, l.d2, 8082, false)
 
 	took := l.waitHops(t, 30*time.Second, l.d1, l.d2)
 	t.Logf("ECMP route with both directors %v after start", took)

@@ -40,7 +40,8 @@ type fakeDirector struct {
 	calls     int   // Apply calls, refused ones included
 	failovers []time.Duration
 	lastSrc   string
-	noIPVS    bool // Status says the kernel has no IPVS (VRRP only)
+	noIPVS    bool     // Status says the kernel has no IPVS (VRRP only)
+	bgp       *api.BGP // Status's BGP block
 }
 
 func newFakeDirector(t testing.TB, toml string) *fakeDirector {
@@ -127,6 +128,10 @@ func (f *fakeDirector) Status() api.Status {
 	}
 	if f.noIPVS {
 		st.LastReconcile, st.IPVSUnavailable = time.Time{}, true
+	}
+	if f.bgp != nil {
+		b := *f.bgp
+		st.BGP = &b
 	}
 	if f.vrrp != nil {
 		v := *f.vrrp

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"lbd/api"
 	"lbd/config"
 )
 
@@ -679,6 +680,31 @@ func TestStatusIPVSUnavailable(t *testing.T) {
 		mustContain(t, r.body, `id="ipvs-unavailable">IPVS not available (VRRP only)</span>`)
 		if strings.Contains(r.body, "not verified yet") || strings.Contains(r.body, "in sync") {
 			t.Errorf("%s still shows a table state:\n%s", p, r.body)
+		}
+	}
+}
+
+// In BGP mode the status screen shows the sessions and each VIP,
+// announced or withdrawn with the reason.
+func TestStatusBGP(t *testing.T) {
+	h := newHarness(t)
+	c := h.login()
+	if strings.Contains(c.get("/status").body, `id="bgp"`) {
+		t.Fatal("BGP block without [bgp]")
+	}
+	h.d.mu.Lock()
+	h.d.bgp = &api.BGP{LocalASN: 65001, Maintenance: true,
+		Sessions: []api.BGPSession{{Neighbor: "10.1.0.1", ASN: 65000, State: "established", PrefixesSent: 1}},
+		VIPs:     []api.BGPVIP{{VIP: "192.0.2.10", Announced: true}, {VIP: "192.0.2.20", Reason: "below quorum: dns"}}}
+	h.d.mu.Unlock()
+	for _, p := range []string{"/status", "/status/live"} {
+		r := c.get(p)
+		mustStatus(t, r, http.StatusOK)
+		mustContain(t, r.body, `id="bgp"`, "AS 65001", `id="bgp-maintenance"`, "<code>10.1.0.1</code>",
+			`<span class="badge ok">established</span>`, "<code>192.0.2.10</code>", `<span class="badge ok">announced</span>`,
+			`<span class="badge bad">withdrawn</span> below quorum: dns`)
+		if strings.Contains(r.body, "VRRP is not configured") {
+			t.Errorf("%s says VRRP is not configured in BGP mode", p)
 		}
 	}
 }
