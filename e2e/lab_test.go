@@ -166,7 +166,7 @@ func (l *lab) addRealServer(name string, ns *netlab.NS, addr netip.Addr, mac net
 }
 
 // start serves HTTP on port; the server answers "NAME REMOTEADDR".
-func (rs *realServer) start(t *testing.T, port int) {
+func (rs *realServer) start(t testing.TB, port int) {
 	t.Helper()
 	ln, err := rs.ns.Listen("tcp4", fmt.Sprintf(":%d", port))
 	if err != nil {

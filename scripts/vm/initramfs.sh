@@ -51,11 +51,21 @@ busybox=/bin/busybox
 for t in "$busybox" "${tools[@]}"; do
 	[ -x "$t" ] || { log "missing $t (make deps installs busybox-static, iproute2, ipvsadm, dash, bash, keepalived)"; exit 1; }
 done
+# FRR, the upstream router of the BGP/ECMP lab (e2e/scaleout_vm_test.go):
+# zebra (routes into the kernel), bgpd, bfdd and vtysh, only when the host
+# has them (Debian's frr; make deps installs it). A test that needs them
+# finds them missing on PATH and says so. The daemons run as root (-u root
+# -g root); FRR insists that this user be in its vty group, frrvty.
+frr=()
+for t in /usr/lib/frr/zebra /usr/lib/frr/bgpd /usr/lib/frr/bfdd /usr/bin/vtysh; do
+	[ -x "$t" ] && frr+=("$t")
+done
+[ ${#frr[@]} -eq 4 ] || { [ ${#frr[@]} -eq 0 ] || log "FRR incomplete on this host (${frr[*]}); left out"; frr=(); }
 
 key=$( {
 	echo "$KVER $VMLINUZ"
 	printf '%s\n' "${want[@]}"
-	sha256sum "$here/initramfs.sh" "$here/init" "$busybox" "${tools[@]}"
+	sha256sum "$here/initramfs.sh" "$here/init" "$busybox" "${tools[@]}" "${frr[@]}"
 } | sha256sum | cut -c1-16)
 img=$cache/initramfs-$KVER-$key.cpio.gz
 if [ -f "$img" ]; then
@@ -94,7 +104,7 @@ cp "$busybox" bin/busybox
 for l in $(bin/busybox --list-full); do
 	[ -e "$l" ] || ln -s /bin/busybox "$l"
 done
-for t in "${tools[@]}"; do
+for t in "${tools[@]}" "${frr[@]}"; do
 	rm -f ".$t" "sbin/$(basename "$t")" "usr/sbin/$(basename "$t")" "bin/$(basename "$t")"
 	mkdir -p ".$(dirname "$t")"
 	cp "$t" ".$t"
@@ -106,6 +116,16 @@ done
 [ -d /etc/iproute2 ] && cp -r /etc/iproute2 etc/
 printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
 printf 'root:x:0:\n' >etc/group
+if [ ${#frr[@]} -gt 0 ]; then
+	printf 'frr:x:100:\nfrrvty:x:101:root\n' >>etc/group
+	# The FRR daemons on PATH; vtysh lets root in without PAM (the VM has
+	# none); /var/tmp/frr is where the daemons keep their crash logs.
+	for t in "${frr[@]}"; do
+		[ -e "usr/sbin/$(basename "$t")" ] || ln -s "$t" "usr/sbin/$(basename "$t")"
+	done
+	mkdir -p etc/frr var/tmp/frr
+	printf 'username root nopassword\n' >etc/frr/vtysh.conf
+fi
 printf '127.0.0.1 localhost\n::1 localhost\n' >etc/hosts
 
 : >etc/vm-modules
