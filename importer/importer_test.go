@@ -90,9 +90,13 @@ func TestKeepalivedGolden(t *testing.T) {
 	if s := byName["2001_db8__10-25"]; s == nil || s.Family != "inet6" || s.Forwarding != "tun" || s.HealthCheck.Type != "smtp" || len(s.RealServers) != 2 {
 		t.Errorf("IPv6 service mapped wrong: %+v", s)
 	}
-	v := c.VRRP
-	if v == nil || v.VRID != 51 || v.Priority != 150 || v.Version != 2 || *v.Preempt || v.AuthPass != "s3cret" ||
-		v.UnicastSource != "192.0.2.2" || len(v.VIPs) != 3 || v.TrackInterfaces[0].Weight != 20 {
+	if c.VRRP != nil || len(c.VRRPInstances) != 2 || c.VRRPInstances[1].Name != "VI_DB" || c.VRRPInstances[1].VRID != 52 ||
+		len(c.VRRPSyncGroups) != 1 || strings.Join(c.VRRPSyncGroups[0].Instances, ",") != "VI_WEB,VI_DB" {
+		t.Fatalf("two vrrp_instances and a sync group mapped wrong: vrrp %+v, instances %+v, groups %+v", c.VRRP, c.VRRPInstances, c.VRRPSyncGroups)
+	}
+	v := &c.VRRPInstances[0]
+	if v.Name != "VI_WEB" || v.VRID != 51 || v.Priority != 150 || v.Version != 2 || *v.Preempt || v.AuthPass != "s3cret" ||
+		v.UnicastSource != "192.0.2.2" || len(v.VIPs) != 5 || v.TrackInterfaces[0].Weight != 20 {
 		t.Errorf("vrrp_instance mapped wrong: %+v", v)
 	}
 	if c.Sync.Interface != "eth1" || *c.Sync.ID != 51 {
@@ -100,7 +104,8 @@ func TestKeepalivedGolden(t *testing.T) {
 	}
 	notes := string(notesText(res.Notes))
 	for _, want := range []string{
-		"keepalived.conf:44: not mapped: vrrp_instance VI_DB",
+		"keepalived.conf:59: not mapped: notify_master /usr/local/bin/group-master.sh",
+		"its address 192.0.2.30 is in no vrrp_instance; lbd needs an owner, so it was added to VI_WEB",
 		"conf.d/10-web.conf:19: not mapped: digest",
 		"keepalived.conf:41: not mapped: notify_master",
 		"conf.d/20-misc.conf:52: not mapped: misc_dynamic",

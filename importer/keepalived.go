@@ -64,19 +64,26 @@ func keepalivedTree(nodes []*node, notes []Note) *Result {
 	}
 	instances := 0
 	for _, n := range nodes {
+		if n.Key == "vrrp_instance" {
+			instances++
+		}
+	}
+	for _, n := range nodes {
 		switch n.Key {
 		case "global_defs", "virtual_server_group":
 		case "vrrp_instance":
-			instances++
+			v := m.vrrpInstance(n)
 			if instances == 1 {
-				m.vrrpInstance(n)
+				m.c.VRRP = v // one instance: the [vrrp] table, as most pairs have it
 			} else {
-				m.note(n, "not mapped: vrrp_instance %s (lbd's [vrrp] holds one instance; the first, %s, was mapped)", n.arg(0), firstInstance(nodes))
+				// Several: [[vrrp_instance]] tables, by keepalived's names.
+				v.Name = lbdName(n.arg(0))
+				m.c.VRRPInstances = append(m.c.VRRPInstances, *v)
 			}
 		case "virtual_server":
 			m.virtualServer(n)
 		case "vrrp_sync_group":
-			m.notMapped(n, "lbd runs one VRRP instance; sync groups are not needed for it")
+			m.syncGroup(n, instances)
 		case "vrrp_script":
 			m.notMapped(n, "lbd tracks its virtual services (vrrp.service_penalty) and interfaces, not scripts")
 		case "static_ipaddress", "static_routes", "static_rules", "virtual_routes", "virtual_rules":
@@ -85,17 +92,88 @@ func keepalivedTree(nodes []*node, notes []Note) *Result {
 			m.notMapped(n, "")
 		}
 	}
-	m.finishVRRP()
+	if m.c.VRRP != nil {
+		m.finishVRRP(m.c.VRRP)
+	}
+	for i := range m.c.VRRPInstances {
+		m.finishVRRP(&m.c.VRRPInstances[i])
+	}
+	m.coverVIPs(nodes)
 	return m.result(m.c)
 }
 
-func firstInstance(nodes []*node) string {
-	for _, n := range nodes {
-		if n.Key == "vrrp_instance" {
-			return n.arg(0)
+// syncGroup maps vrrp_sync_group NAME { group { I1 I2 } }.
+func (m *kaMapper) syncGroup(n *node, instances int) {
+	if instances < 2 {
+		m.notMapped(n, "one VRRP instance needs no sync group")
+		return
+	}
+	g := config.VRRPSyncGroup{Name: lbdName(n.arg(0))}
+	for _, s := range n.Children {
+		switch s.Key {
+		case "group":
+			for _, member := range s.Children {
+				g.Instances = append(g.Instances, lbdName(member.Key))
+			}
+		default:
+			m.notMapped(s, "lbd's sync groups hold their members in fault together; no scripts or notify of their own")
 		}
 	}
-	return ""
+	m.note(n, "vrrp_sync_group %s: lbd moves the group together when a member is in fault (a link down); a priority change moves only its own instance", n.arg(0))
+	m.c.VRRPSyncGroups = append(m.c.VRRPSyncGroups, g)
+}
+
+// coverVIPs gives every virtual server's address to an instance when there
+// are several: lbd requires it, keepalived does not (a VIP held by no
+// instance). Such an address goes to the first instance, with a note.
+func (m *kaMapper) coverVIPs(nodes []*node) {
+	if len(m.c.VRRPInstances) < 2 {
+		return
+	}
+	owned := map[netip.Addr]bool{}
+	for _, v := range m.c.VRRPInstances {
+		for _, a := range v.VIPs {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				owned[p.Addr()] = true
+			} else if ip, err := netip.ParseAddr(a); err == nil {
+				owned[ip] = true
+			}
+		}
+	}
+	first := &m.c.VRRPInstances[0]
+	var at *node
+	for _, n := range nodes {
+		if n.Key == "vrrp_instance" {
+			at = n
+			break
+		}
+	}
+	for _, vs := range m.c.VirtualServers {
+		ip, err := netip.ParseAddr(vs.VIP)
+		if err != nil || owned[ip] {
+			continue
+		}
+		owned[ip] = true
+		first.VIPs = append(first.VIPs, vs.VIP)
+		m.note(at, "virtual server %s: its address %s is in no vrrp_instance; lbd needs an owner, so it was added to %s (move it if another instance should hold it)", vs.Name, vs.VIP, first.Name)
+	}
+}
+
+// lbdName makes a keepalived name (VI_1, "web farm") an lbd name.
+func lbdName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	if len(b) == 0 {
+		return "vrrp"
+	}
+	return string(b)
 }
 
 func (m *kaMapper) globalDefs(n *node) {
@@ -141,7 +219,7 @@ func (m *kaMapper) globalDefs(n *node) {
 	}
 }
 
-func (m *kaMapper) vrrpInstance(n *node) {
+func (m *kaMapper) vrrpInstance(n *node) *config.VRRP {
 	v := &config.VRRP{Priority: kaPriority, Version: m.version}
 	garpSet := false
 	if v.Version == 0 {
@@ -229,13 +307,13 @@ func (m *kaMapper) vrrpInstance(n *node) {
 	if !garpSet {
 		v.GARPCount = 5 // keepalived sends 5 by default as well
 	}
-	m.c.VRRP = v
 	if m.c.Global.Interface == "" {
 		m.c.Global.Interface = v.Interface
 	}
 	if v.Interface == m.c.Global.Interface {
 		v.Interface = ""
 	}
+	return v
 }
 
 // vip maps one virtual_ipaddress line: ADDR[/PREFIX] [dev IF] [label L] ...
@@ -286,11 +364,7 @@ func (m *kaMapper) auth(v *config.VRRP, s *node) {
 
 // finishVRRP makes the instance fit lbd's rules: VRRPv2 needs whole-second
 // adverts.
-func (m *kaMapper) finishVRRP() {
-	v := m.c.VRRP
-	if v == nil {
-		return
-	}
+func (m *kaMapper) finishVRRP(v *config.VRRP) {
 	if v.AdvertInterval.Duration == 0 {
 		v.AdvertInterval = dur(time.Second)
 	}
