@@ -29,6 +29,9 @@ type GoBGP struct {
 	neighbors map[netip.Addr]Neighbor
 	routes    map[netip.Prefix]Route
 	closed    bool
+	// wdBase is the UPDATEs each established session had sent before the
+	// first withdrawal that Shutdown has not confirmed yet (nil: none).
+	wdBase map[netip.Addr]uint64
 
 	sinceMu sync.Mutex
 	since   map[netip.Addr]upSince // when each session last came up or went down
@@ -250,6 +253,7 @@ func (s *GoBGP) Announce(r Route) error {
 	r.Prefix = r.Prefix.Masked()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.wdBase = nil // what Shutdown confirms is taken afresh
 	if s.closed {
 		return errClosed
 	}
@@ -275,6 +279,9 @@ func (s *GoBGP) Withdraw(pfx netip.Prefix) error {
 	r, ok := s.routes[pfx]
 	if !ok {
 		return nil
+	}
+	if s.wdBase == nil {
+		s.wdBase = s.updatesSent()
 	}
 	p, err := path(r, true)
 	if err != nil {
@@ -340,13 +347,16 @@ func (s *GoBGP) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	routes := len(s.routes)
+	routes, base := len(s.routes), s.wdBase
 	s.routes = map[netip.Prefix]Route{}
 	s.mu.Unlock()
 
+	// Routes withdrawn one by one just before (a stopping director does
+	// that) count as much as the ones withdrawn here: Shutdown confirms
+	// that the routers were sent every withdrawal before it closes.
 	var err error
-	if routes > 0 {
-		err = s.withdrawAll(ctx)
+	if routes > 0 || base != nil {
+		err = s.withdrawAll(ctx, base, routes > 0)
 	}
 	s.stop()
 	s.srv.Stop()
@@ -355,23 +365,28 @@ func (s *GoBGP) Shutdown(ctx context.Context) error {
 
 // withdrawAll withdraws every route and waits until every established
 // session that carried some has sent an UPDATE since.
-func (s *GoBGP) withdrawAll(ctx context.Context) error {
-	before := map[netip.Addr]uint64{}
-	for _, p := range s.Peers() {
-		if p.State == StateEstablished && p.PrefixesSent > 0 {
-			before[p.Address] = p.UpdatesSent
-		}
+func (s *GoBGP) withdrawAll(ctx context.Context, before map[netip.Addr]uint64, remaining bool) error {
+	if before == nil {
+		// The baseline is taken once the sessions are quiet: right after a
+		// session came (back) up, GoBGP may still be sending the routes and
+		// the End-of-RIB marker, UPDATEs that must not pass for the
+		// withdrawal.
+		before = s.quietBaseline(ctx)
 	}
-	if err := s.srv.DeletePath(apiutil.DeletePathRequest{DeleteAll: true}); err != nil {
-		return fmt.Errorf("bgp: withdraw all: %w", err)
+	if remaining {
+		if err := s.srv.DeletePath(apiutil.DeletePathRequest{DeleteAll: true}); err != nil {
+			return fmt.Errorf("bgp: withdraw all: %w", err)
+		}
 	}
 	tick := time.NewTicker(confirmPoll)
 	defer tick.Stop()
 	for {
 		for _, p := range s.Peers() {
 			n, waiting := before[p.Address]
-			// A session that went down has nothing more to withdraw.
-			if waiting && (p.State != StateEstablished || p.UpdatesSent > n) {
+			// A session that went down has nothing more to withdraw; one
+			// that is up has withdrawn when it sent an UPDATE since and
+			// advertises nothing any more.
+			if waiting && (p.State != StateEstablished || p.UpdatesSent > n && p.PrefixesSent == 0) {
 				delete(before, p.Address)
 			}
 		}
@@ -386,6 +401,48 @@ func (s *GoBGP) withdrawAll(ctx context.Context) error {
 		}
 	}
 }
+
+// quietBaseline returns the UPDATEs sent so far on every established
+// session that may carry our routes, once two reads quietBaselineGap apart
+// agree (at most quietBaselineTries reads).
+func (s *GoBGP) quietBaseline(ctx context.Context) map[netip.Addr]uint64 {
+	read := s.updatesSent
+	cur := read()
+	for range quietBaselineTries {
+		t := time.NewTimer(quietBaselineGap)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return cur
+		case <-t.C:
+		}
+		next := read()
+		if maps.Equal(cur, next) {
+			return cur
+		}
+		cur = next
+	}
+	return cur
+}
+
+// updatesSent is the UPDATEs sent so far on every established session
+// that may carry our routes.
+func (s *GoBGP) updatesSent() map[netip.Addr]uint64 {
+	m := map[netip.Addr]uint64{}
+	for _, p := range s.Peers() {
+		// GoBGP's advertised count can lag behind the UPDATE that
+		// carried a route: any session that sent an UPDATE counts.
+		if p.State == StateEstablished && (p.PrefixesSent > 0 || p.UpdatesSent > 0) {
+			m[p.Address] = p.UpdatesSent
+		}
+	}
+	return m
+}
+
+const (
+	quietBaselineGap   = 50 * time.Millisecond
+	quietBaselineTries = 10
+)
 
 func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
 	return slices.SortedFunc(maps.Keys(m), netip.Addr.Compare)
