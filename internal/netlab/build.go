@@ -29,31 +29,7 @@ var builds struct {
 // directories of earlier test processes that are gone.
 func BuildBinary(t testing.TB, pkg string) string {
 	t.Helper()
-	builds.Lock()
-	defer builds.Unlock()
-	if p, ok := builds.paths[pkg]; ok {
-		return p
-	}
-	if msg, ok := builds.errs[pkg]; ok {
-		t.Fatal(msg)
-	}
-	if builds.dir == "" {
-		removeStaleBuildDirs()
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("netlab-bin-%d", os.Getpid()))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatalf("netlab: %v", err)
-		}
-		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]string{}
-	}
-	out := filepath.Join(builds.dir, path.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		builds.errs[pkg] = fmt.Sprintf("netlab: go build %s: %v\n%s", pkg, err, b)
-		t.Fatal(builds.errs[pkg])
-	}
-	builds.paths[pkg] = out
-	return out
+	return BuildBinaryTags(t, pkg, "")
 }
 
 func removeStaleBuildDirs() {
@@ -76,7 +52,7 @@ func BuildBinaryTags(t testing.TB, pkg, tags string) string {
 	t.Helper()
 	builds.Lock()
 	defer builds.Unlock()
-	key := pkg + " " + tags
+	key := strings.TrimSpace(pkg + " " + tags)
 	if p, ok := builds.paths[key]; ok {
 		return p
 	}
@@ -91,11 +67,16 @@ func BuildBinaryTags(t testing.TB, pkg, tags string) string {
 		}
 		builds.dir, builds.paths, builds.errs = dir, map[string]string{}, map[string]string{}
 	}
-	out := filepath.Join(builds.dir, path.Base(pkg)+"-"+strings.ReplaceAll(tags, ",", "-"))
-	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, pkg)
+	out := filepath.Join(builds.dir, path.Base(pkg))
+	args := []string{"build", "-o", out}
+	if tags != "" {
+		out += "-" + strings.ReplaceAll(tags, ",", "-")
+		args = []string{"build", "-tags", tags, "-o", out}
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		builds.errs[key] = fmt.Sprintf("netlab: go build -tags %s %s: %v\n%s", tags, pkg, err, b)
+		builds.errs[key] = fmt.Sprintf("netlab: go build %s %s: %v\n%s", tags, pkg, err, b)
 		t.Fatal(builds.errs[key])
 	}
 	builds.paths[key] = out
