@@ -480,6 +480,16 @@ func (in *Instance) Status() Status {
 	s := in.status
 	s.VIPs = slices.Clone(s.VIPs)
 	s.Counters = maps.Clone(s.Counters)
+	// The reader's drops are added here, not in publish: a drop the loop
+	// never hears of (it only counts) shows at once.
+	in.rxMu.Lock()
+	if s.Counters == nil && len(in.rxCounts) > 0 {
+		s.Counters = map[string]int{}
+	}
+	for k, v := range in.rxCounts {
+		s.Counters[k] += v
+	}
+	in.rxMu.Unlock()
 	return s
 }
 
@@ -497,11 +507,6 @@ func (in *Instance) publish() {
 	if e := in.notifyErr.Load(); e > 0 {
 		s.Counters["notify_errors"] = int(e)
 	}
-	in.rxMu.Lock()
-	for k, v := range in.rxCounts {
-		s.Counters[k] += v
-	}
-	in.rxMu.Unlock()
 	if m := in.master.Load(); c.masterAddr.IsValid() && (m == nil || *m != c.masterAddr) {
 		a := c.masterAddr
 		in.master.Store(&a)

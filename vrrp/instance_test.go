@@ -228,6 +228,24 @@ func TestRunReceivesFromTransport(t *testing.T) {
 	})
 }
 
+// A packet the reader drops shows in Status at once, not at the loop's
+// next event (a backup may have none for seconds).
+func TestRunReaderDropShowsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(100)
+		in, sys, _ := runInstance(t, cfg)
+		testutil.Eventually(t, 5*time.Second, "backup", func() bool { return in.Status().State == Backup })
+		peer := netip.MustParseAddr("10.77.0.12")
+		a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: 2 * time.Second, Addrs: cfg.VIPs}
+		b, _ := a.Marshal(peer, GroupIPv4)
+		sys.tr.in <- rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 64, ifOK: true}
+		synctest.Wait()
+		if st := in.Status(); st.Counters["drop_ttl"] != 1 || st.State != Backup {
+			t.Fatalf("after a TTL-64 packet: %v %v", st.State, st.Counters)
+		}
+	})
+}
+
 func TestRunTwiceAndNotRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in, _, stop := runInstance(t, testConfig(100))
