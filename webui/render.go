@@ -107,9 +107,19 @@ var funcs = template.FuncMap{
 	"instances": func(p *page, list []api.VRRP, back string, edit bool) instanceTable {
 		return instanceTable{Instances: list, CSRF: p.CSRF, Back: back, Edit: edit}
 	},
+	"vrrpform": func(f *form, named bool, vipsHint string) vrrpForm {
+		return vrrpForm{F: f, Named: named, VIPsHint: vipsHint}
+	},
 	"act": func(p *page, url, label, class, id, back, confirm string) actionData {
 		return actionData{URL: url, Label: label, Class: class, ID: id, Back: back, Confirm: confirm, CSRF: p.CSRF, Version: p.Version}
 	},
+}
+
+// vrrpForm is the "vrrpfields" template's argument.
+type vrrpForm struct {
+	F        *form
+	Named    bool // the [[vrrp_instance]] form: a name field first
+	VIPsHint string
 }
 
 // instanceTable is the "vrrpinstances" template's argument.
