@@ -572,3 +572,45 @@ func cloneValue(v reflect.Value) reflect.Value {
 	}
 	return out
 }
+
+// SharedVersion identifies c's shared settings: equal on two directors
+// whose configurations agree (SharedDiff is empty), whatever their
+// per-node settings.
+func SharedVersion(c *Config) string {
+	s := c.Clone()
+	stripNode(reflect.ValueOf(s).Elem())
+	s.Path = ""
+	data, err := Encode(s)
+	if err != nil {
+		return ""
+	}
+	return Version(data)
+}
+
+// stripNode zeroes the per-node and hidden settings of v.
+func stripNode(v reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tomlName(f) == "" {
+			continue
+		}
+		fv := v.Field(i)
+		if c := fieldClasses[t.Name()+"."+f.Name]; c != Shared {
+			fv.SetZero()
+			continue
+		}
+		switch ft := f.Type; {
+		case isStructType(ft):
+			stripNode(fv)
+		case ft.Kind() == reflect.Pointer && isStructType(ft.Elem()):
+			if !fv.IsNil() {
+				stripNode(fv.Elem())
+			}
+		case ft.Kind() == reflect.Slice && isStructType(ft.Elem()):
+			for j := 0; j < fv.Len(); j++ {
+				stripNode(fv.Index(j))
+			}
+		}
+	}
+}

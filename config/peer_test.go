@@ -110,9 +110,18 @@ func TestSharedDiff(t *testing.T) {
 	if d := SharedDiff(a, b); len(d) != 0 {
 		t.Fatalf("configs differing only in per-node keys: diff %v, want none", d)
 	}
+	if SharedVersion(a) != SharedVersion(b) || SharedVersion(a) == "" {
+		t.Fatalf("shared versions %q and %q of configs differing only in per-node keys", SharedVersion(a), SharedVersion(b))
+	}
+	if a.Global.NodeName != "lvs1" {
+		t.Fatal("SharedVersion changed its argument")
+	}
 	b = mustParse(t, strings.Replace(pairPeerText(), "weight = 1", "weight = 7", 1)+
 		"\n[[virtual_server]]\nname = \"dns\"\nvip = \"192.0.2.11\"\nport = 53\nprotocol = \"udp\"\n")
 	b.VRRP.AuthPass = "secret"
+	if SharedVersion(a) == SharedVersion(b) {
+		t.Fatal("shared versions equal for configs that differ")
+	}
 	d := SharedDiff(a, b)
 	want := []string{`vrrp.auth_pass`, `virtual_server["web"].real_server["rs1"].weight`, `virtual_server["dns"]`}
 	if !slices.Equal(diffKeys(d), want) {
