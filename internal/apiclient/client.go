@@ -412,3 +412,10 @@ func (c *Client) PutShared(ctx context.Context, doc api.SharedConfig) (*api.Stat
 	var s api.Status
 	return &s, c.do(ctx, http.MethodPost, "/config/shared", doc, nil, &s)
 }
+
+// PutConfig replaces the whole configuration; doc.Version must be the one
+// it was based on (409 when stale, 422 with problems when invalid).
+func (c *Client) PutConfig(ctx context.Context, doc api.ConfigDoc) (*api.Status, error) {
+	var s api.Status
+	return &s, c.do(ctx, http.MethodPut, "/config", doc, nil, &s)
+}
