@@ -36,6 +36,9 @@ const (
 	// PeerPollInterval is how often the director reads the peer's status
 	// and configuration.
 	PeerPollInterval = 5 * time.Second
+	// PeerRetryInterval is the poll interval while the peer does not
+	// answer: it is seen back soon after it returns.
+	PeerRetryInterval = 2 * time.Second
 	// PeerTimeout bounds one read of the peer (connect and answer).
 	PeerTimeout = 3 * time.Second
 	// PeerPushTimeout bounds saving a configuration on the peer: it

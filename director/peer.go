@@ -116,10 +116,14 @@ func (w *peerWatch) client(timeout time.Duration) (*apiclient.Client, error) {
 }
 
 func (d *Director) runPeer(ctx context.Context, gen int, wake <-chan struct{}) {
-	t := time.NewTicker(config.PeerPollInterval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		d.pollPeer(ctx, gen)
+		next := config.PeerPollInterval
+		if !d.pollPeer(ctx, gen) {
+			next = config.PeerRetryInterval
+		}
+		t.Reset(next)
 		select {
 		case <-ctx.Done():
 			return
@@ -130,8 +134,8 @@ func (d *Director) runPeer(ctx context.Context, gen int, wake <-chan struct{}) {
 }
 
 // pollPeer reads the peer's status and configuration once, each read
-// bounded by config.PeerTimeout.
-func (d *Director) pollPeer(ctx context.Context, gen int) {
+// bounded by config.PeerTimeout; false when that failed.
+func (d *Director) pollPeer(ctx context.Context, gen int) bool {
 	w := &d.peer
 	var st *api.Status
 	var pc *config.Config
@@ -148,13 +152,13 @@ func (d *Director) pollPeer(ctx context.Context, gen int) {
 		}
 	}
 	if ctx.Err() != nil {
-		return
+		return true
 	}
 	local, _ := d.Config()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.gen != gen {
-		return
+		return true
 	}
 	now := time.Now()
 	if err != nil {
@@ -164,7 +168,7 @@ func (d *Director) pollPeer(ctx context.Context, gen int) {
 			d.events.add("peer", w.conf.Name, "peer not reachable: "+peerErrText(err))
 		}
 		w.err = peerErrText(err)
-		return
+		return false
 	}
 	if w.err != "" && !w.updated.IsZero() {
 		d.events.add("peer", w.conf.Name, "peer reachable again")
@@ -173,6 +177,7 @@ func (d *Director) pollPeer(ctx context.Context, gen int) {
 	if w.notApplied != nil && len(config.SharedDiff(local, pc)) == 0 {
 		w.notApplied = nil
 	}
+	return true
 }
 
 // peerErrText is a refusal or failure of the peer in one line: its

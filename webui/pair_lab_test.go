@@ -205,7 +205,8 @@ func TestPairLab(t *testing.T) {
 	var p *api.Pair
 	testutil.Eventually(t, 30*time.Second, "lvs1 shows lvs2 reachable, configurations agreeing, rs2's health disagreed on", func() bool {
 		p, err = lvs1.client.Pair(context.Background())
-		return err == nil && p.Peer.Reachable && p.DriftKnown && len(p.Drift) == 0 && len(p.HealthDisagreements) == 1
+		return err == nil && p.Peer.Reachable && p.DriftKnown && len(p.Drift) == 0 && len(p.HealthDisagreements) == 1 &&
+			p.Local.IPVSInSync && p.Peer.IPVSInSync
 	})
 	if p.Local.Name != "lvs1" || p.Peer.Name != "lvs2" || p.Peer.URL != lvs2.url || p.Local.Role != "standalone" || p.Peer.Role != "standalone" {
 		t.Fatalf("pair nodes: %+v / %+v", p.Local, p.Peer)
@@ -217,7 +218,7 @@ func TestPairLab(t *testing.T) {
 	if p.Peer.ConfigVersion != v2 || p.Local.SharedVersion != p.Peer.SharedVersion || p.Local.ConfigVersion == p.Peer.ConfigVersion {
 		t.Fatalf("versions: local %s/%s peer %s/%s, lvs2's own %s", p.Local.ConfigVersion, p.Local.SharedVersion, p.Peer.ConfigVersion, p.Peer.SharedVersion, v2)
 	}
-	if !p.Local.IPVSInSync || !p.Peer.IPVSInSync || p.Local.Sync != "off" {
+	if p.Local.Sync != "off" || p.Peer.Sync != "off" {
 		t.Fatalf("ipvs/sync: %+v / %+v", p.Local, p.Peer)
 	}
 	// The peer token never leaves lvs1 in GET /config.
