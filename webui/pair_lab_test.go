@@ -304,6 +304,9 @@ func TestPairLab(t *testing.T) {
 	if _, err := lvs1.client.PutConfig(ctx, api.ConfigDoc{Version: v1, TOML: string(b)}); err != nil {
 		t.Fatalf("lvs1 refused a check program in its PATH: %v", err)
 	}
+	if file, _ := os.ReadFile(lvs1.conf); !strings.Contains(string(file), lvs2.token) {
+		t.Fatalf("a PUT of GET /config's document (no peer token) lost lvs1's peer token:\n%s", file)
+	}
 	res, err := lvs1.client.PushPair(ctx)
 	if err != nil || res.Applied || !strings.Contains(res.Error, `program "pair-check" not found in PATH`) {
 		t.Fatalf("push of a config lvs2 must refuse: %+v, %v", res, err)
