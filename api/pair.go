@@ -21,6 +21,10 @@ type Pair struct {
 	// DriftKnown is false while the peer's configuration could not be
 	// read: Drift is then empty because nothing could be compared.
 	DriftKnown bool `json:"drift_known"`
+	// DriftError says why the configurations could not be compared while
+	// the peer answers (a peer running a newer lbd with settings this one
+	// does not know).
+	DriftError string `json:"drift_error,omitempty"`
 	// Drift lists the shared settings that differ (per-node ones such as
 	// node name, priority and interface are left out).
 	Drift []DriftKey `json:"drift"`

@@ -29,6 +29,7 @@ type peerWatch struct {
 
 	st       *api.Status    // the peer's last status
 	cfg      *config.Config // and configuration (decoded, not validated)
+	cfgErr   string         // why cfg is nil while the peer answers
 	updated  time.Time      // when they were read
 	err      string         // the last read's failure; "" when it worked
 	errSince time.Time      // since when reads fail
@@ -52,7 +53,7 @@ func (d *Director) configurePeer(cfg *config.Config) {
 	}
 	w.gen++
 	w.conf = cfg.Peer
-	w.st, w.cfg, w.updated, w.err, w.errSince = nil, nil, time.Time{}, "", time.Time{}
+	w.st, w.cfg, w.cfgErr, w.updated, w.err, w.errSince = nil, nil, "", time.Time{}, "", time.Time{}
 	w.lastPush, w.notApplied = nil, nil
 	if cfg.Peer == nil {
 		return
@@ -143,11 +144,15 @@ func (d *Director) pollPeer(ctx context.Context, gen int) bool {
 	if err == nil {
 		st, err = c.Status(ctx)
 	}
+	var cfgErr string
 	if err == nil {
 		var doc *api.ConfigDoc
 		if doc, err = c.Config(ctx); err == nil {
-			if pc, err = config.DecodeUnvalidated("peer", []byte(doc.TOML)); err != nil {
-				err = fmt.Errorf("the peer's configuration does not decode here: %w", err)
+			// The peer answers; a configuration this build cannot read
+			// (a newer peer's settings) only stops the comparison.
+			var derr error
+			if pc, derr = config.DecodeUnvalidated("peer", []byte(doc.TOML)); derr != nil {
+				cfgErr = "the peer's configuration cannot be read here (another lbd version?): " + oneLine(derr)
 			}
 		}
 	}
@@ -173,8 +178,8 @@ func (d *Director) pollPeer(ctx context.Context, gen int) bool {
 	if w.err != "" && !w.updated.IsZero() {
 		d.events.add("peer", w.conf.Name, "peer reachable again")
 	}
-	w.st, w.cfg, w.updated, w.err, w.errSince = st, pc, now, "", time.Time{}
-	if w.notApplied != nil && len(config.SharedDiff(local, pc)) == 0 {
+	w.st, w.cfg, w.cfgErr, w.updated, w.err, w.errSince = st, pc, cfgErr, now, "", time.Time{}
+	if w.notApplied != nil && pc != nil && len(config.SharedDiff(local, pc)) == 0 {
 		w.notApplied = nil
 	}
 	return true
@@ -240,12 +245,16 @@ func (d *Director) Pair() (api.Pair, bool) {
 		p.Peer.Reachable = true
 		api.SummarizeNode(&p.Peer, w.st, now)
 		p.Peer.Name = w.conf.Name
+		p.HealthDisagreements = api.HealthDisagreements(&st, w.st)
+		if w.cfg == nil {
+			p.DriftError = w.cfgErr
+			break
+		}
 		p.Peer.SharedVersion = config.SharedVersion(w.cfg)
 		p.DriftKnown = true
 		for _, e := range config.SharedDiff(local, w.cfg) {
 			p.Drift = append(p.Drift, api.DriftKey{Key: e.Key, Local: e.Local, Peer: e.Peer})
 		}
-		p.HealthDisagreements = api.HealthDisagreements(&st, w.st)
 		if len(p.Drift) == 0 {
 			w.notApplied = nil
 		}

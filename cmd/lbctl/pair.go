@@ -73,6 +73,8 @@ func renderPair(w io.Writer, p *api.Pair, now time.Time) {
 	row("conn sync", func(n *api.PairNode) string { return n.Sync })
 	tw.Flush()
 	switch {
+	case !p.DriftKnown && p.DriftError != "":
+		fmt.Fprintf(w, "  drift: unknown: %s\n", p.DriftError)
 	case !p.DriftKnown:
 		fmt.Fprintf(w, "  drift: unknown while %s does not answer\n", r.Name)
 	case len(p.Drift) == 0:
