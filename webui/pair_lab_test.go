@@ -245,6 +245,8 @@ func TestPairLab(t *testing.T) {
 	if p.Local.SharedVersion == p.Peer.SharedVersion {
 		t.Fatal("shared versions equal while the configurations differ")
 	}
+	out, _ = exec.Command(lbctl, "--url", lvs1.url, "--token", lvs1.token, "status").CombinedOutput()
+	t.Logf("lbctl status with drift:\n%s", out)
 	out, _ = exec.Command(lbctl, "--url", lvs1.url, "--token", lvs1.token, "-o", "json", "status").CombinedOutput()
 	if !strings.Contains(string(out), `"key": "virtual_server[\"web\"].real_server[\"rs1\"].weight"`) || !strings.Contains(string(out), `"services"`) {
 		t.Fatalf("lbctl -o json status lacks the drift (or the status):\n%s", out)
