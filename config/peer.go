@@ -501,6 +501,13 @@ func MergeShared(own, incoming *Config) *Config {
 	res := incoming.Clone()
 	res.Path = own.Path
 	mergeStruct(reflect.ValueOf(res).Elem(), reflect.ValueOf(own).Elem())
+	// A new smtp check's helo_name defaulted to the sender's node name:
+	// here it defaults to this director's.
+	for i := range res.VirtualServers {
+		if hc := res.VirtualServers[i].HealthCheck; hc != nil && hc.HeloName != "" && hc.HeloName == incoming.Global.NodeName {
+			hc.HeloName = own.Global.NodeName
+		}
+	}
 	return res
 }
 

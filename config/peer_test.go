@@ -143,6 +143,13 @@ func TestMergeShared(t *testing.T) {
 	own.Alerts = []Alert{{Name: "hook", Type: "webhook", URL: "http://x", Secret: "own-secret"}}
 	incoming := mustParse(t, strings.Replace(pairLocal, "weight = 1", "weight = 9", 1))
 	incoming.Alerts = []Alert{{Name: "hook", Type: "webhook", URL: "http://y"}}
+	// A service new to own, with an smtp check whose helo_name defaulted
+	// to the sender's node name.
+	incoming.VirtualServers = append(incoming.VirtualServers, VirtualServer{Name: "mail", VIP: "192.0.2.25", Port: 25,
+		HealthCheck: &HealthCheck{Type: "smtp", HeloName: "lvs1"}})
+	if incoming, _, err := Normalize(incoming); err != nil || incoming.VirtualServers[1].HealthCheck.HeloName != "lvs1" {
+		t.Fatalf("normalize: %v", err)
+	}
 	before := incoming.Clone()
 	m := MergeShared(own, incoming)
 	if !reflect.DeepEqual(incoming, before) {
@@ -151,6 +158,9 @@ func TestMergeShared(t *testing.T) {
 	if m.Global.NodeName != "lvs2" || m.VRRP.Priority != 100 || m.VRRP.UnicastSource != "10.0.0.2" ||
 		m.Global.Listen != "127.0.0.1:3637" || m.Peer.Name != "lvs1" || !slices.Equal(m.VRRP.UnicastPeers, []string{"10.0.0.1"}) {
 		t.Fatalf("per-node keys not kept: %+v %+v %+v", m.Global, *m.VRRP, *m.Peer)
+	}
+	if h := m.VirtualServers[1].HealthCheck.HeloName; h != "lvs2" {
+		t.Errorf("a new smtp check's helo_name %q, want own node name lvs2", h)
 	}
 	if w := *m.VirtualServers[0].RealServers[0].Weight; w != 9 {
 		t.Errorf("shared weight %d, want 9 (incoming's)", w)
