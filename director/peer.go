@@ -175,8 +175,8 @@ func (d *Director) pollPeer(ctx context.Context, gen int) bool {
 		w.err = peerErrText(err)
 		return false
 	}
-	if w.err != "" && !w.updated.IsZero() {
-		d.events.add("peer", w.conf.Name, "peer reachable again")
+	if w.err != "" {
+		d.events.add("peer", w.conf.Name, "peer reachable")
 	}
 	w.st, w.cfg, w.cfgErr, w.updated, w.err, w.errSince = st, pc, cfgErr, now, "", time.Time{}
 	if w.notApplied != nil && pc != nil && len(config.SharedDiff(local, pc)) == 0 {

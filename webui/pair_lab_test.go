@@ -391,6 +391,7 @@ func pairBrowser(t *testing.T, lvs1, lvs2 *pairLBD) func() {
 	if s := b.text("#pair-panel"); !strings.Contains(s, "configurations agree") || !strings.Contains(s, "lvs2") {
 		t.Fatalf("status page's pair panel: %q", s)
 	}
+	b.shot("19-status-pair-panel")
 	b.open("/pair")
 	b.run("pair view", chromedp.WaitVisible(chromedp.CSS("#pair-lvs2")))
 	for _, sel := range []string{"#pair-lvs1", "#pair-lvs2"} {
