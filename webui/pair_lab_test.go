@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -426,4 +427,160 @@ func pairBrowser(t *testing.T, lvs1, lvs2 *pairLBD) func() {
 		}
 		b.shot("22-pair-peer-down")
 	}
+}
+
+// TestPairVRRP runs two real lbd daemons with VRRP between them in network
+// namespaces: each one's pair view shows the two VRRP states and
+// priorities, and a save on both keeps the backup's own priority and
+// unicast addresses while the pair keeps its roles.
+func TestPairVRRP(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TestPairVRRP needs root (network namespaces) and CI is set")
+		}
+		t.Skip("needs root for network namespaces")
+	}
+	netlab.Require(t, "ip")
+	bin := netlab.BuildBinaryTags(t, "lbd/cmd/lbd", "fakeipvs")
+	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lan := netlab.NewLAN(t, "pairv", 2)
+	h1, h2 := lan.Hosts[0], lan.Hosts[1]
+	ip1, ip2 := h1.IPv4.Addr().String(), h2.IPv4.Addr().String()
+	vip := lan.IPv4(100).String()
+	dir := t.TempDir()
+	conf := func(name string, prio int, own, peer string) string {
+		return fmt.Sprintf(`[global]
+node_name = %q
+interface = "eth0"
+listen = "%s:3636"
+
+[console]
+password_hash = %q
+
+[vrrp]
+vrid = 61
+priority = %d
+advert_interval = "200ms"
+vips = [%q]
+unicast_source = %q
+unicast_peers = [%q]
+
+[sync]
+enabled = false
+
+[[virtual_server]]
+name = "web"
+vip = %q
+port = 80
+
+[virtual_server.health_check]
+type = "none"
+
+[[virtual_server.real_server]]
+name = "rs1"
+address = "10.77.0.50"
+`, name, own, hash, prio, vip, own, peer, vip)
+	}
+	type node struct {
+		h            *netlab.Host
+		conf, token  string
+		client       *apiclient.Client
+		cmd          *exec.Cmd
+		out          *testutil.Buffer
+		name, ip, up string
+	}
+	nodes := []*node{{h: h1, name: "lvs1", ip: ip1, up: ip2}, {h: h2, name: "lvs2", ip: ip2, up: ip1}}
+	for i, n := range nodes {
+		n.conf = filepath.Join(dir, n.name+".toml")
+		if err := os.WriteFile(n.conf, []byte(conf(n.name, 150-50*i, n.ip, n.up)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "token", "-config", n.conf, "-name", "pair").Output()
+		if err != nil {
+			t.Fatalf("lbd token: %v", err)
+		}
+		n.token = strings.Fields(string(out))[0]
+		h := n.h
+		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return h.Dial(network, addr, 5*time.Second)
+		}}}
+		if n.client, err = apiclient.New("http://"+n.ip+":3636", n.token, apiclient.WithHTTPClient(hc), apiclient.WithTimeout(20*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		peer := nodes[0]
+		if n == nodes[0] {
+			peer = nodes[1]
+		}
+		appendFile(t, n.conf, fmt.Sprintf("\n[peer]\nname = %q\nurl = \"http://%s:3636\"\ntoken = %q\n", peer.name, peer.ip, peer.token))
+	}
+	for _, n := range nodes {
+		n.out = &testutil.Buffer{}
+		n.cmd = n.h.Cmd(bin, "-config", n.conf, "-state", filepath.Join(dir, n.name+".state"))
+		n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+		if err := n.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func(c *exec.Cmd) { _ = c.Wait(); close(done) }(n.cmd)
+		t.Cleanup(func() {
+			_ = n.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = n.cmd.Process.Kill()
+				<-done
+			}
+			if t.Failed() {
+				t.Logf("lbd %s said:\n%s", n.name, n.out.String())
+			}
+		})
+	}
+
+	var p *api.Pair
+	testutil.Eventually(t, 30*time.Second, "lvs1 master and lvs2 backup in lvs1's pair view, configurations agreeing", func() bool {
+		p, err = nodes[0].client.Pair(context.Background())
+		return err == nil && p.Peer.Reachable && p.DriftKnown && p.Local.Role == "master" && p.Peer.Role == "backup"
+	})
+	if len(p.Drift) != 0 || len(p.Local.VRRP) != 1 || len(p.Peer.VRRP) != 1 ||
+		p.Local.VRRP[0] != (api.PairInstance{VRID: 61, State: "master", Priority: 150}) ||
+		p.Peer.VRRP[0] != (api.PairInstance{VRID: 61, State: "backup", Priority: 100}) {
+		t.Fatalf("pair: drift %v, local %+v, peer %+v", p.Drift, p.Local.VRRP, p.Peer.VRRP)
+	}
+	// lvs2 sees the same pair from its side.
+	testutil.Eventually(t, 15*time.Second, "lvs2's pair view", func() bool {
+		q, err := nodes[1].client.Pair(context.Background())
+		return err == nil && q.Peer.Reachable && q.Local.Role == "backup" && q.Peer.Role == "master"
+	})
+
+	// Save on both from the master: lvs2 takes the weight, keeps its
+	// priority and unicast addresses, and stays backup.
+	ctx := context.Background()
+	if _, err := nodes[0].client.SetWeight(ctx, "web", "rs1", 6); err != nil {
+		t.Fatal(err)
+	}
+	res, err := nodes[0].client.PushPair(ctx)
+	if err != nil || !res.Applied {
+		t.Fatalf("save on both: %+v, %v", res, err)
+	}
+	doc, err := nodes[1].client.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := config.DecodeUnvalidated("lvs2", []byte(doc.TOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.VRRP.Priority != 100 || c2.VRRP.UnicastSource != ip2 || len(c2.VRRP.UnicastPeers) != 1 || c2.VRRP.UnicastPeers[0] != ip1 ||
+		*c2.VirtualServers[0].RealServers[0].Weight != 6 || c2.Global.NodeName != "lvs2" {
+		t.Fatalf("lvs2 after the save on both: vrrp %+v, weight %d, node %s", *c2.VRRP, *c2.VirtualServers[0].RealServers[0].Weight, c2.Global.NodeName)
+	}
+	testutil.Eventually(t, 15*time.Second, "no drift, roles kept", func() bool {
+		p, err = nodes[0].client.Pair(context.Background())
+		return err == nil && p.DriftKnown && len(p.Drift) == 0 && p.Local.Role == "master" && p.Peer.Role == "backup"
+	})
 }
