@@ -59,6 +59,7 @@ type page struct {
 	Form       *form
 	Data       any
 	Charts     template.HTML // a virtual or real server's history, on its page
+	PeerName   string        // the peer director's name: "Save on both directors" (pair.go)
 }
 
 type crumb struct{ Href, Text string }
@@ -151,7 +152,7 @@ func fieldID(name string) string {
 }
 
 func parseTemplates() (map[string]*template.Template, error) {
-	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fields.html")
+	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fields.html", "templates/pairparts.html")
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template)
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" || name == "fields" {
+		if name == "layout" || name == "fields" || name == "pairparts" {
 			continue
 		}
 		t, err := base.Clone()
@@ -201,6 +202,7 @@ func (s *Server) fill(c *gin.Context, p *page) {
 		if p.Version == "" {
 			p.Version = st.ConfigVersion
 		}
+		p.PeerName = s.peerName()
 	}
 	p.RefreshMS = int(s.opts.RefreshInterval / time.Millisecond)
 }
