@@ -76,13 +76,17 @@ func openLab(t *testing.T, l *lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := vs{name: "web", port: 80, sched: "rr", rs: l.rsAll(), hc: hvCheck()}
+	// Calmer timers than the tour's, which measure failover: a lab that
+	// stays open shares one emulated CPU with two consoles a browser
+	// keeps busy, and must not flap.
+	web := vs{name: "web", port: 80, sched: "rr", rs: l.rsAll(),
+		hc: "  type = \"http\"\n  interval = \"2s\"\n  timeout = \"1s\"\n  rise = 2\n  fall = 3"}
 	nodes := []string{"lvs1", "lvs2"}
 	prio := []int{150, 100}
 	paths := make([]string, 2)
 	tokens := make([]string, 2)
 	for i, h := range l.directors[:2] {
-		vrrp := fmt.Sprintf("[vrrp]\nvrid = 51\npriority = %d\nadvert_interval = %q\n", prio[i], demoAdvert)
+		vrrp := fmt.Sprintf("[vrrp]\nvrid = 51\npriority = %d\nadvert_interval = \"1s\"\n", prio[i])
 		console := fmt.Sprintf("[console]\npassword_hash = %q\n\n", hash)
 		conf := hvConfig(l, fmt.Sprintf("node_name = %q\n", nodes[i]), console+vrrp, hvService{vs: web})
 		paths[i] = filepath.Join(t.TempDir(), "lbd.toml")
