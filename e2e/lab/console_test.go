@@ -106,6 +106,11 @@ func graphMoves(t testing.TB, b *browser) {
 		now := b.eval(fmt.Sprintf(`(document.querySelector(%q)||{getAttribute(){return ""}}).getAttribute("points")||""`, poly))
 		capt := b.text(caption)
 		if now != "" && now != first && !strings.Contains(capt, "peak 0") {
+			// Drawn as a line a person can see (app.css styles it).
+			style := b.eval(fmt.Sprintf(`(function(){var s=getComputedStyle(document.querySelector(%q)); return s.fill+" "+s.stroke+" "+s.strokeWidth})()`, poly))
+			if !strings.HasPrefix(style, "none rgb(") || strings.HasSuffix(style, " 0px") {
+				t.Fatalf("the chart's line is not drawn as a visible line: fill, stroke, width = %q", style)
+			}
 			t.Logf("conn/s chart moved: %q", strings.Join(strings.Fields(capt), " "))
 			return
 		}
