@@ -88,6 +88,8 @@ type options struct {
 	// localhost2 names lvs2's console http://localhost:PORT: another host
 	// name than lvs1's, so a browser keeps a login cookie for each.
 	localhost2 bool
+	// interrupt, when it delivers, stops the VM while it opens the lab.
+	interrupt <-chan os.Signal
 }
 
 // build compiles what the VM runs: the e2e test binary with the lab
@@ -180,6 +182,9 @@ func start(t testing.TB, o options) *Lab {
 		t.Fatalf("the lab VM ended before the lab was open (%v)", l.err)
 	case <-time.After(o.ready):
 		t.Fatalf("the lab was not open within %v", o.ready)
+	case sig := <-o.interrupt:
+		l.Stop()
+		t.Fatalf("stopped by %v before the lab was open", sig)
 	}
 	l.URL[0] = fmt.Sprintf("http://127.0.0.1:%d", o.ports[0])
 	l.URL[1] = fmt.Sprintf("http://127.0.0.1:%d", o.ports[1])
