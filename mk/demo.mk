@@ -10,7 +10,8 @@
 # Chromium opens the master's console once (log in, status, a drain) and
 # the demo stops. On a fresh machine deps, vm-kernel and build provide the
 # packages, the kernel and the binaries. The `demo` build tag keeps the
-# tour out of make test.
+# tour out of make test. `make demo LBD_DEMO_TOUR=0` opens the lab without
+# the tour.
 #
 # make screenshots-readme: the README's images of the real lab (docs/img),
 # taken by the lab's browser test (e2e/lab TestLabBrowser).

@@ -37,7 +37,12 @@ func TestDemo(t *testing.T) {
 	if !interactive {
 		stay = 10 * time.Minute
 	}
-	l := start(t, options{test: "TestDemo", ports: [2]int{3636, 3637}, stay: stay,
+	// LBD_DEMO_TOUR=0 opens the lab without the tour first.
+	test := "TestDemo"
+	if os.Getenv("LBD_DEMO_TOUR") == "0" {
+		test = "TestLab"
+	}
+	l := start(t, options{test: test, ports: [2]int{3636, 3637}, stay: stay,
 		ready: 15 * time.Minute, out: os.Stdout, localhost2: true, interrupt: sigc})
 	fmt.Print(l.Summary("bin/lbctl"))
 	if interactive {

@@ -151,7 +151,7 @@ func start(t testing.TB, o options) *Lab {
 	}
 	t.Cleanup(func() {
 		l.Stop()
-		if t.Failed() {
+		if t.Failed() && o.out == nil { // else it is on o.out already
 			t.Logf("the lab VM's output:\n%s", strings.Join(l.Lines(), "\n"))
 		}
 	})
