@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -194,19 +195,23 @@ func labForward(t *testing.T, port int, ns *netlab.NS) {
 	}()
 }
 
-// labTraffic makes about four requests a second through the VIP from the
-// client, so the consoles' graphs move; bounded by count and by stay.
+// labTraffic makes requests through the VIP from the client, between
+// about 2 and 8 a second in a two-minute swell, so the consoles' graphs
+// move and have a shape; bounded by count and by stay.
 func labTraffic(t *testing.T, l *lab, stay time.Duration) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		end := time.Now().Add(stay)
-		for i := 0; i < 4*int(stay/time.Second)+1 && time.Now().Before(end); i++ {
+		began := time.Now()
+		end := began.Add(stay)
+		for i := 0; i < 8*int(stay/time.Second)+1 && time.Now().Before(end); i++ {
+			phase := 2 * math.Pi * time.Since(began).Seconds() / 120
+			pause := time.Duration(float64(125*time.Millisecond) * (2.5 + 1.5*math.Cos(phase)))
 			select {
 			case <-stop:
 				return
-			case <-time.After(250 * time.Millisecond):
+			case <-time.After(pause):
 			}
 			l.get(80)
 		}

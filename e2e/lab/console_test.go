@@ -39,9 +39,7 @@ func TestLabBrowser(t *testing.T) {
 	checkStatus(t, master, "master", l.RS)
 	master.shot("lab-01-status-master")
 	graphMoves(t, master)
-	if os.Getenv("LBD_README_IMG") == "1" {
-		readmeImage(t, master, "lab-status.png")
-	}
+	opened := time.Now()
 	drainAndSee(t, master, l, l.RS[0])
 	enableAndSee(t, master, l, l.RS[0])
 
@@ -55,11 +53,6 @@ func TestLabBrowser(t *testing.T) {
 	if st.VRRP == nil || st.VRRP.State != "backup" {
 		t.Fatalf("lvs2's API: VRRP %+v", st.VRRP)
 	}
-	if os.Getenv("LBD_README_IMG") == "1" {
-		backup.open("/vs/web")
-		backup.run("service page", chromedp.WaitVisible(chromedp.CSS("main")))
-		readmeImage(t, backup, "lab-service.png")
-	}
 
 	// lbctl from the host works against the forwarded console.
 	lbctl := filepath.Join(t.TempDir(), "lbctl")
@@ -69,6 +62,18 @@ func TestLabBrowser(t *testing.T) {
 	out, err := exec.Command(lbctl, "--url", l.URL[0], "--token", l.Token[0], "status").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "web") || !strings.Contains(string(out), l.RS[1]) {
 		t.Fatalf("lbctl status against the lab: %v\n%s", err, out)
+	}
+	if os.Getenv("LBD_README_IMG") == "1" {
+		// The README's images (make screenshots): a few minutes of
+		// history first, so the graphs have a shape.
+		time.Sleep(time.Until(opened.Add(4 * time.Minute)))
+		master.open("/status")
+		master.run("status", chromedp.WaitVisible(chromedp.CSS("#svc-web")))
+		readmeImage(t, master, "lab-status.png")
+		master.submitLive("drain", "#drain-web-"+l.RS[0])
+		waitWeight(t, l, 0, l.RS[0], 0)
+		readmeImage(t, master, "lab-drained.png")
+		enableAndSee(t, master, l, l.RS[0])
 	}
 	master.checkClean()
 	backup.checkClean()
@@ -130,9 +135,6 @@ func drainAndSee(t testing.TB, b *browser, l *Lab, rs string) {
 	b.waitText("#rs-web-"+rs, "drained", 10*time.Second)
 	waitWeight(t, l, 0, rs, 0)
 	b.shot("lab-02-status-drained")
-	if os.Getenv("LBD_README_IMG") == "1" {
-		readmeImage(t, b, "lab-drained.png")
-	}
 }
 
 // enableAndSee undoes drainAndSee.

@@ -258,7 +258,7 @@ func (l *Lab) Summary(lbctl string) string {
 	for i := range l.URL {
 		fmt.Fprintf(&b, "    %s --url http://127.0.0.1:%d --token %s status\n", lbctl, l.Ports[i], l.Token[i])
 	}
-	fmt.Fprintf(&b, "\nA client in the lab makes about 4 requests a second to %s:80 (real servers %s),\n", l.VIP, strings.Join(l.RS, ", "))
+	fmt.Fprintf(&b, "\nA client in the lab makes 2 to 8 requests a second to %s:80 (real servers %s),\n", l.VIP, strings.Join(l.RS, ", "))
 	fmt.Fprintf(&b, "so the graphs move. Only these two ports reach the VM; it reaches nothing outside.\n")
 	fmt.Fprintf(&b, "Ctrl-C here, or `make demo-stop` in another shell, stops the lab and removes what it made.\n")
 	return b.String()
