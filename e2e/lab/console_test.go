@@ -197,3 +197,33 @@ func readmeImage(t testing.TB, b *browser, name string) {
 	}
 	b.shotTo(filepath.Join(dir, nonName.ReplaceAllString(name, "-")), "body", 0.6)
 }
+
+// pairSteps: the pair view on lvs1 shows both directors of the lab (lvs1
+// master, lvs2 backup) with agreeing configurations, and a real server's
+// weight saved on both from lvs1's edit screen reaches both kernels.
+func pairSteps(t testing.TB, b *browser, l *Lab) {
+	t.Helper()
+	b.open("/status")
+	b.run("status", chromedp.WaitVisible(chromedp.CSS("#pair-panel")))
+	b.waitText("#pair-panel", "configurations agree", 30*time.Second)
+	b.open("/pair")
+	b.run("pair view", chromedp.WaitVisible(chromedp.CSS("#pair-lvs2")))
+	for sel, role := range map[string]string{"#pair-lvs1": "MASTER", "#pair-lvs2": "BACKUP"} {
+		if s := b.text(sel); !strings.Contains(s, role) || !strings.Contains(s, "in sync") {
+			t.Fatalf("pair view %s: %q, want %s and IPVS in sync", sel, strings.Join(strings.Fields(s), " "), role)
+		}
+	}
+	b.shot("lab-05-pair")
+	rs := l.RS[1]
+	b.open("/vs/web/rs/" + rs)
+	b.run("real server screen", chromedp.WaitVisible(chromedp.CSS("#save-both")))
+	b.fill("#f-weight", "3")
+	b.submit("save on both", "#save-both")
+	if f := b.text("#flash"); !strings.Contains(f, "saved on lvs1; saved on lvs2") {
+		t.Fatalf("flash after the save on both: %q", f)
+	}
+	b.shot("lab-06-saved-on-both")
+	// Each director's own kernel has the new weight.
+	waitWeight(t, l, 0, rs, 3)
+	waitWeight(t, l, 1, rs, 3)
+}
