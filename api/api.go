@@ -20,6 +20,9 @@
 //	POST /bgp/maintenance                body: MaintenanceRequest -> BGP
 //	GET  /events?since=SEQ               []Event (oldest first)
 //	GET  /events/stream                  text/event-stream of Event
+//	GET  /pair                           Pair: both directors (404 without [peer]; pair.go)
+//	POST /pair/push                      -> PushResult: save the shared configuration on the peer
+//	POST /config/shared                  body: SharedConfig -> Status: a peer's save on both (admin token only)
 package api
 
 import "time"

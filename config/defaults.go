@@ -90,6 +90,9 @@ func applyDefaults(c *Config, present map[string]bool) {
 	for i := range c.Alerts {
 		defaultAlert(&c.Alerts[i], has(indexKey("alert", i)))
 	}
+	if c.Peer != nil {
+		defaultPeer(c.Peer, has("peer"))
+	}
 	if c.BGP != nil {
 		for i := range c.BGP.Neighbors {
 			defaultBGPNeighbor(&c.BGP.Neighbors[i], has(indexKey("bgp.neighbor", i)))

@@ -251,11 +251,18 @@ starttls = false
 name = "pager"
 type = "program"
 command = ["/bin/true", "--team", "ops"]
+
+[peer]
+name = "lvs2"
+url = "https://lvs2.example.net:3636"
+token = "lvs2.0123456789abcdef"
+tls_ca = "testdata/console.crt"
 `
 
 // maximalGroup6 is maximal with an IPv6 sync group instead of the IPv4
 // one: the keys exclude each other, so one document cannot hold both.
-var maximalGroup6 = strings.Replace(maximal, `group = "239.0.0.81"`, `group6 = "ff05::81"`, 1)
+var maximalGroup6 = strings.NewReplacer(`group = "239.0.0.81"`, `group6 = "ff05::81"`,
+	`token = "lvs2.0123456789abcdef"`, `token_file = "testdata/peer.token"`).Replace(maximal)
 
 // maximalInstances is maximal with its [vrrp] written as a named
 // [[vrrp_instance]] in a sync group ([vrrp] and [[vrrp_instance]] exclude

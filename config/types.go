@@ -22,6 +22,8 @@ type Config struct {
 	BGP            *BGP            `toml:"bgp,omitempty"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
 	Alerts         []Alert         `toml:"alert,omitempty"`
+	// Peer names the other director's API (config/peer.go).
+	Peer *Peer `toml:"peer,omitempty"`
 
 	// Path is the file the config was read from (not part of the TOML).
 	Path string `toml:"-" json:"-"`

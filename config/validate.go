@@ -224,6 +224,9 @@ func validate(c *Config, col *collector, present map[string]bool) {
 	}
 	v.virtualServers(c.VirtualServers)
 	v.alerts(c.Alerts)
+	if c.Peer != nil {
+		v.peer(c.Peer)
+	}
 }
 
 func (v *validator) global(g *Global) {

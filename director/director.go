@@ -101,6 +101,7 @@ type Director struct {
 	hc *healthcheck.Scheduler
 
 	alerts  alerter
+	peer    peerWatch // the other director's API ([peer]), peer.go
 	history history
 	bgp     *bgpState // nil without [bgp]
 
@@ -291,6 +292,7 @@ func (d *Director) install(cfg *config.Config, version string) error {
 	d.configureSync(cfg, p.table)
 	d.configureStaticVIPs(cfg)
 	d.configureAlerts(cfg)
+	d.configurePeer(cfg)
 	d.configureBGP(cfg)
 	return nil
 }

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,6 +99,9 @@ func withoutSecrets(cfg *config.Config) *config.Config {
 	for i := range cfg.Alerts {
 		cfg.Alerts[i].Secret, cfg.Alerts[i].Password = "", ""
 	}
+	if cfg.Peer != nil {
+		cfg.Peer.Token = "" // an admin credential of the peer
+	}
 	return cfg
 }
 
@@ -114,6 +118,9 @@ func keepSecrets(cfg, running *config.Config) {
 	if len(cfg.Console.ReadTokenHashes) == 0 {
 		cfg.Console.ReadTokenHashes = running.Console.ReadTokenHashes
 	}
+	if p := cfg.Peer; p != nil && running.Peer != nil && p.Token == "" && p.TokenFile == "" {
+		p.Token, p.TokenFile = running.Peer.Token, running.Peer.TokenFile
+	}
 	// An alert's webhook secret and mail password, by alert name.
 	for i := range cfg.Alerts {
 		a := &cfg.Alerts[i]
@@ -128,6 +135,22 @@ func keepSecrets(cfg, running *config.Config) {
 			}
 		}
 	}
+}
+
+// keepPeerToken gives a document whose [peer] has neither token nor
+// token_file (GET /config hides the token) the running peer token, before
+// validation, which requires one: the document re-encoded, and true.
+func keepPeerToken(data []byte, running *config.Config) ([]byte, bool) {
+	if running.Peer == nil || !bytes.Contains(data, []byte("peer")) {
+		return nil, false
+	}
+	raw, err := config.DecodeUnvalidated("api", data)
+	if err != nil || raw.Peer == nil || raw.Peer.Token != "" || raw.Peer.TokenFile != "" {
+		return nil, false
+	}
+	raw.Peer.Token, raw.Peer.TokenFile = running.Peer.Token, running.Peer.TokenFile
+	b, err := config.Encode(raw)
+	return b, err == nil
 }
 
 // apiConfigGet sends the running configuration without its secrets.
@@ -158,7 +181,12 @@ func (s *Server) apiConfigPut(c *gin.Context) {
 			"the configuration is %d bytes; a configuration file may be at most %d bytes", len(doc.TOML), maxConfigBytes)})
 		return
 	}
-	cfg, err := config.ParseContext(c.Request.Context(), "api", []byte(doc.TOML))
+	data := []byte(doc.TOML)
+	running, _ := s.d.Config()
+	if b, ok := keepPeerToken(data, running); ok {
+		data = b
+	}
+	cfg, err := config.ParseContext(c.Request.Context(), "api", data)
 	if s.checkCancelled(c, err) {
 		return
 	}
@@ -166,7 +194,6 @@ func (s *Server) apiConfigPut(c *gin.Context) {
 		s.apiError(c, err)
 		return
 	}
-	running, _ := s.d.Config()
 	cfg.Path = running.Path
 	keepSecrets(cfg, running)
 	if err := s.checkConsoleTLS(cfg); err != nil {

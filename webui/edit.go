@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +31,9 @@ func (e *notFoundError) Error() string {
 	}
 	return msg
 }
+
+// saveBothField is the edit forms' "Save on both directors" button.
+const saveBothField = "both"
 
 // errFormInvalid stops an edit whose form could not even be read (a weight
 // that is not a number); the form already carries the messages.
@@ -188,6 +192,18 @@ func (s *Server) editPost(sc *editScreen) gin.HandlerFunc {
 		})
 		if code == 0 {
 			msg, to := sc.saved(c, f)
+			if c.PostForm(saveBothField) != "" {
+				// "Save on both directors": the local save is done; the
+				// peer's result is told beside it, and a failure stays
+				// on the pair view until the configurations agree.
+				both, ok := s.saveOnPeer(c)
+				msg = strings.TrimSuffix(msg, ".") + ": " + both + "."
+				if !ok {
+					s.sessions.setFlash(sess(c).id, flash{"error", msg})
+					c.Redirect(http.StatusSeeOther, to)
+					return
+				}
+			}
 			s.flashOK(c, msg)
 			c.Redirect(http.StatusSeeOther, to)
 			return

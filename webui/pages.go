@@ -22,6 +22,7 @@ type statusData struct {
 	St     api.Status
 	Events []api.Event
 	Charts map[string]template.HTML // by service name
+	Pair   *api.Pair                // both directors; nil without [peer] (pair.go)
 }
 
 func (s *Server) statusData() (*page, api.Status) {
@@ -35,7 +36,7 @@ func (s *Server) statusData() (*page, api.Status) {
 		Title:   "Status",
 		Nav:     "status",
 		Version: ver,
-		Data:    statusData{St: st, Events: newestFirst(s.d.Events(0), 8), Charts: charts},
+		Data:    statusData{St: st, Events: newestFirst(s.d.Events(0), 8), Charts: charts, Pair: s.pairView()},
 	}, st
 }
 

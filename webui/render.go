@@ -59,6 +59,7 @@ type page struct {
 	Form       *form
 	Data       any
 	Charts     template.HTML // a virtual or real server's history, on its page
+	PeerName   string        // the peer director's name: "Save on both directors" (pair.go)
 }
 
 type crumb struct{ Href, Text string }
@@ -107,9 +108,19 @@ var funcs = template.FuncMap{
 	"instances": func(p *page, list []api.VRRP, back string, edit bool) instanceTable {
 		return instanceTable{Instances: list, CSRF: p.CSRF, Back: back, Edit: edit}
 	},
+	"vrrpform": func(f *form, named bool, vipsHint string) vrrpForm {
+		return vrrpForm{F: f, Named: named, VIPsHint: vipsHint}
+	},
 	"act": func(p *page, url, label, class, id, back, confirm string) actionData {
 		return actionData{URL: url, Label: label, Class: class, ID: id, Back: back, Confirm: confirm, CSRF: p.CSRF, Version: p.Version}
 	},
+}
+
+// vrrpForm is the "vrrpfields" template's argument.
+type vrrpForm struct {
+	F        *form
+	Named    bool // the [[vrrp_instance]] form: a name field first
+	VIPsHint string
 }
 
 // instanceTable is the "vrrpinstances" template's argument.
@@ -141,7 +152,7 @@ func fieldID(name string) string {
 }
 
 func parseTemplates() (map[string]*template.Template, error) {
-	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fields.html")
+	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fields.html", "templates/pairparts.html")
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +163,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template)
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" || name == "fields" {
+		if name == "layout" || name == "fields" || name == "pairparts" {
 			continue
 		}
 		t, err := base.Clone()
@@ -191,6 +202,7 @@ func (s *Server) fill(c *gin.Context, p *page) {
 		if p.Version == "" {
 			p.Version = st.ConfigVersion
 		}
+		p.PeerName = s.peerName()
 	}
 	p.RefreshMS = int(s.opts.RefreshInterval / time.Millisecond)
 }

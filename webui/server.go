@@ -310,6 +310,7 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/bgp/maintenance", s.apiMaintenance)
 	a.GET("/events", s.apiEvents)
 	a.GET("/events/stream", s.apiEventStream)
+	s.pairRoutes(p, a)
 
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)

@@ -27,10 +27,13 @@ func writeJSON(w io.Writer, v any) error {
 func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show this director's role, VRRP state, services and real servers",
+		Short: "Show this director's role, VRRP state, services and real servers (and its peer's)",
 		Long: `Show this director's role, VRRP state, and every virtual service with its real
 servers: addresses, weights, health, drain state, connections and rates (the
-picture ` + "`ipvsadm -Ln --rate`" + ` gives, with names and health).`,
+picture ` + "`ipvsadm -Ln --rate`" + ` gives, with names and health). With a [peer]
+configured, both directors side by side: role, VRRP and BGP state, config
+versions, IPVS and connection-sync state, the shared settings that differ
+and the real servers whose health they disagree on.`,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: a.action(func(ctx context.Context, c *apiclient.Client, _ []string) error {
@@ -38,14 +41,27 @@ picture ` + "`ipvsadm -Ln --rate`" + ` gives, with names and health).`,
 			if err != nil {
 				return err
 			}
+			pair, pairErr := pairOf(ctx, c)
 			if a.json() {
-				return writeJSON(a.stdout, st)
+				return writeJSON(a.stdout, statusWithPair{Status: st, Pair: pair, PairError: pairErr})
 			}
-			if err := renderStatus(a.stdout, st, time.Now()); err != nil || st.BGP == nil {
+			if err := renderStatus(a.stdout, st, time.Now()); err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout)
-			return renderBGP(a.stdout, st.BGP, time.Now())
+			if st.BGP != nil {
+				fmt.Fprintln(a.stdout)
+				if err := renderBGP(a.stdout, st.BGP, time.Now()); err != nil {
+					return err
+				}
+			}
+			switch {
+			case pair != nil:
+				fmt.Fprintln(a.stdout)
+				renderPair(a.stdout, pair, time.Now())
+			case pairErr != "":
+				fmt.Fprintf(a.stdout, "\npair: not read: %s\n", pairErr)
+			}
+			return nil
 		}),
 	}
 }

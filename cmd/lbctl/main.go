@@ -172,7 +172,7 @@ named by --token-file, else the first readable of ~/.config/lbctl/token and
 	root.AddCommand(
 		a.statusCmd(), a.listCmd(), a.showCmd(),
 		a.drainCmd(), a.enableCmd(), a.weightCmd(),
-		a.reloadCmd(), a.checkCmd(), a.failoverCmd(), a.bgpCmd(), a.maintenanceCmd(), a.eventsCmd(),
+		a.reloadCmd(), a.checkCmd(), a.failoverCmd(), a.bgpCmd(), a.maintenanceCmd(), a.eventsCmd(), a.syncConfigCmd(),
 	)
 	return root
 }

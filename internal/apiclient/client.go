@@ -390,3 +390,32 @@ func readSSE(r io.Reader, fn func(data string) error) error {
 	}
 	return flush()
 }
+
+// Pair returns both directors of the pair as this director sees them; an
+// *HTTPError with status 404 when no [peer] is configured.
+func (c *Client) Pair(ctx context.Context) (*api.Pair, error) {
+	var p api.Pair
+	return &p, c.do(ctx, http.MethodGet, "/pair", nil, nil, &p)
+}
+
+// PushPair saves this director's shared configuration on its peer (what
+// "Save on both directors" does after the local save).
+func (c *Client) PushPair(ctx context.Context) (*api.PushResult, error) {
+	var r api.PushResult
+	return &r, c.do(ctx, http.MethodPost, "/pair/push", nil, nil, &r)
+}
+
+// PutShared is the peer's side of a save on both: the director merges the
+// shared settings of doc with its own per-node ones, validates and applies
+// the result. Admin token only.
+func (c *Client) PutShared(ctx context.Context, doc api.SharedConfig) (*api.Status, error) {
+	var s api.Status
+	return &s, c.do(ctx, http.MethodPost, "/config/shared", doc, nil, &s)
+}
+
+// PutConfig replaces the whole configuration; doc.Version must be the one
+// it was based on (409 when stale, 422 with problems when invalid).
+func (c *Client) PutConfig(ctx context.Context, doc api.ConfigDoc) (*api.Status, error) {
+	var s api.Status
+	return &s, c.do(ctx, http.MethodPut, "/config", doc, nil, &s)
+}
