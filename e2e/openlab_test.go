@@ -136,13 +136,10 @@ func openLab(t *testing.T, l *lab) {
 	}
 }
 
-// labAppendPeer names the other director's API in [peer] (the pair view
-// and "save on both") when this lbd knows the table; until then nothing.
+// labAppendPeer names the other director's API in [peer]: the pair view
+// and "save on both".
 func labAppendPeer(t *testing.T, path, name string, peer *netlab.Host, token string) {
 	t.Helper()
-	if os.Getenv("LBD_LAB_PEER") == "0" || !labHasPeer() {
-		return
-	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +215,3 @@ func labTraffic(t *testing.T, l *lab, stay time.Duration) {
 	}()
 	t.Cleanup(func() { close(stop); <-done })
 }
-
-// labHasPeer: whether this lbd has the [peer] table (the pair view).
-func labHasPeer() bool { return false }

@@ -25,7 +25,9 @@ import (
 // real servers' health from real checks, a graph that moves as the lab's
 // client traffic flows, a drain and an enable from the status page, each
 // seen in the kernel's IPVS weight (read back through the API), and the
-// backup's console. Screenshots land in artifacts/screenshots (lab-*);
+// backup's console; the pair view (the directors name each other in
+// [peer]) and a weight saved on both from lvs1's screen, read back from
+// both kernels. Screenshots land in artifacts/screenshots (lab-*);
 // with LBD_README_IMG=1 (make screenshots) the README's images in
 // docs/img are made too.
 func TestLabBrowser(t *testing.T) {
@@ -42,6 +44,7 @@ func TestLabBrowser(t *testing.T) {
 	opened := time.Now()
 	drainAndSee(t, master, l, l.RS[0])
 	enableAndSee(t, master, l, l.RS[0])
+	pairSteps(t, master, l)
 
 	backup := newBrowser(t, l.URL[1])
 	backup.login("lab-test", l.Password)
