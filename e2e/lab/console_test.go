@@ -73,10 +73,9 @@ func TestLabBrowser(t *testing.T) {
 		master.open("/status")
 		master.run("status", chromedp.WaitVisible(chromedp.CSS("#svc-web")))
 		readmeImage(t, master, "lab-status.png")
-		master.submitLive("drain", "#drain-web-"+l.RS[0])
-		waitWeight(t, l, 0, l.RS[0], 0)
-		readmeImage(t, master, "lab-drained.png")
-		enableAndSee(t, master, l, l.RS[0])
+		master.open("/pair")
+		master.run("pair view", chromedp.WaitVisible(chromedp.CSS("#pair-lvs2")))
+		readmeImage(t, master, "lab-pair.png")
 	}
 	master.checkClean()
 	backup.checkClean()

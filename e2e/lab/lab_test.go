@@ -259,7 +259,9 @@ func (l *Lab) Summary(lbctl string) string {
 		fmt.Fprintf(&b, "    %s --url http://127.0.0.1:%d --token %s status\n", lbctl, l.Ports[i], l.Token[i])
 	}
 	fmt.Fprintf(&b, "\nA client in the lab makes 2 to 8 requests a second to %s:80 (real servers %s),\n", l.VIP, strings.Join(l.RS, ", "))
-	fmt.Fprintf(&b, "so the graphs move. Only these two ports reach the VM; it reaches nothing outside.\n")
+	fmt.Fprintf(&b, "so the graphs move. The directors name each other in [peer]: each console's Pair page\n")
+	fmt.Fprintf(&b, "shows both, and an edit can be saved on both.\n")
+	fmt.Fprintf(&b, "Only these two ports reach the VM; it reaches nothing outside.\n")
 	fmt.Fprintf(&b, "Ctrl-C here, or `make demo-stop` in another shell, stops the lab and removes what it made.\n")
 	return b.String()
 }
