@@ -32,7 +32,7 @@ demo-stop:
 	echo "demo (pid $$pid) did not stop within 30s"; exit 1
 
 screenshots-readme: deps vm-kernel
-	LBD_README_IMG=1 $(GO) test -count=1 -timeout 10m -run '^TestLabBrowser$$' -v ./e2e/lab
+	LBD_README_IMG=1 $(GO) test -count=1 -timeout 20m -run '^TestLabBrowser$$' -v ./e2e/lab
 	@ls -l docs/img/lab-*.png
 
 # make screenshots (mk/webui.mk) takes these too.
