@@ -170,6 +170,7 @@ func TestDemo(t *testing.T) {
 
 	demoSay("")
 	demoSay("demo done in %v: every step checked.", time.Since(began).Round(100*time.Millisecond))
+	labTour(t, l, db)
 }
 
 func demoSay(format string, args ...any) { fmt.Printf(format+"\n", args...) }

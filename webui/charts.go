@@ -23,6 +23,11 @@ const (
 	chartW, chartH = 240, 44
 	chartPad       = 2
 	chartBucket    = 2 // pixels per line vertex
+	// chartMinSpan is the narrowest window a chart shows: a young
+	// history fills it from the right, then the window widens with the
+	// history (up to its hour), so a new director's graphs are readable
+	// after a minute, not a sliver at the edge of an empty hour.
+	chartMinSpan = 10 * time.Minute
 )
 
 // chartSet draws a history's three figures side by side, each with the
@@ -51,8 +56,8 @@ func chartSet(h api.History) template.HTML {
 func chart(b *strings.Builder, h api.History, title string, value func(api.HistoryPoint) float64, unit func(float64) string) {
 	end := h.Points[len(h.Points)-1].Time
 	span := time.Duration(len(h.Points)) * h.Step
-	if span < time.Hour {
-		span = time.Hour // the window fills from the right as the hour passes
+	if span < chartMinSpan {
+		span = chartMinSpan // the window fills from the right
 	}
 	start := end.Add(-span)
 	peak := 0.0
@@ -72,8 +77,8 @@ func chart(b *strings.Builder, h api.History, title string, value func(api.Histo
 	last := value(h.Points[len(h.Points)-1])
 	fmt.Fprintf(b, `<figure class="chart"><figcaption>%s <b>%s</b> <span class="muted">peak %s</span></figcaption>`,
 		html.EscapeString(title), unit(last), unit(peak))
-	fmt.Fprintf(b, `<svg viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s over the last hour">`,
-		chartW, chartH, chartW, chartH, html.EscapeString(title))
+	fmt.Fprintf(b, `<svg viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s over the last %s">`,
+		chartW, chartH, chartW, chartH, html.EscapeString(title), strings.TrimSuffix(strings.TrimSuffix(span.Round(time.Minute).String(), "0s"), "0m"))
 	for _, m := range h.Marks {
 		if m.Time.Before(start) {
 			continue

@@ -160,47 +160,102 @@ func (f *fakeDirector) Status() api.Status {
 		sy.Daemons = slices.Clone(f.sync.Daemons)
 		st.Sync = &sy
 	}
-	for i, vs := range f.cfg.VirtualServers {
+	for _, vs := range f.cfg.VirtualServers {
 		sv := api.Service{
 			Name: vs.Name, VIP: vs.VIP, Port: vs.Port, Protocol: vs.Protocol, Fwmark: vs.Fwmark,
 			Scheduler: vs.Scheduler, Forwarding: vs.Forwarding, Active: *vs.Active, Quorum: vs.Quorum,
-			Stats: api.Stats{Conns: uint64(1000 * (i + 1)), CPS: uint64(12 * (i + 1)), InPPS: 340, OutPPS: 20, InBPS: 48000, OutBPS: 2100},
 		}
 		for j, rs := range vs.RealServers {
 			key := vs.Name + "/" + rs.Name
+			// As director/status.go: an inactive service or real server
+			// is not in the kernel and not checked.
+			inKernel := *rs.Active && *vs.Active
+			checked := vs.HealthCheck != nil && vs.HealthCheck.Type != "none" && inKernel
 			h := f.health[key]
-			if h == "" {
+			if h == "" || !checked {
 				h = "up"
-				if vs.HealthCheck == nil || vs.HealthCheck.Type == "none" {
+				if !checked {
 					h = "unchecked"
 				}
 			}
 			reason := f.reasons[key]
-			if reason == "" && h == "up" {
+			if !checked {
+				reason = ""
+			} else if reason == "" && h == "up" {
 				reason = "HTTP 200 in 3ms"
 			}
 			w := *rs.Weight
-			if rs.Drained || h == "down" {
+			if rs.Drained || h == "down" || !inKernel {
 				w = 0
 			}
 			// As director/translate.go counts it: a drained or inactive
 			// real server adds nothing, so a service whose servers are all
 			// at weight 0 is never shown healthy.
-			if h != "down" && !rs.Drained && *rs.Active {
+			if h != "down" && !rs.Drained && inKernel {
 				sv.UpWeight += *rs.Weight
 			}
-			sv.RealServers = append(sv.RealServers, api.RealServer{
+			r := api.RealServer{
 				Name: rs.Name, Address: rs.Address, Port: rs.Port, Forwarding: rs.Forwarding,
 				ConfiguredWeight: *rs.Weight, Weight: w, Active: *rs.Active, Drained: rs.Drained,
-				Health: h, HealthReason: reason, LastCheck: time.Now().Add(-time.Second),
-				InKernel: *rs.Active && *vs.Active, ActiveConns: 10 * (j + 1), InactConns: 3 * (j + 1),
-				Stats: api.Stats{Conns: uint64(400 * (j + 1)), CPS: uint64(6 * (j + 1)), InPPS: 170, OutPPS: 10, InBPS: 24000, OutBPS: 1050},
-			})
+				Health: h, HealthReason: reason, InKernel: inKernel,
+			}
+			if checked {
+				r.LastCheck = time.Now().Add(-time.Second)
+			}
+			if inKernel {
+				r.Stats, r.ActiveConns, r.InactConns = fakeTraffic(j, w, h, rs.Forwarding, vs.Forwarding)
+				sv.Stats = addStats(sv.Stats, r.Stats)
+			}
+			sv.RealServers = append(sv.RealServers, r)
 		}
-		sv.Healthy = sv.UpWeight >= vs.Quorum
+		if !*vs.Active {
+			sv.UpWeight = 0 // not in the plan: neither up weight nor healthy
+		}
+		sv.Healthy = *vs.Active && sv.UpWeight >= vs.Quorum
 		st.Services = append(st.Services, sv)
 	}
 	return st
+}
+
+// fakeTraffic is what IPVS would count for the j-th real server at kernel
+// weight w: new connections only at a weight above 0 (in proportion to
+// it); a drained server still carries its open connections; a dead one
+// carries none. Direct routing and tunnelling never see the replies, so
+// their outbound figures are 0.
+func fakeTraffic(j, w int, health, fwd, vsFwd string) (api.Stats, int, int) {
+	st := api.Stats{Conns: uint64(400 * (j + 1))} // since the start: kept
+	active, inact := 10*(j+1), 3*(j+1)
+	switch {
+	case health == "down":
+		active = 0
+	case w == 0:
+		st.InPPS, st.InBPS = 20, 2400
+	default:
+		st.CPS, st.InPPS, st.InBPS = uint64(6*w), uint64(85*w), uint64(12000*w)
+	}
+	if fwd == "" {
+		fwd = vsFwd
+	}
+	if fwd == "nat" {
+		st.OutPPS, st.OutBPS = st.InPPS, st.InBPS*8
+	}
+	return st, active, inact
+}
+
+// addStats sums what the kernel sums: a service's figures are its real
+// servers'.
+func addStats(a, b api.Stats) api.Stats {
+	a.Conns += b.Conns
+	a.InPkts += b.InPkts
+	a.OutPkts += b.OutPkts
+	a.InBytes += b.InBytes
+	a.OutBytes += b.OutBytes
+	a.CPS += b.CPS
+	a.InPPS += b.InPPS
+	a.OutPPS += b.OutPPS
+	a.InBPS += b.InBPS
+	a.OutBPS += b.OutBPS
+	return a
 }
 
 func (f *fakeDirector) Config() (*config.Config, string) {
@@ -338,7 +393,52 @@ func TestFakeStatusFollowsDirectorRules(t *testing.T) {
 			if rs.Weight != 0 {
 				t.Errorf("drained %s at weight %d", rs.Name, rs.Weight)
 			}
+			if rs.Stats.CPS != 0 {
+				t.Errorf("drained %s gets %d new connections/s", rs.Name, rs.Stats.CPS)
+			}
 		}
+		if s.Stats.CPS != 0 {
+			t.Errorf("every real server drained, yet the service has %d conn/s", s.Stats.CPS)
+		}
+	}
+}
+
+// The fake's figures add up as the kernel's do: a service's are its real
+// servers'; a dead one carries no connections; direct routing sees no
+// replies; an inactive real server is neither in the kernel nor checked.
+func TestFakeStatusFigures(t *testing.T) {
+	h := newHarness(t)
+	h.d.setHealth("web", "rs1", "down", "connect: connection refused")
+	cfg, ver := h.d.Config()
+	off := false
+	cfg.VirtualServers[0].RealServers = append(cfg.VirtualServers[0].RealServers, config.RealServer{
+		Name: "rs3", Address: "10.0.0.13", Active: &off, Weight: cfg.VirtualServers[0].RealServers[0].Weight})
+	if _, err := h.d.Apply(context.Background(), cfg, ver, "test"); err != nil {
+		t.Fatal(err)
+	}
+	s := h.d.Status().Services[0]
+	var sum api.Stats
+	for _, rs := range s.RealServers {
+		sum = addStats(sum, rs.Stats)
+		switch rs.Name {
+		case "rs1":
+			if rs.Weight != 0 || rs.Stats.CPS != 0 || rs.ActiveConns != 0 {
+				t.Errorf("dead rs1: weight %d, %d conn/s, %d active", rs.Weight, rs.Stats.CPS, rs.ActiveConns)
+			}
+		case "rs3":
+			if rs.InKernel || rs.Weight != 0 || rs.Health != "unchecked" || rs.Stats != (api.Stats{}) {
+				t.Errorf("inactive rs3: %+v", rs)
+			}
+		}
+		if rs.Stats.OutPPS != 0 || rs.Stats.OutBPS != 0 {
+			t.Errorf("%s: direct routing, yet outbound figures %+v", rs.Name, rs.Stats)
+		}
+	}
+	if s.Stats != sum {
+		t.Errorf("service figures %+v, its real servers' sum %+v", s.Stats, sum)
+	}
+	if !s.Healthy || s.UpWeight != 2 {
+		t.Errorf("rs2 (weight 2) up: healthy %v, up weight %d", s.Healthy, s.UpWeight)
 	}
 }
 

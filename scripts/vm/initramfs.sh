@@ -35,6 +35,9 @@ want=(
 	xfrm_user nfnetlink
 	# lbd's handover guard (flowguard) programs nftables.
 	nf_tables
+	# The NIC of scripts/vm/run --forward (qemu user networking); without
+	# --forward the VM has no device for them.
+	virtio_pci virtio_net
 )
 declare -A opts=([dummy]="numdummies=0")
 # Debian's static busybox runs its own applets before anything on PATH
