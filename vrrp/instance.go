@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,10 @@ type transport interface {
 	sender
 	// recv blocks for the next message; it fails once closed.
 	recv(b []byte) (int, rxPacket, error)
+	// pending returns a message already waiting in the socket without
+	// blocking (ok false: none), even while recv blocks in another
+	// goroutine: Run reads what is pending before a timer acts.
+	pending(b []byte) (n int, p rxPacket, ok bool, err error)
 	close() error
 }
 
@@ -114,7 +119,25 @@ func (in *Instance) errorf(format string, a ...any) error {
 // priority-0 advert (the backup takes over after Skew_Time) and removes its
 // VIPs before Run returns nil. It returns an error only if the instance
 // cannot start (no such interface, no raw socket).
+//
+// The loop and the socket reader each run on a dedicated OS thread
+// (runtime.LockOSThread), named lbd-vrrp and lbd-vrrp-rx, so that
+// Config.RTPriority can give exactly these two threads real-time
+// scheduling; the threads end with Run.
 func (in *Instance) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread, with its name and scheduling
+		// class, exits with this goroutine instead of going back to the
+		// runtime's pool.
+		runtime.LockOSThread()
+		in.platform("lbd-vrrp")
+		errc <- in.run(ctx)
+	}()
+	return <-errc
+}
+
+func (in *Instance) run(ctx context.Context) error {
 	in.mu.Lock()
 	if in.running != nil {
 		in.mu.Unlock()
@@ -165,6 +188,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		<-readerDone
 	}()
 
+	pendBuf := make([]byte, 65536)
 	c.start(time.Now(), links)
 	in.publish()
 	timer := time.NewTimer(time.Hour)
@@ -205,11 +229,14 @@ func (in *Instance) Run(ctx context.Context) error {
 		case <-in.wake:
 			c.reevaluate(time.Now(), "forced fault lifted")
 		case <-timer.C:
-			// An advert already queued is read before the timer acts: a
-			// master that is merely late must not lose the election.
+			// An advert already queued, or still waiting in the socket
+			// (the reader thread has not run yet: a loaded box), is read
+			// before the timer acts: a master that is merely late must not
+			// lose the election.
 			for len(rxFirst) > 0 {
 				c.receive(time.Now(), <-rxFirst)
 			}
+			in.readPending(tr, pendBuf)
 		}
 		c.expire(time.Now())
 		in.publish()
@@ -267,6 +294,8 @@ const (
 // it as an overrun.
 func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- struct{}) {
 	defer close(done)
+	runtime.LockOSThread() // never unlocked: see Run
+	in.platform("lbd-vrrp-rx")
 	buf := make([]byte, 65536)
 	var errLogAt time.Time
 	for {
@@ -297,6 +326,28 @@ func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- 
 			// The loop is behind (a flood); VRRP tolerates lost adverts.
 			in.countRx(DropOverrun)
 		}
+	}
+}
+
+// maxPendingReads bounds one pending pass: a flood cannot keep a timer
+// from acting.
+const maxPendingReads = 64
+
+// readPending hands the core every message already waiting in the socket,
+// screened as the reader does. Only Run's loop calls it.
+func (in *Instance) readPending(tr transport, buf []byte) {
+	for range maxPendingReads {
+		n, p, ok, err := tr.pending(buf)
+		if err != nil || !ok {
+			return
+		}
+		if r, pass := in.screen(p, buf[:n]); !pass {
+			in.countRx(r)
+			continue
+		}
+		p.b = buf[:n]
+		in.core.receive(time.Now(), p)
+		in.core.count("pending_read")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -557,3 +558,79 @@ func (t *ip6Transport) recv(b []byte) (int, rxPacket, error) {
 }
 
 func (t *ip6Transport) close() error { return t.c.Close() }
+
+// recvNow reads one message from c's socket without waiting (MSG_DONTWAIT)
+// into b and its control data into oob; ok is false when none is queued.
+// It runs beside a recv blocked in the runtime's poller: each message goes
+// to one of them.
+func recvNow(c net.PacketConn, b, oob []byte) (n, oobn int, from unix.Sockaddr, ok bool, err error) {
+	sc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return 0, 0, nil, false, err
+	}
+	var rerr error
+	cerr := sc.Control(func(fd uintptr) {
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
+	})
+	if cerr != nil {
+		if errors.Is(cerr, net.ErrClosed) {
+			cerr = errClosed
+		}
+		return 0, 0, nil, false, cerr
+	}
+	if rerr == unix.EAGAIN || rerr == unix.EINTR {
+		return 0, 0, nil, false, nil
+	}
+	if rerr != nil {
+		return 0, 0, nil, false, rerr
+	}
+	return n, oobn, from, true, nil
+}
+
+func (t *ip4Transport) pending(b []byte) (int, rxPacket, bool, error) {
+	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagSrc | ipv4.FlagDst | ipv4.FlagInterface)
+	n, oobn, from, ok, err := recvNow(t.c, b, oob)
+	if !ok {
+		return 0, rxPacket{}, false, err
+	}
+	// A raw IPv4 socket returns the IP header too; ReadFrom strips it.
+	if n < ipv4.HeaderLen || b[0]>>4 != 4 {
+		return 0, rxPacket{}, false, nil
+	}
+	hl := int(b[0]&0x0f) << 2
+	if hl < ipv4.HeaderLen || hl > n {
+		return 0, rxPacket{}, false, nil
+	}
+	n = copy(b, b[hl:n])
+	p := rxPacket{ttl: -1}
+	if sa, isV4 := from.(*unix.SockaddrInet4); isV4 {
+		p.src = netip.AddrFrom4(sa.Addr)
+	}
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob[:oobn]) == nil {
+		p.ttl = cm.TTL
+		p.dst, _ = netip.AddrFromSlice(cm.Dst)
+		p.dst = p.dst.Unmap()
+		p.ifOK = cm.IfIndex == t.ifindex
+	}
+	return n, p, true, nil
+}
+
+func (t *ip6Transport) pending(b []byte) (int, rxPacket, bool, error) {
+	oob := ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagSrc | ipv6.FlagDst | ipv6.FlagInterface)
+	n, oobn, from, ok, err := recvNow(t.c, b, oob)
+	if !ok {
+		return 0, rxPacket{}, false, err
+	}
+	p := rxPacket{ttl: -1}
+	if sa, isV6 := from.(*unix.SockaddrInet6); isV6 {
+		p.src = netip.AddrFrom16(sa.Addr)
+	}
+	var cm ipv6.ControlMessage
+	if cm.Parse(oob[:oobn]) == nil {
+		p.ttl = cm.HopLimit
+		p.dst, _ = netip.AddrFromSlice(cm.Dst)
+		p.ifOK = cm.IfIndex == t.ifindex
+	}
+	return n, p, true, nil
+}
