@@ -120,18 +120,26 @@ func (in *Instance) errorf(format string, a ...any) error {
 // VIPs before Run returns nil. It returns an error only if the instance
 // cannot start (no such interface, no raw socket).
 //
-// The loop and the socket reader each run on a dedicated OS thread
-// (runtime.LockOSThread), named lbd-vrrp and lbd-vrrp-rx, so that
-// Config.RTPriority can give exactly these two threads real-time
-// scheduling; the threads end with Run.
+// With Config.RTPriority set, the loop and the socket reader each run on a
+// dedicated OS thread (runtime.LockOSThread), named lbd-vrrp and
+// lbd-vrrp-rx, with real-time scheduling; the threads end with Run.
+// Without it they are ordinary goroutines: a locked thread costs a
+// handoff between OS threads at every wake-up, which only pays when the
+// thread has a scheduling class of its own.
 func (in *Instance) Run(ctx context.Context) error {
+	if in.cfg.LockMemory {
+		in.lockMemory()
+	}
+	if in.cfg.RTPriority == 0 {
+		return in.run(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread, with its name and scheduling
 		// class, exits with this goroutine instead of going back to the
 		// runtime's pool.
 		runtime.LockOSThread()
-		in.platform("lbd-vrrp")
+		in.realtime("lbd-vrrp")
 		errc <- in.run(ctx)
 	}()
 	return <-errc
@@ -294,8 +302,10 @@ const (
 // it as an overrun.
 func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- struct{}) {
 	defer close(done)
-	runtime.LockOSThread() // never unlocked: see Run
-	in.platform("lbd-vrrp-rx")
+	if in.cfg.RTPriority > 0 {
+		runtime.LockOSThread() // never unlocked: see Run
+		in.realtime("lbd-vrrp-rx")
+	}
 	buf := make([]byte, 65536)
 	var errLogAt time.Time
 	for {

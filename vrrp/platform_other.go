@@ -2,6 +2,7 @@
 
 package vrrp
 
-// platform: thread names, real-time scheduling and memory locking are
-// Linux's; elsewhere the options are ignored.
-func (in *Instance) platform(name string) {}
+// Real-time scheduling and memory locking are Linux's; elsewhere the
+// options are ignored.
+func (in *Instance) realtime(name string) {}
+func (in *Instance) lockMemory()          {}
