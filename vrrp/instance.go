@@ -189,14 +189,25 @@ func (in *Instance) run(ctx context.Context) error {
 
 	rx := make(chan rxPacket, rxQueue)
 	rxFirst := make(chan rxPacket, rxFirstQueue)
+	// Receive buffers go round between the reader and the loop: one for
+	// each queue slot, the reader's and the loop's, so the reader never
+	// waits for one and nothing is allocated per packet.
+	free := make(chan []byte, rxQueue+rxFirstQueue+2)
+	for range cap(free) {
+		free <- make([]byte, rxBufSize)
+	}
 	readerDone := make(chan struct{})
-	go in.read(tr, rx, rxFirst, readerDone)
+	go in.read(tr, rx, rxFirst, free, readerDone)
 	defer func() {
 		tr.close()
 		<-readerDone
 	}()
 
-	pendBuf := make([]byte, 65536)
+	pendBuf := make([]byte, rxBufSize)
+	receive := func(p rxPacket) {
+		c.receive(time.Now(), p)
+		free <- p.b[:cap(p.b)]
+	}
 	c.start(time.Now(), links)
 	in.publish()
 	timer := time.NewTimer(time.Hour)
@@ -211,7 +222,7 @@ func (in *Instance) run(ctx context.Context) error {
 		// of others waits (or is dropped) behind them.
 		select {
 		case p := <-rxFirst:
-			c.receive(time.Now(), p)
+			receive(p)
 			c.expire(time.Now())
 			in.publish()
 			continue
@@ -223,9 +234,9 @@ func (in *Instance) run(ctx context.Context) error {
 			in.publish()
 			return nil
 		case p := <-rxFirst:
-			c.receive(time.Now(), p)
+			receive(p)
 		case p := <-rx:
-			c.receive(time.Now(), p)
+			receive(p)
 		case ev, ok := <-linkEvents:
 			if ok {
 				c.link(time.Now(), ev.name, ev.up)
@@ -242,7 +253,7 @@ func (in *Instance) run(ctx context.Context) error {
 			// before the timer acts: a master that is merely late must not
 			// lose the election.
 			for len(rxFirst) > 0 {
-				c.receive(time.Now(), <-rxFirst)
+				receive(<-rxFirst)
 			}
 			in.readPending(tr, pendBuf)
 		}
@@ -290,6 +301,10 @@ var errNoInterface = errors.New("no such interface")
 const (
 	rxQueue      = 64
 	rxFirstQueue = 16
+	// rxBufSize holds the largest valid advert with its IPv4 header (an
+	// IPv6 one with 255 addresses is 4,088 bytes); anything longer is
+	// truncated and fails its checksum.
+	rxBufSize = 4200
 )
 
 // read feeds received packets to the loop until the transport is closed.
@@ -300,13 +315,13 @@ const (
 // the rest: under a flood of 20,000 foreign packets a second the real
 // master's adverts still arrive. A full queue drops the packet and counts
 // it as an overrun.
-func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- struct{}) {
+func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, free chan []byte, done chan<- struct{}) {
 	defer close(done)
 	if in.cfg.RTPriority > 0 {
 		runtime.LockOSThread() // never unlocked: see Run
 		in.realtime("lbd-vrrp-rx")
 	}
-	buf := make([]byte, 65536)
+	buf := <-free
 	var errLogAt time.Time
 	for {
 		n, p, err := tr.recv(buf)
@@ -325,13 +340,14 @@ func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- 
 			in.countRx(r)
 			continue
 		}
-		p.b = slices.Clone(buf[:n])
+		p.b = buf[:n]
 		q := rx
 		if m := in.master.Load(); m != nil && *m == p.src || slices.Contains(in.p.peers, p.src) {
 			q = rxFirst
 		}
 		select {
 		case q <- p:
+			buf = <-free
 		default:
 			// The loop is behind (a flood); VRRP tolerates lost adverts.
 			in.countRx(DropOverrun)
@@ -558,26 +574,36 @@ func (in *Instance) Status() Status {
 // goroutine (or New) calls it.
 func (in *Instance) publish() {
 	c := in.core
-	s := Status{
-		Name: in.p.name, State: c.state, VRID: int(in.p.vrid), Version: in.p.version,
-		Interface: in.p.iface, Priority: in.p.priority, EffectivePriority: c.effectivePriority(),
-		MasterAddr: c.masterAddr, AdvertInterval: in.p.interval, MasterAdvertInterval: c.masterInterval,
-		VIPs: slices.Clone(in.p.vips), LastTransition: c.lastTransition, Reason: c.reason,
-		Counters: maps.Clone(c.counters),
-	}
-	if e := in.notifyErr.Load(); e > 0 {
-		s.Counters["notify_errors"] = int(e)
-	}
 	if m := in.master.Load(); c.masterAddr.IsValid() && (m == nil || *m != c.masterAddr) {
 		a := c.masterAddr
 		in.master.Store(&a)
 	}
+	// In place: the loop publishes after every advert and allocates
+	// nothing for it (Status copies). effectivePriority takes in.mu
+	// (penalties): read it first.
+	eff := c.effectivePriority()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := &in.status
+	s.Name, s.State, s.VRID, s.Version = in.p.name, c.state, int(in.p.vrid), in.p.version
+	s.Interface, s.Priority, s.EffectivePriority = in.p.iface, in.p.priority, eff
+	s.MasterAddr, s.AdvertInterval, s.MasterAdvertInterval = c.masterAddr, in.p.interval, c.masterInterval
+	s.LastTransition, s.Reason = c.lastTransition, c.reason
+	if s.VIPs == nil {
+		s.VIPs = slices.Clone(in.p.vips)
+	}
+	if s.Counters == nil {
+		s.Counters = map[string]int{}
+	}
+	for k, v := range c.counters {
+		s.Counters[k] = v
+	}
+	if e := in.notifyErr.Load(); e > 0 {
+		s.Counters["notify_errors"] = int(e)
+	}
 	if c.state != Master && c.state != Backup {
 		s.MasterAddr = netip.Addr{}
 	}
-	in.mu.Lock()
-	in.status = s
-	in.mu.Unlock()
 }
 
 // publishPriority refreshes the effective priority in the snapshot right

@@ -314,8 +314,8 @@ type chanTransport struct {
 	// waiting are messages in the socket that the reader thread has not
 	// read (it is stalled): only pending sees them.
 	waiting chan rxPacket
-	closed chan struct{}
-	once   sync.Once
+	closed  chan struct{}
+	once    sync.Once
 }
 
 func newChanTransport() *chanTransport {
