@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -434,6 +433,7 @@ type ip4Transport struct {
 	c       net.PacketConn
 	pc      *ipv4.PacketConn
 	ifindex int
+	io      *rawIO
 }
 
 func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
@@ -442,7 +442,12 @@ func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
 		return nil, fmt.Errorf("raw IPv4 socket: %w", err)
 	}
 	pc := ipv4.NewPacketConn(c)
-	t := &ip4Transport{c: c, pc: pc, ifindex: ifi.Index}
+	io, err := newRawIO(c, false, ifi.Index)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raw IPv4 socket: %w", err)
+	}
+	t := &ip4Transport{c: c, pc: pc, ifindex: ifi.Index, io: io}
 	steps := []func() error{
 		func() error {
 			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagSrc|ipv4.FlagDst|ipv4.FlagInterface, true)
@@ -465,31 +470,16 @@ func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
 }
 
 func (t *ip4Transport) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{IfIndex: t.ifindex, Src: src.AsSlice()}
-	_, err := t.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return t.io.send(b, src, dst)
 }
 
 func (t *ip4Transport) recv(b []byte) (int, rxPacket, error) {
-	n, cm, src, err := t.pc.ReadFrom(b)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			err = errClosed
+	for {
+		n, p, ok, err := t.io.recv(&t.io.rx, b, true)
+		if err != nil || ok {
+			return n, p, err
 		}
-		return 0, rxPacket{}, err
 	}
-	p := rxPacket{ttl: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		p.src, _ = netip.AddrFromSlice(ia.IP)
-		p.src = p.src.Unmap()
-	}
-	if cm != nil {
-		p.ttl = cm.TTL
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.dst = p.dst.Unmap()
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, nil
 }
 
 func (t *ip4Transport) close() error { return t.c.Close() }
@@ -500,6 +490,7 @@ type ip6Transport struct {
 	c       net.PacketConn
 	pc      *ipv6.PacketConn
 	ifindex int
+	io      *rawIO
 }
 
 func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
@@ -508,7 +499,12 @@ func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
 		return nil, fmt.Errorf("raw IPv6 socket: %w", err)
 	}
 	pc := ipv6.NewPacketConn(c)
-	t := &ip6Transport{c: c, pc: pc, ifindex: ifi.Index}
+	io, err := newRawIO(c, true, ifi.Index)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raw IPv6 socket: %w", err)
+	}
+	t := &ip6Transport{c: c, pc: pc, ifindex: ifi.Index, io: io}
 	steps := []func() error{
 		func() error { return pc.SetChecksum(true, 6) },
 		func() error {
@@ -532,105 +528,24 @@ func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
 }
 
 func (t *ip6Transport) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{IfIndex: t.ifindex, Src: src.AsSlice(), HopLimit: 255}
-	_, err := t.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return t.io.send(b, src, dst)
 }
 
 func (t *ip6Transport) recv(b []byte) (int, rxPacket, error) {
-	n, cm, src, err := t.pc.ReadFrom(b)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			err = errClosed
+	for {
+		n, p, ok, err := t.io.recv(&t.io.rx, b, true)
+		if err != nil || ok {
+			return n, p, err
 		}
-		return 0, rxPacket{}, err
 	}
-	p := rxPacket{ttl: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		p.src, _ = netip.AddrFromSlice(ia.IP)
-	}
-	if cm != nil {
-		p.ttl = cm.HopLimit
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, nil
 }
 
 func (t *ip6Transport) close() error { return t.c.Close() }
 
-// recvNow reads one message from c's socket without waiting (MSG_DONTWAIT)
-// into b and its control data into oob; ok is false when none is queued.
-// It runs beside a recv blocked in the runtime's poller: each message goes
-// to one of them.
-func recvNow(c net.PacketConn, b, oob []byte) (n, oobn int, from unix.Sockaddr, ok bool, err error) {
-	sc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return 0, 0, nil, false, err
-	}
-	var rerr error
-	cerr := sc.Control(func(fd uintptr) {
-		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
-	})
-	if cerr != nil {
-		if errors.Is(cerr, net.ErrClosed) {
-			cerr = errClosed
-		}
-		return 0, 0, nil, false, cerr
-	}
-	if rerr == unix.EAGAIN || rerr == unix.EINTR {
-		return 0, 0, nil, false, nil
-	}
-	if rerr != nil {
-		return 0, 0, nil, false, rerr
-	}
-	return n, oobn, from, true, nil
-}
-
 func (t *ip4Transport) pending(b []byte) (int, rxPacket, bool, error) {
-	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagSrc | ipv4.FlagDst | ipv4.FlagInterface)
-	n, oobn, from, ok, err := recvNow(t.c, b, oob)
-	if !ok {
-		return 0, rxPacket{}, false, err
-	}
-	// A raw IPv4 socket returns the IP header too; ReadFrom strips it.
-	if n < ipv4.HeaderLen || b[0]>>4 != 4 {
-		return 0, rxPacket{}, false, nil
-	}
-	hl := int(b[0]&0x0f) << 2
-	if hl < ipv4.HeaderLen || hl > n {
-		return 0, rxPacket{}, false, nil
-	}
-	n = copy(b, b[hl:n])
-	p := rxPacket{ttl: -1}
-	if sa, isV4 := from.(*unix.SockaddrInet4); isV4 {
-		p.src = netip.AddrFrom4(sa.Addr)
-	}
-	var cm ipv4.ControlMessage
-	if cm.Parse(oob[:oobn]) == nil {
-		p.ttl = cm.TTL
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.dst = p.dst.Unmap()
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, true, nil
+	return t.io.recv(&t.io.pend, b, false)
 }
 
 func (t *ip6Transport) pending(b []byte) (int, rxPacket, bool, error) {
-	oob := ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagSrc | ipv6.FlagDst | ipv6.FlagInterface)
-	n, oobn, from, ok, err := recvNow(t.c, b, oob)
-	if !ok {
-		return 0, rxPacket{}, false, err
-	}
-	p := rxPacket{ttl: -1}
-	if sa, isV6 := from.(*unix.SockaddrInet6); isV6 {
-		p.src = netip.AddrFrom16(sa.Addr)
-	}
-	var cm ipv6.ControlMessage
-	if cm.Parse(oob[:oobn]) == nil {
-		p.ttl = cm.HopLimit
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, true, nil
+	return t.io.recv(&t.io.pend, b, false)
 }
