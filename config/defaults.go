@@ -22,8 +22,11 @@ const (
 	// advert intervals unless set.
 	DefaultLearnedIntervalFactor = 3
 	defaultGARPCount             = 5
-	defaultGARPInterval          = 100 * time.Millisecond
-	defaultNotifyTimeout         = 10 * time.Second
+	// defaultRTPriority 0: ordinary scheduling unless the operator asks
+	// (lock_memory's default is false, its zero value).
+	defaultRTPriority    = 0
+	defaultGARPInterval  = 100 * time.Millisecond
+	defaultNotifyTimeout = 10 * time.Second
 
 	defaultSyncGroup         = "224.0.0.81" // the kernel's
 	defaultSyncPort          = 8848         // the kernel's
@@ -162,6 +165,7 @@ func defaultVRRP(v *VRRP, g *Global, has presence) {
 	_, v3Max, _, _ := AdvertIntervalRange(3)
 	setDuration(&v.MaxLearnedInterval, has, "max_learned_interval", min(DefaultLearnedIntervalFactor*v.AdvertInterval.Duration, max(v3Max, v.AdvertInterval.Duration)))
 	setString(&v.Interface, has, "interface", g.Interface)
+	setInt(&v.RTPriority, has, "rt_priority", defaultRTPriority)
 	setBool(&v.Preempt, has, "preempt", true)
 	setInt(&v.GARPCount, has, "garp_count", defaultGARPCount)
 	setDuration(&v.GARPInterval, has, "garp_interval", defaultGARPInterval)

@@ -120,6 +120,8 @@ service_penalty = 40
 garp_count = 0
 garp_interval = "250ms"
 garp_refresh = "1m"
+rt_priority = 50
+lock_memory = true
 notify = ["/bin/sh", "-c", "echo 'x' \t\u0001 é"]
 notify_timeout = "3s"
 

@@ -14,6 +14,9 @@ const (
 	// MaxTrackWeight bounds track_interface.weight and service_penalty
 	// (0..MaxTrackWeight): a priority lowered by it stays at least 1.
 	MaxTrackWeight = 254
+	// MaxRTPriority bounds rt_priority (0..MaxRTPriority): Linux's
+	// highest SCHED_FIFO priority; 0 is ordinary scheduling.
+	MaxRTPriority = 99
 	// MaxAuthPassLen is VRRPv2's simple-text authentication field.
 	MaxAuthPassLen = 8
 	// MaxWeight bounds a real server's weight (0..MaxWeight).

@@ -92,8 +92,15 @@ type VRRP struct {
 	// MaxLearnedInterval bounds the advert interval a v3 backup adopts
 	// from the master; default 3 x advert_interval.
 	MaxLearnedInterval Duration `toml:"max_learned_interval"`
-	Preempt            *bool    `toml:"preempt,omitempty"` // default true
-	PreemptDelay       Duration `toml:"preempt_delay"`
+	// RTPriority > 0 gives the instance's VRRP threads SCHED_FIFO at this
+	// priority (1..99), like keepalived's vrrp_rt_priority; 0 (default):
+	// ordinary scheduling.
+	RTPriority int `toml:"rt_priority"`
+	// LockMemory locks lbd's memory in RAM (mlockall), like keepalived's
+	// vrrp_no_swap; default false.
+	LockMemory   bool     `toml:"lock_memory"`
+	Preempt      *bool    `toml:"preempt,omitempty"` // default true
+	PreemptDelay Duration `toml:"preempt_delay"`
 	// AuthPass is VRRPv2 simple-text authentication: INSECURE, interop only.
 	AuthPass        string           `toml:"auth_pass,omitempty"`
 	TrackInterfaces []TrackInterface `toml:"track_interface,omitempty"`

@@ -418,6 +418,7 @@ func (v *validator) vrrp(k string, r *VRRP) {
 		v.intRange(key+".weight", t.Weight, 0, MaxTrackWeight)
 	}
 	v.intRange(k+".service_penalty", r.ServicePenalty, 0, MaxTrackWeight)
+	v.intRange(k+".rt_priority", r.RTPriority, 0, MaxRTPriority)
 	v.intRange(k+".garp_count", r.GARPCount, 0, 100)
 	if r.GARPInterval.Duration <= 0 || r.GARPInterval.Duration > 10*time.Second {
 		v.addf(k+".garp_interval", "%v is out of range (more than 0s, at most 10s)", r.GARPInterval)

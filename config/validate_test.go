@@ -179,6 +179,11 @@ func TestValidationRules(t *testing.T) {
 				`6: vrrp.service_penalty: 255 is out of range (0..254)`,
 				`7: vrrp.garp_count: -1 is out of range (0..100)`,
 			}},
+		{"rt priority", "[vrrp]\ninterface = \"eth0\"\nvrid = 1\npriority = 100\nrt_priority = 100\nlock_memory = true\n",
+			[]string{`5: vrrp.rt_priority: 100 is out of range (0..99)`}},
+		{"rt priority negative", "[vrrp]\ninterface = \"eth0\"\nvrid = 1\npriority = 100\nrt_priority = -1\n",
+			[]string{`5: vrrp.rt_priority: -1 is out of range (0..99)`}},
+		{"rt priority and memory lock ok", "[vrrp]\ninterface = \"eth0\"\nvrid = 1\npriority = 100\nrt_priority = 99\nlock_memory = true\n", nil},
 		{"notify program", "[vrrp]\ninterface = \"eth0\"\nvrid = 1\npriority = 100\nnotify = [\"/nonexistent/notify.sh\", \"x\"]\n",
 			[]string{`5: vrrp.notify: program "/nonexistent/notify.sh" not found`}},
 

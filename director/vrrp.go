@@ -196,6 +196,8 @@ func (d *Director) instanceSettings(cfg *config.Config, v *config.VRRP) (vrrpSet
 		Interface:      v.Interface,
 		Preempt:        *v.Preempt,
 		PreemptDelay:   v.PreemptDelay.Duration,
+		RTPriority:     v.RTPriority,
+		LockMemory:     v.LockMemory,
 		AuthPass:       v.AuthPass,
 		GARPCount:      v.GARPCount,
 		GARPInterval:   v.GARPInterval.Duration,

@@ -28,6 +28,8 @@ type vrrpOpts struct {
 	interval time.Duration
 	vip      netip.Addr
 	preempt  *bool
+	extra    string // more [vrrp] keys, one per line
+	tables   string // more tables after [vrrp]
 }
 
 // vrrpDirector is one `lbd -config FILE` process in a namespace.
@@ -52,7 +54,9 @@ func vrrpConfig(o vrrpOpts, notifyFile string) string {
 	if o.preempt != nil {
 		fmt.Fprintf(&b, "preempt = %v\n", *o.preempt)
 	}
+	b.WriteString(o.extra)
 	fmt.Fprintf(&b, "notify = [\"/bin/sh\", \"-c\", \"echo \\\"$2 $3\\\" >> %s\", \"notify\"]\n", notifyFile)
+	b.WriteString(o.tables)
 	return b.String()
 }
 

@@ -21,6 +21,8 @@ const (
 	// DefaultLearnedIntervalFactor: MaxLearnedInterval is this many advert
 	// intervals unless set.
 	DefaultLearnedIntervalFactor = 3
+	// MaxRTPriority is the highest SCHED_FIFO priority Linux has.
+	MaxRTPriority = 99
 )
 
 // validate checks cfg, fills its defaults in place and derives params.
@@ -131,6 +133,9 @@ func validate(cfg *Config) (params, error) {
 		if t.Weight < 0 || t.Weight > 254 {
 			return bad("track interface %s: weight %d out of range 0..254", t.Name, t.Weight)
 		}
+	}
+	if cfg.RTPriority < 0 || cfg.RTPriority > MaxRTPriority {
+		return bad("rt priority %d out of range 0..%d (0: ordinary scheduling)", cfg.RTPriority, MaxRTPriority)
 	}
 	if cfg.PreemptDelay < 0 {
 		return bad("negative preempt delay")

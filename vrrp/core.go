@@ -62,6 +62,13 @@ type core struct {
 	lastTransition time.Time
 	reason         string
 	counters       map[string]int
+
+	// Scratch space of the advert path, which allocates nothing.
+	txBuf    []byte       // the advert being sent
+	dsts     []netip.Addr // where adverts go
+	rxAdvert Advert       // the advert being received (Addrs keeps its room)
+	// sortedVIPs are the advert's VIPs sorted, to compare received lists.
+	sortedVIPs []netip.Addr
 }
 
 // params is the validated, defaulted configuration.
@@ -105,8 +112,19 @@ type rxPacket struct {
 }
 
 func newCore(p params, sys system, log *slog.Logger) *core {
+	dsts := []netip.Addr{GroupIPv4}
+	if p.v6 {
+		dsts[0] = GroupIPv6
+	}
+	if p.unicast {
+		dsts = p.peers
+	}
 	return &core{
-		p: p, sys: sys, log: log,
+		txBuf:      make([]byte, headerLen+16*255+v2AuthLen),
+		dsts:       dsts,
+		rxAdvert:   Advert{Addrs: make([]netip.Addr, 0, 255)},
+		sortedVIPs: slices.SortedFunc(slices.Values(p.advertVIPs), netip.Addr.Compare),
+		p:          p, sys: sys, log: log,
 		penalty:        func() int { return 0 },
 		forced:         func() string { return "" },
 		ownFault:       func(string) {},
@@ -339,19 +357,10 @@ func (c *core) sendAdvert(priority int) {
 	if c.p.version == 2 {
 		a.AuthType, a.AuthData = c.p.authType, c.p.authData
 	}
-	var dsts []netip.Addr
-	if c.p.unicast {
-		dsts = c.p.peers
-	} else {
-		dsts = []netip.Addr{GroupIPv4}
-		if c.p.v6 {
-			dsts[0] = GroupIPv6
-		}
-	}
-	for _, dst := range dsts {
-		b, err := a.Marshal(c.localAddr, dst)
+	for _, dst := range c.dsts {
+		n, err := a.MarshalTo(c.txBuf, c.localAddr, dst)
 		if err == nil {
-			err = c.tr.send(b, c.localAddr, dst)
+			err = c.tr.send(c.txBuf[:n], c.localAddr, dst)
 		}
 		if err != nil {
 			c.count("send_errors")
@@ -393,8 +402,8 @@ func (c *core) receive(now time.Time, rx rxPacket) {
 		c.drop(DropTTL)
 		return
 	}
-	a, err := Parse(rx.b, rx.src, rx.dst)
-	if err != nil {
+	a := &c.rxAdvert
+	if err := parseInto(a, rx.b, rx.src, rx.dst); err != nil {
 		c.drop(ReasonOf(err))
 		return
 	}
@@ -427,7 +436,7 @@ func (c *core) receive(now time.Time, rx rxPacket) {
 			return
 		}
 	}
-	if !sameAddrs(a.Addrs, c.p.advertVIPs) {
+	if !sameAddrs(a.Addrs, c.sortedVIPs) {
 		c.drop(DropVIPs)
 		if now.After(c.vipLogAt) {
 			c.vipLogAt = now.Add(10 * time.Second)
@@ -446,14 +455,22 @@ func (c *core) receive(now time.Time, rx rxPacket) {
 	c.advert(now, a, rx.src)
 }
 
-func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
+// sameAddrs says whether a holds exactly the addresses of sorted (sorted,
+// without duplicates: the validated VIPs), in any order. It allocates
+// nothing (the advert path) and takes n log n for n <= 255 addresses.
+func sameAddrs(a, sorted []netip.Addr) bool {
+	if len(a) != len(sorted) || len(a) > 255 {
 		return false
 	}
-	x, y := slices.Clone(a), slices.Clone(b)
-	slices.SortFunc(x, netip.Addr.Compare)
-	slices.SortFunc(y, netip.Addr.Compare)
-	return slices.Equal(x, y)
+	var seen [255]bool
+	for _, x := range a {
+		i, ok := slices.BinarySearchFunc(sorted, x, netip.Addr.Compare)
+		if !ok || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
 }
 
 // advert is the state machine's reaction to a valid advertisement

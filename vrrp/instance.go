@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,10 @@ type transport interface {
 	sender
 	// recv blocks for the next message; it fails once closed.
 	recv(b []byte) (int, rxPacket, error)
+	// pending returns a message already waiting in the socket without
+	// blocking (ok false: none), even while recv blocks in another
+	// goroutine: Run reads what is pending before a timer acts.
+	pending(b []byte) (n int, p rxPacket, ok bool, err error)
 	close() error
 }
 
@@ -114,7 +119,33 @@ func (in *Instance) errorf(format string, a ...any) error {
 // priority-0 advert (the backup takes over after Skew_Time) and removes its
 // VIPs before Run returns nil. It returns an error only if the instance
 // cannot start (no such interface, no raw socket).
+//
+// With Config.RTPriority set, the loop and the socket reader each run on a
+// dedicated OS thread (runtime.LockOSThread), named lbd-vrrp and
+// lbd-vrrp-rx, with real-time scheduling; the threads end with Run.
+// Without it they are ordinary goroutines: a locked thread costs a
+// handoff between OS threads at every wake-up, which only pays when the
+// thread has a scheduling class of its own.
 func (in *Instance) Run(ctx context.Context) error {
+	if in.cfg.LockMemory {
+		in.lockMemory()
+	}
+	if in.cfg.RTPriority == 0 {
+		return in.run(ctx)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread, with its name and scheduling
+		// class, exits with this goroutine instead of going back to the
+		// runtime's pool.
+		runtime.LockOSThread()
+		in.realtime("lbd-vrrp")
+		errc <- in.run(ctx)
+	}()
+	return <-errc
+}
+
+func (in *Instance) run(ctx context.Context) error {
 	in.mu.Lock()
 	if in.running != nil {
 		in.mu.Unlock()
@@ -158,13 +189,25 @@ func (in *Instance) Run(ctx context.Context) error {
 
 	rx := make(chan rxPacket, rxQueue)
 	rxFirst := make(chan rxPacket, rxFirstQueue)
+	// Receive buffers go round between the reader and the loop: one for
+	// each queue slot, the reader's and the loop's, so the reader never
+	// waits for one and nothing is allocated per packet.
+	free := make(chan []byte, rxQueue+rxFirstQueue+2)
+	for range cap(free) {
+		free <- make([]byte, rxBufSize)
+	}
 	readerDone := make(chan struct{})
-	go in.read(tr, rx, rxFirst, readerDone)
+	go in.read(tr, rx, rxFirst, free, readerDone)
 	defer func() {
 		tr.close()
 		<-readerDone
 	}()
 
+	pendBuf := make([]byte, rxBufSize)
+	receive := func(p rxPacket) {
+		c.receive(time.Now(), p)
+		free <- p.b[:cap(p.b)]
+	}
 	c.start(time.Now(), links)
 	in.publish()
 	timer := time.NewTimer(time.Hour)
@@ -179,7 +222,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		// of others waits (or is dropped) behind them.
 		select {
 		case p := <-rxFirst:
-			c.receive(time.Now(), p)
+			receive(p)
 			c.expire(time.Now())
 			in.publish()
 			continue
@@ -191,9 +234,9 @@ func (in *Instance) Run(ctx context.Context) error {
 			in.publish()
 			return nil
 		case p := <-rxFirst:
-			c.receive(time.Now(), p)
+			receive(p)
 		case p := <-rx:
-			c.receive(time.Now(), p)
+			receive(p)
 		case ev, ok := <-linkEvents:
 			if ok {
 				c.link(time.Now(), ev.name, ev.up)
@@ -205,11 +248,14 @@ func (in *Instance) Run(ctx context.Context) error {
 		case <-in.wake:
 			c.reevaluate(time.Now(), "forced fault lifted")
 		case <-timer.C:
-			// An advert already queued is read before the timer acts: a
-			// master that is merely late must not lose the election.
+			// An advert already queued, or still waiting in the socket
+			// (the reader thread has not run yet: a loaded box), is read
+			// before the timer acts: a master that is merely late must not
+			// lose the election.
 			for len(rxFirst) > 0 {
-				c.receive(time.Now(), <-rxFirst)
+				receive(<-rxFirst)
 			}
+			in.readPending(tr, pendBuf)
 		}
 		c.expire(time.Now())
 		in.publish()
@@ -255,6 +301,10 @@ var errNoInterface = errors.New("no such interface")
 const (
 	rxQueue      = 64
 	rxFirstQueue = 16
+	// rxBufSize holds the largest valid advert with its IPv4 header (an
+	// IPv6 one with 255 addresses is 4,088 bytes); anything longer is
+	// truncated and fails its checksum.
+	rxBufSize = 4200
 )
 
 // read feeds received packets to the loop until the transport is closed.
@@ -265,9 +315,13 @@ const (
 // the rest: under a flood of 20,000 foreign packets a second the real
 // master's adverts still arrive. A full queue drops the packet and counts
 // it as an overrun.
-func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- struct{}) {
+func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, free chan []byte, done chan<- struct{}) {
 	defer close(done)
-	buf := make([]byte, 65536)
+	if in.cfg.RTPriority > 0 {
+		runtime.LockOSThread() // never unlocked: see Run
+		in.realtime("lbd-vrrp-rx")
+	}
+	buf := <-free
 	var errLogAt time.Time
 	for {
 		n, p, err := tr.recv(buf)
@@ -286,17 +340,40 @@ func (in *Instance) read(tr transport, rx, rxFirst chan<- rxPacket, done chan<- 
 			in.countRx(r)
 			continue
 		}
-		p.b = slices.Clone(buf[:n])
+		p.b = buf[:n]
 		q := rx
 		if m := in.master.Load(); m != nil && *m == p.src || slices.Contains(in.p.peers, p.src) {
 			q = rxFirst
 		}
 		select {
 		case q <- p:
+			buf = <-free
 		default:
 			// The loop is behind (a flood); VRRP tolerates lost adverts.
 			in.countRx(DropOverrun)
 		}
+	}
+}
+
+// maxPendingReads bounds one pending pass: a flood cannot keep a timer
+// from acting.
+const maxPendingReads = 64
+
+// readPending hands the core every message already waiting in the socket,
+// screened as the reader does. Only Run's loop calls it.
+func (in *Instance) readPending(tr transport, buf []byte) {
+	for range maxPendingReads {
+		n, p, ok, err := tr.pending(buf)
+		if err != nil || !ok {
+			return
+		}
+		if r, pass := in.screen(p, buf[:n]); !pass {
+			in.countRx(r)
+			continue
+		}
+		p.b = buf[:n]
+		in.core.receive(time.Now(), p)
+		in.core.count("pending_read")
 	}
 }
 
@@ -497,26 +574,36 @@ func (in *Instance) Status() Status {
 // goroutine (or New) calls it.
 func (in *Instance) publish() {
 	c := in.core
-	s := Status{
-		Name: in.p.name, State: c.state, VRID: int(in.p.vrid), Version: in.p.version,
-		Interface: in.p.iface, Priority: in.p.priority, EffectivePriority: c.effectivePriority(),
-		MasterAddr: c.masterAddr, AdvertInterval: in.p.interval, MasterAdvertInterval: c.masterInterval,
-		VIPs: slices.Clone(in.p.vips), LastTransition: c.lastTransition, Reason: c.reason,
-		Counters: maps.Clone(c.counters),
-	}
-	if e := in.notifyErr.Load(); e > 0 {
-		s.Counters["notify_errors"] = int(e)
-	}
 	if m := in.master.Load(); c.masterAddr.IsValid() && (m == nil || *m != c.masterAddr) {
 		a := c.masterAddr
 		in.master.Store(&a)
 	}
+	// In place: the loop publishes after every advert and allocates
+	// nothing for it (Status copies). effectivePriority takes in.mu
+	// (penalties): read it first.
+	eff := c.effectivePriority()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := &in.status
+	s.Name, s.State, s.VRID, s.Version = in.p.name, c.state, int(in.p.vrid), in.p.version
+	s.Interface, s.Priority, s.EffectivePriority = in.p.iface, in.p.priority, eff
+	s.MasterAddr, s.AdvertInterval, s.MasterAdvertInterval = c.masterAddr, in.p.interval, c.masterInterval
+	s.LastTransition, s.Reason = c.lastTransition, c.reason
+	if s.VIPs == nil {
+		s.VIPs = slices.Clone(in.p.vips)
+	}
+	if s.Counters == nil {
+		s.Counters = map[string]int{}
+	}
+	for k, v := range c.counters {
+		s.Counters[k] = v
+	}
+	if e := in.notifyErr.Load(); e > 0 {
+		s.Counters["notify_errors"] = int(e)
+	}
 	if c.state != Master && c.state != Backup {
 		s.MasterAddr = netip.Addr{}
 	}
-	in.mu.Lock()
-	in.status = s
-	in.mu.Unlock()
 }
 
 // publishPriority refreshes the effective priority in the snapshot right

@@ -355,3 +355,46 @@ func TestNotifyTimeoutKillsCommand(t *testing.T) {
 		return err != nil || strings.Contains(string(st), ") Z ")
 	})
 }
+
+// An advert still waiting in the socket when the Master_Down_Timer fires
+// (the reader thread has not run: a loaded box) is read before the timer
+// acts: the backup stays backup. Without it, the backup takes over.
+func TestRunReadsPendingAdvertBeforeTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(100)
+		in, sys, _ := runInstance(t, cfg)
+		peer := netip.MustParseAddr("10.77.0.12")
+		a := Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second, Addrs: cfg.VIPs}
+		b, _ := a.Marshal(peer, GroupIPv4)
+		pkt := rxPacket{b: b, src: peer, dst: GroupIPv4, ttl: 255, ifOK: true}
+		synctest.Wait()
+		sys.tr.in <- pkt
+		synctest.Wait()
+		down := masterDownInterval(3, 100, time.Second) // 3.6s
+		if st := in.Status(); st.State != Backup || st.MasterAddr != peer {
+			t.Fatalf("after the master's advert: %+v", st)
+		}
+		// The next advert arrives 0.1s before the timer but the reader
+		// never picks it up: only a read before acting sees it.
+		time.Sleep(down - 100*time.Millisecond)
+		sys.tr.waiting <- pkt
+		time.Sleep(100*time.Millisecond + time.Millisecond)
+		synctest.Wait()
+		st := in.Status()
+		if st.State != Backup || st.Counters["pending_read"] != 1 || st.Counters["adverts_received"] != 2 {
+			t.Fatalf("timer fired with an advert waiting in the socket: %v %q %v", st.State, st.Reason, st.Counters)
+		}
+		// Nothing more from the master: the backup takes over one
+		// Master_Down_Interval after the advert read late.
+		time.Sleep(down - 3*time.Millisecond) // the late advert was read at "down"
+		synctest.Wait()
+		if st := in.Status(); st.State != Backup {
+			t.Fatalf("took over early: %v %q", st.State, st.Reason)
+		}
+		time.Sleep(5 * time.Millisecond)
+		synctest.Wait()
+		if st := in.Status(); st.State != Master {
+			t.Fatalf("no takeover after Master_Down_Interval: %v", st.State)
+		}
+	})
+}

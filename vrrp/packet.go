@@ -94,45 +94,69 @@ func ReasonOf(err error) DropReason {
 // src and dst matter for v3, whose checksum covers an IP pseudo-header;
 // they must be of the advert's family (v2 is IPv4 only).
 func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
-	if src.Is4() != dst.Is4() || !src.IsValid() || !dst.IsValid() {
-		return nil, fmt.Errorf("vrrp: marshal: source %v and destination %v must be valid and of one family", src, dst)
+	b := make([]byte, a.size(src))
+	n, err := a.MarshalTo(b, src, dst)
+	if err != nil {
+		return nil, err
 	}
-	v6 := src.Is6()
+	return b[:n], nil
+}
+
+// size is the encoded length of a (what MarshalTo needs).
+func (a *Advert) size(src netip.Addr) int {
 	alen := 4
-	if v6 {
+	if src.Is6() {
 		alen = 16
 	}
+	n := headerLen + alen*len(a.Addrs)
+	if a.Version == 2 {
+		n += v2AuthLen
+	}
+	return n
+}
+
+// MarshalTo is Marshal into b, which must be large enough; it returns
+// the length and allocates nothing (the advert path sends without
+// allocating).
+func (a *Advert) MarshalTo(b []byte, src, dst netip.Addr) (int, error) {
+	if src.Is4() != dst.Is4() || !src.IsValid() || !dst.IsValid() {
+		return 0, fmt.Errorf("vrrp: marshal: source %v and destination %v must be valid and of one family", src, dst)
+	}
+	v6 := src.Is6()
 	if len(a.Addrs) > 255 {
-		return nil, fmt.Errorf("vrrp: marshal: %d addresses (max 255)", len(a.Addrs))
+		return 0, fmt.Errorf("vrrp: marshal: %d addresses (max 255)", len(a.Addrs))
 	}
 	for _, ad := range a.Addrs {
 		if ad.Is6() != v6 || ad.Is4In6() {
-			return nil, fmt.Errorf("vrrp: marshal: address %v is not of the packet's family", ad)
+			return 0, fmt.Errorf("vrrp: marshal: address %v is not of the packet's family", ad)
 		}
 	}
-	n := headerLen + alen*len(a.Addrs)
+	n := a.size(src)
 	var word uint16
 	switch a.Version {
 	case 3:
 		cs := a.Interval / (10 * time.Millisecond)
 		if cs < 1 || cs > maxV3Centis {
-			return nil, fmt.Errorf("vrrp: marshal: v3 interval %v out of range 10ms..40.95s", a.Interval)
+			return 0, fmt.Errorf("vrrp: marshal: v3 interval %v out of range 10ms..40.95s", a.Interval)
 		}
 		word = uint16(cs)
 	case 2:
 		if v6 {
-			return nil, errors.New("vrrp: marshal: VRRPv2 is IPv4 only")
+			return 0, errors.New("vrrp: marshal: VRRPv2 is IPv4 only")
 		}
 		s := a.Interval / time.Second
 		if s < 1 || s > 255 {
-			return nil, fmt.Errorf("vrrp: marshal: v2 interval %v out of range 1s..255s", a.Interval)
+			return 0, fmt.Errorf("vrrp: marshal: v2 interval %v out of range 1s..255s", a.Interval)
 		}
 		word = uint16(a.AuthType)<<8 | uint16(s)
-		n += v2AuthLen
 	default:
-		return nil, fmt.Errorf("vrrp: marshal: version %d (want 2 or 3)", a.Version)
+		return 0, fmt.Errorf("vrrp: marshal: version %d (want 2 or 3)", a.Version)
 	}
-	b := make([]byte, n)
+	if len(b) < n {
+		return 0, fmt.Errorf("vrrp: marshal: %d bytes of room for a %d-byte advert", len(b), n)
+	}
+	b = b[:n]
+	clear(b)
 	b[0] = byte(a.Version)<<4 | typeAdvert
 	b[1] = a.VRID
 	b[2] = a.Priority
@@ -140,13 +164,19 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	binary.BigEndian.PutUint16(b[4:], word)
 	off := headerLen
 	for _, ad := range a.Addrs {
-		off += copy(b[off:], ad.AsSlice())
+		if v6 {
+			a16 := ad.As16()
+			off += copy(b[off:], a16[:])
+		} else {
+			a4 := ad.As4()
+			off += copy(b[off:], a4[:])
+		}
 	}
 	if a.Version == 2 {
 		copy(b[off:], a.AuthData[:])
 	}
 	binary.BigEndian.PutUint16(b[6:], checksum(b, a.Version, src, dst))
-	return b, nil
+	return n, nil
 }
 
 // Parse decodes a VRRP message (the IP payload) received from src for dst
@@ -154,18 +184,28 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 // checksum and a non-zero interval. Everything else (VRID, addresses,
 // authentication) is the instance's business. It never panics.
 func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
-	if len(b) < headerLen {
-		return nil, parseErr(DropLength, "%d bytes, header is %d", len(b), headerLen)
+	a := &Advert{}
+	if err := parseInto(a, b, src, dst); err != nil {
+		return nil, err
 	}
-	a := &Advert{Version: int(b[0] >> 4), VRID: b[1], Priority: b[2]}
+	return a, nil
+}
+
+// parseInto is Parse into a, reusing a.Addrs' storage: a valid advert
+// whose addresses fit in its capacity is decoded without allocating.
+func parseInto(a *Advert, b []byte, src, dst netip.Addr) error {
+	if len(b) < headerLen {
+		return parseErr(DropLength, "%d bytes, header is %d", len(b), headerLen)
+	}
+	*a = Advert{Version: int(b[0] >> 4), VRID: b[1], Priority: b[2], Addrs: a.Addrs[:0]}
 	if a.Version != 2 && a.Version != 3 {
-		return nil, parseErr(DropVersion, "version %d", a.Version)
+		return parseErr(DropVersion, "version %d", a.Version)
 	}
 	if a.Version == 2 && src.Is6() {
-		return nil, parseErr(DropVersion, "VRRPv2 over IPv6")
+		return parseErr(DropVersion, "VRRPv2 over IPv6")
 	}
 	if t := b[0] & 0x0f; t != typeAdvert {
-		return nil, parseErr(DropType, "type %d", t)
+		return parseErr(DropType, "type %d", t)
 	}
 	alen := 4
 	if src.Is6() {
@@ -177,10 +217,10 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
 		need += v2AuthLen
 	}
 	if len(b) < need {
-		return nil, parseErr(DropLength, "%d bytes, %d addresses need %d", len(b), count, need)
+		return parseErr(DropLength, "%d bytes, %d addresses need %d", len(b), count, need)
 	}
 	if sum := checksum(b, a.Version, src, dst); sum != binary.BigEndian.Uint16(b[6:]) {
-		return nil, parseErr(DropChecksum, "checksum %#04x, computed %#04x", binary.BigEndian.Uint16(b[6:]), sum)
+		return parseErr(DropChecksum, "checksum %#04x, computed %#04x", binary.BigEndian.Uint16(b[6:]), sum)
 	}
 	word := binary.BigEndian.Uint16(b[4:])
 	if a.Version == 3 {
@@ -190,9 +230,11 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
 		a.Interval = time.Duration(word&0xff) * time.Second
 	}
 	if a.Interval == 0 {
-		return nil, parseErr(DropInterval, "advertisement interval 0")
+		return parseErr(DropInterval, "advertisement interval 0")
 	}
-	a.Addrs = make([]netip.Addr, 0, count)
+	if cap(a.Addrs) < count {
+		a.Addrs = make([]netip.Addr, 0, count)
+	}
 	for i := 0; i < count; i++ {
 		p := b[headerLen+i*alen : headerLen+(i+1)*alen]
 		if alen == 4 {
@@ -204,7 +246,7 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
 	if a.Version == 2 {
 		copy(a.AuthData[:], b[headerLen+count*alen:])
 	}
-	return a, nil
+	return nil
 }
 
 // checksum computes the VRRP checksum of b with its checksum field taken
@@ -213,9 +255,15 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
 func checksum(b []byte, version int, src, dst netip.Addr) uint16 {
 	var sum uint32
 	if version == 3 {
-		s, d := src.AsSlice(), dst.AsSlice()
-		sum = sumWords(sum, s)
-		sum = sumWords(sum, d)
+		if src.Is4() {
+			s, d := src.As4(), dst.As4()
+			sum = sumWords(sum, s[:])
+			sum = sumWords(sum, d[:])
+		} else {
+			s, d := src.As16(), dst.As16()
+			sum = sumWords(sum, s[:])
+			sum = sumWords(sum, d[:])
+		}
 		if src.Is4() {
 			sum += IPProto + uint32(len(b)) // zero, protocol, 16-bit length
 		} else {

@@ -309,14 +309,17 @@ func (n *node) String() string { return fmt.Sprintf("node%d(%v)", n.i, n.c.state
 // chanTransport is a fake transport for Run-based tests: sends go to a
 // channel, receives come from one.
 type chanTransport struct {
-	out    chan sent
-	in     chan rxPacket
-	closed chan struct{}
-	once   sync.Once
+	out chan sent
+	in  chan rxPacket
+	// waiting are messages in the socket that the reader thread has not
+	// read (it is stalled): only pending sees them.
+	waiting chan rxPacket
+	closed  chan struct{}
+	once    sync.Once
 }
 
 func newChanTransport() *chanTransport {
-	return &chanTransport{out: make(chan sent, 1024), in: make(chan rxPacket, 16), closed: make(chan struct{})}
+	return &chanTransport{out: make(chan sent, 1024), in: make(chan rxPacket, 16), waiting: make(chan rxPacket, 16), closed: make(chan struct{})}
 }
 
 func (c *chanTransport) send(b []byte, src, dst netip.Addr) error {
@@ -337,6 +340,17 @@ func (c *chanTransport) recv(b []byte) (int, rxPacket, error) {
 		return copy(b, p.b), p, nil
 	case <-c.closed:
 		return 0, rxPacket{}, errClosed
+	}
+}
+
+func (c *chanTransport) pending(b []byte) (int, rxPacket, bool, error) {
+	select {
+	case p := <-c.waiting:
+		return copy(b, p.b), p, true, nil
+	case p := <-c.in:
+		return copy(b, p.b), p, true, nil
+	default:
+		return 0, rxPacket{}, false, nil
 	}
 }
 

@@ -433,6 +433,7 @@ type ip4Transport struct {
 	c       net.PacketConn
 	pc      *ipv4.PacketConn
 	ifindex int
+	io      *rawIO
 }
 
 func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
@@ -441,7 +442,12 @@ func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
 		return nil, fmt.Errorf("raw IPv4 socket: %w", err)
 	}
 	pc := ipv4.NewPacketConn(c)
-	t := &ip4Transport{c: c, pc: pc, ifindex: ifi.Index}
+	io, err := newRawIO(c, false, ifi.Index)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raw IPv4 socket: %w", err)
+	}
+	t := &ip4Transport{c: c, pc: pc, ifindex: ifi.Index, io: io}
 	steps := []func() error{
 		func() error {
 			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagSrc|ipv4.FlagDst|ipv4.FlagInterface, true)
@@ -464,31 +470,16 @@ func openIPv4(ifi *net.Interface, unicast bool) (*ip4Transport, error) {
 }
 
 func (t *ip4Transport) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{IfIndex: t.ifindex, Src: src.AsSlice()}
-	_, err := t.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return t.io.send(b, src, dst)
 }
 
 func (t *ip4Transport) recv(b []byte) (int, rxPacket, error) {
-	n, cm, src, err := t.pc.ReadFrom(b)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			err = errClosed
+	for {
+		n, p, ok, err := t.io.recv(&t.io.rx, b, true)
+		if err != nil || ok {
+			return n, p, err
 		}
-		return 0, rxPacket{}, err
 	}
-	p := rxPacket{ttl: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		p.src, _ = netip.AddrFromSlice(ia.IP)
-		p.src = p.src.Unmap()
-	}
-	if cm != nil {
-		p.ttl = cm.TTL
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.dst = p.dst.Unmap()
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, nil
 }
 
 func (t *ip4Transport) close() error { return t.c.Close() }
@@ -499,6 +490,7 @@ type ip6Transport struct {
 	c       net.PacketConn
 	pc      *ipv6.PacketConn
 	ifindex int
+	io      *rawIO
 }
 
 func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
@@ -507,7 +499,12 @@ func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
 		return nil, fmt.Errorf("raw IPv6 socket: %w", err)
 	}
 	pc := ipv6.NewPacketConn(c)
-	t := &ip6Transport{c: c, pc: pc, ifindex: ifi.Index}
+	io, err := newRawIO(c, true, ifi.Index)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raw IPv6 socket: %w", err)
+	}
+	t := &ip6Transport{c: c, pc: pc, ifindex: ifi.Index, io: io}
 	steps := []func() error{
 		func() error { return pc.SetChecksum(true, 6) },
 		func() error {
@@ -531,29 +528,24 @@ func openIPv6(ifi *net.Interface, unicast bool) (*ip6Transport, error) {
 }
 
 func (t *ip6Transport) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{IfIndex: t.ifindex, Src: src.AsSlice(), HopLimit: 255}
-	_, err := t.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return t.io.send(b, src, dst)
 }
 
 func (t *ip6Transport) recv(b []byte) (int, rxPacket, error) {
-	n, cm, src, err := t.pc.ReadFrom(b)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			err = errClosed
+	for {
+		n, p, ok, err := t.io.recv(&t.io.rx, b, true)
+		if err != nil || ok {
+			return n, p, err
 		}
-		return 0, rxPacket{}, err
 	}
-	p := rxPacket{ttl: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		p.src, _ = netip.AddrFromSlice(ia.IP)
-	}
-	if cm != nil {
-		p.ttl = cm.HopLimit
-		p.dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.ifOK = cm.IfIndex == t.ifindex
-	}
-	return n, p, nil
 }
 
 func (t *ip6Transport) close() error { return t.c.Close() }
+
+func (t *ip4Transport) pending(b []byte) (int, rxPacket, bool, error) {
+	return t.io.recv(&t.io.pend, b, false)
+}
+
+func (t *ip6Transport) pending(b []byte) (int, rxPacket, bool, error) {
+	return t.io.recv(&t.io.pend, b, false)
+}

@@ -106,6 +106,16 @@ type Config struct {
 	// Master_Down_Interval to two minutes and hold preemption back that
 	// long. The real master's next advert is learned again as usual.
 	MaxLearnedInterval time.Duration
+	// RTPriority > 0 runs the instance's two threads (timers and sending;
+	// the socket reader) with SCHED_FIFO at this priority (1..99), like
+	// keepalived's vrrp_rt_priority: a box loaded with ordinary processes
+	// then delays neither an advert nor the reading of one. 0: ordinary
+	// threads. A kernel that refuses is logged; the instance runs anyway.
+	RTPriority int
+	// LockMemory locks every page of the process in RAM (mlockall), like
+	// keepalived's vrrp_no_swap: a swapped-out page cannot stall an
+	// advert. A kernel that refuses is logged; the instance runs anyway.
+	LockMemory bool
 	// Preempt: a higher-priority backup takes over from a lower master.
 	// New's callers usually want true (the RFC and config default).
 	Preempt bool
