@@ -199,6 +199,8 @@ var fieldClasses = map[string]FieldClass{
 	"VRRP.UnicastSource":               PerNode,
 	"VRRP.AllowedPeers":                PerNode,
 	"VRRP.MaxLearnedInterval":          Shared,
+	"VRRP.RTPriority":                  PerNode, // tunes this box's process
+	"VRRP.LockMemory":                  PerNode,
 	"VRRP.Preempt":                     Shared,
 	"VRRP.PreemptDelay":                Shared,
 	"VRRP.AuthPass":                    Shared,
