@@ -24,3 +24,17 @@ if [ "$LBD_VM_KERNEL" = stable ]; then
 else
 	kenv=$cache/kernel-$LBD_VM_KERNEL.env
 fi
+
+# load_kenv sources the kernel's description, resolving the kernel first
+# when there is none or when the paths it names are gone (the checkout or
+# its cache moved): never a boot of a kernel file that does not exist.
+load_kenv() {
+	KROOT=
+	# shellcheck source=/dev/null
+	[ -f "$kenv" ] && . "$kenv"
+	if [ -z "$KROOT" ] || [ ! -d "$KROOT" ] || [ ! -f "$KERNEL" ]; then
+		"$here/kernel.sh" >/dev/null
+		# shellcheck source=/dev/null
+		. "$kenv"
+	fi
+}

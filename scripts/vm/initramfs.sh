@@ -16,9 +16,7 @@ mkdir -p "$cache"
 
 log() { echo "vm-initramfs: $*" >&2; }
 
-[ -f "$kenv" ] || "$here/kernel.sh" >/dev/null
-# shellcheck source=/dev/null
-. "$kenv"
+load_kenv
 
 # Modules in load order. Dependencies come from modprobe --show-depends, so
 # only the leaves matter here. crc32c is a softdep of libcrc32c that
