@@ -67,7 +67,8 @@ func BenchmarkVRRPFailover(b *testing.B) {
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "\nfailover after SIGKILL of the master, %d trials each (crash phases spread over the advert cycle)\n", trials)
-	fmt.Fprintf(&report, "outage: client-observed, TCP probes every 10ms (so +-10ms at 10ms adverts); takeover: last advert of the old master -> first gratuitous ARP\n")
+	fmt.Fprintf(&report, "outage: client-observed, a TCP probe every %v (%d staggered threads, %v dial timeout); takeover: last advert of the old master -> first gratuitous ARP\n",
+		vrrpProbeEvery/vrrpProbeThreads, vrrpProbeThreads, vrrpProbeTimeout)
 	fmt.Fprintf(&report, "of the new one, minus the daemon's Master_Down_Interval (3x advert + skew, backup priority 100), i.e. its own latency\n\n")
 	fmt.Fprintf(&report, "%-10s %-7s %14s %9s %9s %16s %16s\n", "daemon", "advert", "outage median", "min", "max", "Master_Down_Int.", "takeover median")
 	medians := map[string]time.Duration{}
@@ -261,7 +262,11 @@ func (s *vrrpService) stop() {
 	s.wg.Wait()
 }
 
-// vrrpProber connects to the VIP from the client every 10ms.
+// vrrpProber connects to the VIP from the client: vrrpProbeThreads
+// threads, each every 10ms and staggered, so a probe starts every 2ms
+// while the service answers and every few ms while a probe waits out its
+// dial timeout (one thread alone would see the outage in 10ms or, while
+// its dial hangs, timeout-sized steps: too coarse at 10ms adverts).
 type vrrpProber struct {
 	mu     sync.Mutex
 	probes []vrrpProbe
@@ -274,43 +279,65 @@ type vrrpProbe struct {
 	ok bool
 }
 
+const (
+	vrrpProbeThreads = 5
+	vrrpProbeEvery   = 10 * time.Millisecond
+	vrrpProbeTimeout = 20 * time.Millisecond
+)
+
 func startVRRPProber(client *netlab.Host, addr netip.AddrPort) *vrrpProber {
-	p := &vrrpProber{stopc: make(chan struct{}), done: make(chan error, 1)}
-	go func() {
-		// One thread in the client namespace for the whole run.
-		p.done <- client.Do(func() error {
-			d := net.Dialer{Timeout: 50 * time.Millisecond}
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for {
+	p := &vrrpProber{stopc: make(chan struct{}), done: make(chan error, vrrpProbeThreads)}
+	for i := range vrrpProbeThreads {
+		go func() {
+			// One thread in the client namespace per prober, for the whole run.
+			p.done <- client.Do(func() error {
 				select {
 				case <-p.stopc:
 					return nil
-				case <-tick.C:
+				case <-time.After(time.Duration(i) * vrrpProbeEvery / vrrpProbeThreads):
 				}
-				at := time.Now()
-				c, err := d.Dial("tcp", addr.String())
-				if err == nil {
-					c.Close()
+				d := net.Dialer{Timeout: vrrpProbeTimeout}
+				tick := time.NewTicker(vrrpProbeEvery)
+				defer tick.Stop()
+				for {
+					at := time.Now()
+					c, err := d.Dial("tcp", addr.String())
+					if err == nil {
+						c.Close()
+					}
+					p.mu.Lock()
+					p.probes = append(p.probes, vrrpProbe{at, err == nil})
+					p.mu.Unlock()
+					select {
+					case <-p.stopc:
+						return nil
+					case <-tick.C:
+					}
 				}
-				p.mu.Lock()
-				p.probes = append(p.probes, vrrpProbe{at, err == nil})
-				p.mu.Unlock()
-			}
-		})
-	}()
+			})
+		}()
+	}
 	return p
 }
 
 func (p *vrrpProber) stop() error {
 	close(p.stopc)
-	return <-p.done
+	var first error
+	for range vrrpProbeThreads {
+		if err := <-p.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
+// snapshot returns the probes in the order they started.
 func (p *vrrpProber) snapshot() []vrrpProbe {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.probes)
+	ps := slices.Clone(p.probes)
+	p.mu.Unlock()
+	slices.SortStableFunc(ps, func(a, b vrrpProbe) int { return a.at.Compare(b.at) })
+	return ps
 }
 
 // okSince reports whether every probe of the last d succeeded (and there

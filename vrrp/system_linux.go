@@ -116,7 +116,27 @@ func (s *linuxSystem) open() (transport, error) {
 		s.mu.Unlock()
 		return nil
 	})
+	if err == nil {
+		s.prepareAnnounce()
+	}
 	return tr, err
+}
+
+// prepareAnnounce opens the GARP or NA socket before any takeover, so a
+// backup that becomes master does not open a socket (and enter the
+// namespace) between its timer and its first announcement. A failure here
+// is retried, and reported, at the first announcement.
+func (s *linuxSystem) prepareAnnounce() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link == nil {
+		return
+	}
+	if s.v6 {
+		_ = s.openNA()
+	} else if len(s.link.Attrs().HardwareAddr) == 6 {
+		_ = s.openARP(s.link)
+	}
 }
 
 func (s *linuxSystem) close() {
@@ -282,15 +302,8 @@ func (s *linuxSystem) garp(link netlink.Link, vip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mac := link.Attrs().HardwareAddr
-	if s.arpConn == nil {
-		ifi := &net.Interface{Index: link.Attrs().Index, Name: link.Attrs().Name, HardwareAddr: mac}
-		err := s.inNS(func() (err error) {
-			s.arpConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: dropAll})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("gratuitous ARP socket on %s: %w", s.ifname, err)
-		}
+	if err := s.openARP(link); err != nil {
+		return err
 	}
 	p, err := arp.NewPacket(arp.OperationRequest, mac, vip, make(net.HardwareAddr, 6), vip)
 	if err != nil {
@@ -311,6 +324,22 @@ func (s *linuxSystem) garp(link netlink.Link, vip netip.Addr) error {
 	return nil
 }
 
+// openARP opens the gratuitous-ARP socket once; s.mu is held.
+func (s *linuxSystem) openARP(link netlink.Link) error {
+	if s.arpConn != nil {
+		return nil
+	}
+	ifi := &net.Interface{Index: link.Attrs().Index, Name: link.Attrs().Name, HardwareAddr: link.Attrs().HardwareAddr}
+	err := s.inNS(func() (err error) {
+		s.arpConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: dropAll})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("gratuitous ARP socket on %s: %w", s.ifname, err)
+	}
+	return nil
+}
+
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // unsolicitedNA sends a neighbour advertisement for the VIP to all nodes
@@ -322,32 +351,8 @@ var allNodes = netip.MustParseAddr("ff02::1")
 func (s *linuxSystem) unsolicitedNA(link netlink.Link, vip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.icmp6 == nil {
-		err := s.inNS(func() error {
-			c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
-			if err != nil {
-				return err
-			}
-			pc := ipv6.NewPacketConn(c)
-			var f ipv6.ICMPFilter
-			f.SetAll(true) // send only: receive nothing
-			for _, set := range []func() error{
-				func() error { return pc.SetChecksum(true, 2) },
-				func() error { return pc.SetICMPFilter(&f) },
-				func() error { return pc.SetMulticastHopLimit(ndp.HopLimit) },
-				func() error { return pc.SetMulticastLoopback(false) },
-			} {
-				if err := set(); err != nil {
-					c.Close()
-					return err
-				}
-			}
-			s.icmp6 = pc
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("neighbour advertisement socket on %s: %w", s.ifname, err)
-		}
+	if err := s.openNA(); err != nil {
+		return err
 	}
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
@@ -361,6 +366,39 @@ func (s *linuxSystem) unsolicitedNA(link netlink.Link, vip netip.Addr) error {
 	cm := &ipv6.ControlMessage{IfIndex: link.Attrs().Index, HopLimit: ndp.HopLimit}
 	if _, err := s.icmp6.WriteTo(b, cm, &net.IPAddr{IP: allNodes.AsSlice()}); err != nil {
 		return fmt.Errorf("neighbour advertisement for %v on %s: %w", vip, s.ifname, err)
+	}
+	return nil
+}
+
+// openNA opens the neighbour-advertisement socket once; s.mu is held.
+func (s *linuxSystem) openNA() error {
+	if s.icmp6 != nil {
+		return nil
+	}
+	err := s.inNS(func() error {
+		c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			return err
+		}
+		pc := ipv6.NewPacketConn(c)
+		var f ipv6.ICMPFilter
+		f.SetAll(true) // send only: receive nothing
+		for _, set := range []func() error{
+			func() error { return pc.SetChecksum(true, 2) },
+			func() error { return pc.SetICMPFilter(&f) },
+			func() error { return pc.SetMulticastHopLimit(ndp.HopLimit) },
+			func() error { return pc.SetMulticastLoopback(false) },
+		} {
+			if err := set(); err != nil {
+				c.Close()
+				return err
+			}
+		}
+		s.icmp6 = pc
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("neighbour advertisement socket on %s: %w", s.ifname, err)
 	}
 	return nil
 }
