@@ -192,6 +192,7 @@ func (s *Server) editPost(sc *editScreen) gin.HandlerFunc {
 		})
 		if code == 0 {
 			msg, to := sc.saved(c, f)
+			kind := "ok"
 			if c.PostForm(saveBothField) != "" {
 				// "Save on both directors": the local save is done; the
 				// peer's result is told beside it, and a failure stays
@@ -199,12 +200,10 @@ func (s *Server) editPost(sc *editScreen) gin.HandlerFunc {
 				both, ok := s.saveOnPeer(c)
 				msg = strings.TrimSuffix(msg, ".") + ": " + both + "."
 				if !ok {
-					s.sessions.setFlash(sess(c).id, flash{"error", msg})
-					c.Redirect(http.StatusSeeOther, to)
-					return
+					kind = "error"
 				}
 			}
-			s.flashOK(c, msg)
+			s.sessions.setFlash(sess(c).id, flash{kind, msg})
 			c.Redirect(http.StatusSeeOther, to)
 			return
 		}
